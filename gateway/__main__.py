@@ -1,0 +1,65 @@
+"""Command line: ``python -m gateway`` or ``hitl-gateway``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.config import Config, ConfigError, load_config
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="hitl-gateway",
+        description="An OpenAI-compatible gateway that routes requests to models, people, or both.",
+    )
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("GATEWAY_CONFIG"),
+        help="TOML config file (default: $GATEWAY_CONFIG, else the built-in config)",
+    )
+    parser.add_argument("--host", help="address to listen on (overrides [server] host)")
+    parser.add_argument("--port", type=int, help="port to listen on (overrides [server] port)")
+    return parser.parse_args(argv)
+
+
+def resolve(args: argparse.Namespace) -> Config:
+    """Load the config and apply the command-line overrides; raise ConfigError."""
+    config = load_config(args.config)
+    server = config.server.model_copy(
+        update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    )
+    config = config.model_copy(update={"server": server})
+    config.check_exposure()
+    return config
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        config = resolve(args)
+    except ConfigError as error:
+        print(f"hitl-gateway: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    host, port = config.server.host, config.server.port
+    shown = f"[{host}]" if ":" in host else host
+    print(f"hitl-gateway: OpenAI API base URL  http://{shown}:{port}/v1", flush=True)
+    print(f"hitl-gateway: reviewer dashboard   http://{shown}:{port}/", flush=True)
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=config.server.access_log,
+        loop="auto",
+        http="auto",
+        timeout_keep_alive=75,
+    )
+
+
+if __name__ == "__main__":
+    main()

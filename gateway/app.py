@@ -1,0 +1,105 @@
+"""Builds the app and its shared objects, once."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from gateway.auth import ClientAuth, ReviewerAuth
+from gateway.config import Config
+from gateway.errors import GatewayError, error_body
+from gateway.events import Events
+from gateway.human.queue import TaskQueue
+from gateway.human.serve import HumanService
+from gateway.human.store import SQLiteStore
+from gateway.hybrid import HybridService
+from gateway.metrics import Metrics
+from gateway.routes import dashboard, openai, ops, reviewer
+from gateway.routing import Router
+from gateway.services import Services
+from gateway.stats import Stats
+from gateway.upstream import Upstream
+
+STATIC = Path(__file__).parent / "static"
+
+
+def build_services(config: Config) -> Services:
+    upstreams = {name: Upstream(name, cfg) for name, cfg in config.upstreams.items()}
+    router = Router(config, upstreams)
+    events = Events()
+    metrics = Metrics(router.names())
+    store = SQLiteStore(config.store.path)
+    queue = TaskQueue(store, events, metrics, config.human)
+    return Services(
+        config=config,
+        upstreams=upstreams,
+        router=router,
+        client_auth=ClientAuth(config.auth.client_keys),
+        reviewer_auth=ReviewerAuth(
+            config.auth.reviewer_tokens, config.auth.session_idle_minutes * 60
+        ),
+        events=events,
+        metrics=metrics,
+        queue=queue,
+        human=HumanService(queue, metrics, config.human),
+        hybrid=HybridService(),
+        stats=Stats(queue),
+    )
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = "not_found" if exc.status_code == 404 else None
+    return Response(
+        error_body(str(exc.detail), "invalid_request_error", code),
+        exc.status_code,
+        media_type="application/json",
+        headers=exc.headers,
+    )
+
+
+def create_app(config: Config) -> Starlette:
+    """The gateway as an ASGI app; upstream pools and the store open in its lifespan."""
+    services = build_services(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for upstream in services.upstreams.values():
+            await upstream.start()
+        await services.queue.store.open()
+        await services.queue.start()
+        try:
+            yield
+        finally:
+            services.queue.stop()
+            for upstream in services.upstreams.values():
+                await upstream.close()
+            await services.queue.store.close()
+
+    routes = [
+        *openai.routes(services),
+        *reviewer.routes(services),
+        *ops.routes(services),
+        *dashboard.routes(services),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
+    )
+    app.state.services = services
+    return app

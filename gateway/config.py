@@ -1,0 +1,223 @@
+"""Configuration: one TOML file, validated by pydantic, with ``${VAR}`` expansion.
+
+Every key is documented in ``config/gateway.example.toml`` and the README.
+A bad file stops start-up with one line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+HUMAN_MODEL = "human"
+HYBRID_SUFFIX = "+human"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded as the single line start-up prints."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_body_mb: float = Field(32, gt=0)
+    allow_open: bool = False
+    access_log: bool = False
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+
+class AuthConfig(_Strict):
+    client_keys: list[str] = []
+    reviewer_tokens: dict[str, str] = {}
+    session_idle_minutes: float = Field(480, gt=0)
+
+    @field_validator("client_keys")
+    @classmethod
+    def _no_blank_keys(cls, keys: list[str]) -> list[str]:
+        if any(not key.strip() for key in keys):
+            raise ValueError("client keys must not be blank")
+        return keys
+
+
+class UpstreamConfig(_Strict):
+    base_url: str
+    api_key: str | None = None
+    timeout_s: float = Field(120, gt=0)
+    connect_timeout_s: float = Field(10, gt=0)
+    retries: int = Field(2, ge=0, le=10)
+    max_retry_wait_s: float = Field(30, ge=0)
+    max_connections: int = Field(256, ge=1)
+    headers: dict[str, str] = {}
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return url.rstrip("/")
+
+
+HumanMode = Literal["review", "escalate", "fallback"]
+EscalationTrigger = Literal["upstream_error", "length", "content_filter", "refusal"]
+
+
+class ModelConfig(_Strict):
+    route: Literal["forward", "human", "hybrid"] | None = None
+    upstream: str | None = None
+    upstream_model: str | None = None
+    fallbacks: list[str] = []
+    # Human and hybrid routes.
+    timeout_s: float | None = Field(None, gt=0)
+    keepalive_s: float | None = Field(None, gt=0)
+    # Hybrid routes.
+    human: HumanMode | None = None
+    min_confidence: float | None = Field(None, ge=0, le=1)
+    confidence: str = "mean"
+    on_unknown_confidence: Literal["pass", "escalate"] = "pass"
+    escalate_on: list[EscalationTrigger] = ["upstream_error"]
+    review_tools: list[str] = []
+    audit_sample_rate: float = Field(0, ge=0, le=1)
+    on_timeout: Literal["error", "draft"] = "error"
+
+    @model_validator(mode="after")
+    def _route_is_clear(self) -> ModelConfig:
+        route = self.kind
+        if route in ("forward", "hybrid") and not self.upstream:
+            raise ValueError(f"a {route} model needs 'upstream'")
+        if route == "human" and self.upstream:
+            raise ValueError("a human model takes no 'upstream'")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The route, derived when not given: human settings make a hybrid."""
+        if self.route:
+            return self.route
+        if self.human:
+            return "hybrid"
+        return "forward" if self.upstream else "human"
+
+
+class HumanConfig(_Strict):
+    timeout_s: float = Field(1800, gt=0)
+    keepalive_s: float = Field(15, gt=0)
+    lease_s: float = Field(300, gt=0)
+    reattach_grace_s: float = Field(10, ge=0)
+    keep_undelivered_s: float = Field(1800, ge=0)
+
+
+class StoreConfig(_Strict):
+    path: str = "hitl-gateway.db"
+
+
+class Config(_Strict):
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    upstreams: dict[str, UpstreamConfig] = {}
+    models: dict[str, ModelConfig] = {}
+    human: HumanConfig = HumanConfig()
+    store: StoreConfig = StoreConfig()
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Config:
+        for name, model in self.models.items():
+            if model.upstream and model.upstream not in self.upstreams:
+                raise _KeyedError(
+                    f"models.{name}.upstream",
+                    f"upstream '{model.upstream}' is not defined in [upstreams]",
+                )
+            for fallback in model.fallbacks:
+                target = self.models.get(fallback)
+                if target is None or target.kind != "forward":
+                    raise _KeyedError(
+                        f"models.{name}.fallbacks",
+                        f"'{fallback}' is not a configured forward model",
+                    )
+        return self
+
+    def check_exposure(self) -> None:
+        """Refuse an open gateway on a non-loopback address unless asked for."""
+        open_to_all = not self.auth.client_keys and not self.server.allow_open
+        if open_to_all and self.server.host not in LOOPBACK_HOSTS:
+            raise ConfigError(
+                f"server.host is {self.server.host!r} but auth.client_keys is empty: "
+                "set client keys, or server.allow_open = true to serve without them"
+            )
+
+
+class _KeyedError(ValueError):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def default_config() -> Config:
+    """The built-in configuration: no upstreams, model ``human`` served by people."""
+    return Config(models={HUMAN_MODEL: ModelConfig(route="human")})
+
+
+def load_config(path: str | os.PathLike[str] | None, env: dict[str, str] | None = None) -> Config:
+    """Read, expand and validate a TOML config file; ``None`` gives the default."""
+    if path is None:
+        return default_config()
+    env = os.environ if env is None else env
+    file = Path(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config error in {file}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config error in {file}: not valid TOML: {exc}") from None
+    try:
+        expanded = _expand(raw, env, "")
+        return Config.model_validate(expanded)
+    except _KeyedError as exc:
+        raise ConfigError(f"config error in {file}: {exc.key}: {exc.message}") from None
+    except ValidationError as exc:
+        raise ConfigError(f"config error in {file}: {_describe(exc)}") from None
+
+
+def _expand(value: Any, env: dict[str, str] | os._Environ[str], key: str) -> Any:
+    if isinstance(value, str):
+
+        def lookup(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise _KeyedError(key, f"environment variable {name} is not set")
+            return env[name]
+
+        return _ENV_REF.sub(lookup, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, env, f"{key}.{k}" if key else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, env, f"{key}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _describe(exc: ValidationError) -> str:
+    """Word the first validation error as 'dotted.key: problem'."""
+    error = exc.errors()[0]
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, _KeyedError):
+        return f"{cause.key}: {cause.message}"
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    message = str(cause) if cause else error["msg"]
+    return f"{key}: {message}" if key else message

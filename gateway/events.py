@@ -1,0 +1,56 @@
+"""In-process publish/subscribe for dashboard events.
+
+Each subscriber gets a bounded queue. A subscriber that falls that far behind
+is dropped, and its stream ends: EventSource reconnects and reloads the list,
+which is better than holding unbounded memory for a stuck browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+QUEUE_LIMIT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    name: str
+    data: str  # JSON text
+
+
+class Events:
+    """Fan-out of task events to every connected dashboard."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[asyncio.Queue[Event | None]] = set()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, name: str, payload: dict[str, Any]) -> None:
+        if not self._subscribers:
+            return
+        event = Event(name, orjson.dumps(payload).decode())
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self._subscribers.discard(queue)
+                queue.get_nowait()  # make room for the end-of-stream marker
+                queue.put_nowait(None)
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event | None]]:
+        queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_LIMIT)
+        self._subscribers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._subscribers.discard(queue)

@@ -1,0 +1,1 @@
+"""The human route: tasks that a person answers for the agent."""

@@ -1,0 +1,290 @@
+"""Every OpenAI shape the gateway emits for a human answer, built in one place.
+
+Bodies follow ``shared/reference/openai-wire-format.md`` and are checked in the
+tests with the ``openai`` SDK's own types. Token counts are estimates.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gateway.human.request import estimate_tokens
+
+CONTENT_DELTA_CHARS = 64
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+@dataclass(slots=True)
+class Reply:
+    """A checked human answer, ready to be shaped for either API."""
+
+    content: str | None
+    calls: list[dict[str, Any]]  # {"name", "arguments": dict}
+    actions: list[dict[str, Any]] = field(default_factory=list)  # Responses computer actions
+
+    def completion_tokens(self) -> int:
+        chars = len(self.content or "")
+        chars += sum(
+            len(orjson.dumps(call["arguments"])) + len(call["name"]) for call in self.calls
+        )
+        return estimate_tokens(chars + 16 * len(self.actions), 0)
+
+
+# -- Chat Completions ----------------------------------------------------------------
+
+
+def chat_completion(
+    completion_id: str, model: str, created: int, reply: Reply, prompt_tokens: int
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
+    if reply.calls:
+        message["tool_calls"] = [
+            {
+                "id": new_id("call"),
+                "type": "function",
+                "function": {"name": call["name"], "arguments": _json(call["arguments"])},
+            }
+            for call in reply.calls
+        ]
+    completion_tokens = reply.completion_tokens()
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": "tool_calls" if reply.calls else "stop",
+            }
+        ],
+        "usage": _chat_usage(prompt_tokens, completion_tokens),
+        "system_fingerprint": None,
+    }
+
+
+def chat_stream(completion: dict[str, Any], include_usage: bool) -> Iterator[bytes]:
+    """The SSE lines of a completion: role, content, tool calls, finish, usage, [DONE]."""
+    base = {
+        "id": completion["id"],
+        "object": "chat.completion.chunk",
+        "created": completion["created"],
+        "model": completion["model"],
+    }
+    choice = completion["choices"][0]
+    message = choice["message"]
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        body = {
+            **base,
+            "choices": [
+                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            ],
+        }
+        if include_usage:
+            body["usage"] = None
+        return sse_data(body)
+
+    yield chunk({"role": "assistant", "content": "" if message["content"] is not None else None})
+    content = message["content"] or ""
+    for start in range(0, len(content), CONTENT_DELTA_CHARS):
+        yield chunk({"content": content[start : start + CONTENT_DELTA_CHARS]})
+    for index, call in enumerate(message.get("tool_calls") or []):
+        function = call["function"]
+        yield chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": function["name"], "arguments": ""},
+                    }
+                ]
+            }
+        )
+        yield chunk(
+            {"tool_calls": [{"index": index, "function": {"arguments": function["arguments"]}}]}
+        )
+    yield chunk({}, choice["finish_reason"])
+    if include_usage:
+        yield sse_data({**base, "choices": [], "usage": completion["usage"]})
+    yield b"data: [DONE]\n\n"
+
+
+def _chat_usage(prompt: int, completion: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+# -- Responses -----------------------------------------------------------------------
+
+
+def response_object(
+    response_id: str,
+    request: dict[str, Any],
+    model: str,
+    created: int,
+    reply: Reply,
+    prompt_tokens: int,
+) -> dict[str, Any]:
+    """A completed ``response`` whose output holds the message, calls and computer calls."""
+    output: list[dict[str, Any]] = []
+    if reply.content is not None:
+        output.append(
+            {
+                "id": new_id("msg"),
+                "type": "message",
+                "status": "completed",
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "output_text",
+                        "text": reply.content,
+                        "annotations": [],
+                        "logprobs": [],
+                    }
+                ],
+            }
+        )
+    for call in reply.calls:
+        output.append(
+            {
+                "id": new_id("fc"),
+                "type": "function_call",
+                "status": "completed",
+                "call_id": new_id("call"),
+                "name": call["name"],
+                "arguments": _json(call["arguments"]),
+            }
+        )
+    for action in reply.actions:
+        output.append(
+            {
+                "id": new_id("cu"),
+                "type": "computer_call",
+                "status": "completed",
+                "call_id": new_id("call"),
+                "action": action,
+                "pending_safety_checks": [],
+            }
+        )
+    completion_tokens = reply.completion_tokens()
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": created,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": request.get("instructions"),
+        "max_output_tokens": request.get("max_output_tokens"),
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": request.get("parallel_tool_calls", True),
+        "previous_response_id": request.get("previous_response_id"),
+        "reasoning": request.get("reasoning"),
+        "store": request.get("store", True),
+        "temperature": request.get("temperature", 1.0),
+        "text": request.get("text") or {"format": {"type": "text"}},
+        "tool_choice": request.get("tool_choice", "auto"),
+        "tools": request.get("tools") or [],
+        "top_p": request.get("top_p", 1.0),
+        "truncation": request.get("truncation") or "disabled",
+        "metadata": request.get("metadata") or {},
+        "user": request.get("user"),
+        "usage": {
+            "input_tokens": prompt_tokens,
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": completion_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def response_stream(response: dict[str, Any]) -> Iterator[bytes]:
+    """The full Responses event sequence, ``sequence_number`` from 0."""
+    sequence = iter(range(1_000_000))
+
+    def event(kind: str, **fields: Any) -> bytes:
+        body = {"type": kind, "sequence_number": next(sequence), **fields}
+        return b"event: " + kind.encode() + b"\n" + sse_data(body)
+
+    started = {**response, "status": "in_progress", "output": [], "usage": None}
+    yield event("response.created", response=started)
+    yield event("response.in_progress", response=started)
+    for index, item in enumerate(response["output"]):
+        yield from _item_events(event, index, item)
+    yield event("response.completed", response=response)
+
+
+def _item_events(event, index: int, item: dict[str, Any]) -> Iterator[bytes]:
+    kind = item["type"]
+    if kind == "message":
+        yield event(
+            "response.output_item.added",
+            output_index=index,
+            item={**item, "status": "in_progress", "content": []},
+        )
+        for part_index, part in enumerate(item["content"]):
+            where = {"item_id": item["id"], "output_index": index, "content_index": part_index}
+            empty = {**part, "text": ""}
+            yield event("response.content_part.added", **where, part=empty)
+            text = part["text"]
+            for start in range(0, len(text), CONTENT_DELTA_CHARS):
+                delta = text[start : start + CONTENT_DELTA_CHARS]
+                yield event("response.output_text.delta", **where, delta=delta, logprobs=[])
+            yield event("response.output_text.done", **where, text=text, logprobs=[])
+            yield event("response.content_part.done", **where, part=part)
+    elif kind == "function_call":
+        yield event(
+            "response.output_item.added",
+            output_index=index,
+            item={**item, "status": "in_progress", "arguments": ""},
+        )
+        where = {"item_id": item["id"], "output_index": index}
+        yield event("response.function_call_arguments.delta", **where, delta=item["arguments"])
+        yield event(
+            "response.function_call_arguments.done",
+            **where,
+            arguments=item["arguments"],
+            name=item["name"],
+        )
+    else:
+        yield event("response.output_item.added", output_index=index, item=item)
+    yield event("response.output_item.done", output_index=index, item=item)
+
+
+# -- SSE -----------------------------------------------------------------------------
+
+KEEPALIVE = b": keep-alive\n\n"
+
+
+def sse_data(body: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+def stream_of(api: str, result: dict[str, Any], request: dict[str, Any]) -> Iterator[bytes]:
+    """The SSE stream for a stored result, in the shape the request's API streams."""
+    if api == "chat.completions":
+        include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        return chat_stream(result, include_usage)
+    return response_stream(result)
+
+
+def _json(arguments: Any) -> str:
+    return arguments if isinstance(arguments, str) else orjson.dumps(arguments).decode()

@@ -1,0 +1,170 @@
+"""Reading what the agent sent: tools, sessions, previews, images and token estimates."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+# Tool types that mean "a computer the model drives" across SDK generations.
+COMPUTER_TOOL_TYPES = frozenset({"computer_use_preview", "computer-preview", "computer"})
+IMAGE_TOKENS = 85  # a flat estimate per image, like OpenAI's low-detail price
+PREVIEW_CHARS = 160
+
+
+def normalise_tools(api: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The declared tools in one shape for both APIs.
+
+    Functions: ``{"type": "function", "name", "description", "parameters", "strict"}``;
+    computers: ``{"type": "computer", "display_width", "display_height", "environment"}``;
+    anything else keeps its type and name so the reviewer can see it.
+    """
+    tools = []
+    for tool in data.get("tools") or []:
+        if not isinstance(tool, dict):
+            continue
+        kind = tool.get("type")
+        spec = tool.get("function") if api == "chat.completions" and kind == "function" else tool
+        if kind == "function" and isinstance(spec, dict):
+            tools.append(
+                {
+                    "type": "function",
+                    "name": spec.get("name"),
+                    "description": spec.get("description"),
+                    "parameters": spec.get("parameters") or {"type": "object", "properties": {}},
+                    "strict": spec.get("strict"),
+                }
+            )
+        elif kind in COMPUTER_TOOL_TYPES:
+            tools.append(
+                {
+                    "type": "computer",
+                    "declared_type": kind,
+                    "display_width": tool.get("display_width"),
+                    "display_height": tool.get("display_height"),
+                    "environment": tool.get("environment"),
+                }
+            )
+        else:
+            tools.append({"type": str(kind), "name": tool.get("name")})
+    return tools
+
+
+def responses_input(data: dict[str, Any]) -> list[Any]:
+    """A Responses ``input`` as a list of items (a bare string is one user message)."""
+    value = data.get("input")
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return list(value) if isinstance(value, list) else [value]
+
+
+def messages_of(api: str, data: dict[str, Any]) -> list[Any]:
+    return data.get("messages") or [] if api == "chat.completions" else responses_input(data)
+
+
+def session_of(api: str, data: dict[str, Any], header: str | None, chained: str | None) -> str:
+    """Header ``x-session-id``, else the chain's session, else ``user``, else a hash."""
+    if header:
+        return header[:128]
+    if chained:
+        return chained
+    for field in ("user", "safety_identifier"):
+        value = data.get(field)
+        if isinstance(value, str) and value:
+            return value[:128]
+    messages = messages_of(api, data)
+    first = messages[0] if messages else data.get("instructions") or ""
+    return "s_" + hashlib.sha256(orjson.dumps(first)).hexdigest()[:12]
+
+
+def texts(value: Any) -> Iterator[str]:
+    """Every piece of human-readable text in a message, content list or item."""
+    if isinstance(value, str):
+        if not value.startswith("data:"):
+            yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from texts(item)
+    elif isinstance(value, dict):
+        for key in ("content", "text", "output", "arguments", "instructions"):
+            if key in value:
+                yield from texts(value[key])
+
+
+def preview_of(api: str, data: dict[str, Any]) -> str:
+    """The last user text, shortened, for a queue row."""
+    for message in reversed(messages_of(api, data)):
+        if isinstance(message, dict) and message.get("role") == "user":
+            text = " ".join(texts(message.get("content"))).strip()
+            if text:
+                return text[:PREVIEW_CHARS]
+    return ""
+
+
+def estimate_tokens(text_chars: int, images: int) -> int:
+    """An estimate: a token per four characters, a flat price per image."""
+    return math.ceil(text_chars / 4) + images * IMAGE_TOKENS
+
+
+def prompt_tokens(api: str, data: dict[str, Any]) -> int:
+    messages = messages_of(api, data)
+    chars = sum(len(text) for text in texts(messages))
+    chars += len(data.get("instructions") or "") if api == "responses" else 0
+    return estimate_tokens(chars, sum(1 for _ in image_urls(messages)))
+
+
+# -- images --------------------------------------------------------------------------
+
+
+def _is_image(key: str, value: Any) -> bool:
+    return (
+        key in ("url", "image_url") and isinstance(value, str) and value.startswith("data:image/")
+    )
+
+
+def image_urls(value: Any) -> Iterator[str]:
+    """Every inline ``data:image/...`` URL, in document order."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if _is_image(key, item):
+                yield item
+            else:
+                yield from image_urls(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from image_urls(item)
+
+
+def link_images(value: Any, link: str) -> Any:
+    """A copy with each inline image replaced by ``link`` + its index, in order."""
+    counter = iter(range(1_000_000))
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: f"{link}{next(counter)}" if _is_image(key, item) else walk(item)
+                for key, item in node.items()
+            }
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    return walk(value)
+
+
+def decode_image(url: str) -> tuple[str, bytes] | None:
+    """``(media type, bytes)`` of a base64 data URL, or ``None`` when it is not one."""
+    header, _, payload = url.partition(",")
+    if not header.startswith("data:image/") or not header.endswith(";base64"):
+        return None
+    try:
+        return header[5:-7], base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return None

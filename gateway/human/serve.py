@@ -1,0 +1,301 @@
+"""Serving one client on the human route, and taking one reviewer's answer.
+
+A client's request becomes a task (or re-attaches to the task its earlier
+attempt made), waits on the task's future, and gets the answer in the shape a
+model would have produced. Streaming clients get ``: keep-alive`` comments
+while they wait; the status line is held back until the first one, so an
+answer or rejection that comes quickly still gets its proper status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from gateway.config import HumanConfig
+from gateway.errors import GatewayError, not_found, unprocessable
+from gateway.human import answers
+from gateway.human.answers import Reply
+from gateway.human.queue import TaskQueue, Waiting
+from gateway.human.request import (
+    normalise_tools,
+    preview_of,
+    prompt_tokens,
+    responses_input,
+    session_of,
+)
+from gateway.human.store import StoredResponse
+from gateway.human.task import ANSWERED, EXPIRED, PENDING, REJECTED, Task
+from gateway.human.validate import Answer, check_answer, parse_answer
+from gateway.metrics import Metrics
+
+if TYPE_CHECKING:
+    from gateway.routes.openai import Call
+    from gateway.routing import HumanRoute
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+JSON_HEADERS = [(b"content-type", b"application/json")]
+CLIENT_CLOSED = 499
+
+
+def reply_headers(task: Task, answered_by: str = "human") -> list[tuple[bytes, bytes]]:
+    return [
+        (b"x-gateway-route", b"human"),
+        (b"x-gateway-answered-by", answered_by.encode()),
+        (b"x-gateway-task", task.id.encode()),
+    ]
+
+
+def outcome_error(task: Task) -> GatewayError:
+    """The error a client gets for a task that ended without an answer."""
+    if task.status == REJECTED:
+        return GatewayError(
+            422,
+            f"The reviewer rejected this request: {task.reject_reason or 'no reason given'}",
+            code="human_rejected",
+            retry=False,
+        )
+    if task.status == EXPIRED:
+        return GatewayError(
+            504,
+            "No person answered this request in time.",
+            type="timeout_error",
+            code="human_timeout",
+            retry=False,
+        )
+    return GatewayError(409, f"Task {task.id} was {task.status}.", code=f"human_{task.status}")
+
+
+class HumanService:
+    """The human route's two sides: waiting clients and answering reviewers."""
+
+    def __init__(self, queue: TaskQueue, metrics: Metrics, settings: HumanConfig) -> None:
+        self.queue = queue
+        self.store = queue.store
+        self.metrics = metrics
+        self.settings = settings
+
+    # -- the client's side --------------------------------------------------------
+
+    async def serve(
+        self, call: Call, route: HumanRoute, reason: str = "human_route", **extra: Any
+    ) -> int:
+        """Make or find the task for this call, wait for its outcome and reply."""
+        found = self.queue.find(self.dedup_key(call))
+        if isinstance(found, Task):
+            return await self.reply(call, found)
+        if found is not None:
+            self.queue.attach(found)
+            waiting = found
+        else:
+            task, request = await self.new_task(call, route, reason, **extra)
+            waiting = await self.queue.create(task, request)
+            self.metrics.escalated(call.head.model, reason)
+        if call.head.stream:
+            return await self._wait_streaming(call, waiting, route.keepalive_s)
+        return await self._wait(call, waiting)
+
+    def dedup_key(self, call: Call) -> str:
+        """Same client, same session header, same body: the same request, retried."""
+        digest = hashlib.sha256(call.client)
+        digest.update((call.header(b"x-session-id") or "").encode())
+        digest.update(call.body)
+        return digest.hexdigest()
+
+    async def new_task(
+        self, call: Call, route: HumanRoute, reason: str, **extra: Any
+    ) -> tuple[Task, bytes]:
+        data, request, chained = call.data, call.body, None
+        if call.api == "responses" and data.get("previous_response_id"):
+            data, chained = await self._resolve_chain(call)
+            request = orjson.dumps(data)
+        now = time.time()
+        task = Task(
+            id="task_" + secrets.token_hex(8),
+            status=PENDING,
+            api=call.api,
+            model=call.head.model,
+            reason=reason,
+            session=session_of(call.api, data, call.header(b"x-session-id"), chained),
+            created_at=now,
+            expires_at=now + route.timeout_s,
+            dedup=self.dedup_key(call),
+            owner=call.client.hex(),
+            stream=call.head.stream,
+            preview=preview_of(call.api, data),
+            prompt_tokens=prompt_tokens(call.api, data),
+            tools=normalise_tools(call.api, data),
+            tool_choice=data.get("tool_choice"),
+            **extra,
+        )
+        return task, request
+
+    async def _resolve_chain(self, call: Call) -> tuple[dict[str, Any], str]:
+        """The request with the earlier turns of its ``previous_response_id`` put in front."""
+        previous_id = call.data["previous_response_id"]
+        stored = await self.store.get_response(previous_id)
+        if stored is None or stored.owner != call.client.hex():
+            raise not_found(
+                f"Previous response with id '{previous_id}' not found.",
+                code="previous_response_not_found",
+            )
+        earlier = orjson.loads(stored.body)["output"]
+        data = {**call.data, "input": [*stored.input, *earlier, *responses_input(call.data)]}
+        return data, stored.session
+
+    async def _wait(self, call: Call, waiting: Waiting) -> int:
+        disconnect = asyncio.ensure_future(_disconnected(call.receive))
+        try:
+            await asyncio.wait((waiting.done, disconnect), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            disconnect.cancel()
+        if not waiting.done.done():
+            self.queue.detach(waiting)
+            return CLIENT_CLOSED
+        return await self.reply(call, waiting.done.result())
+
+    async def _wait_streaming(self, call: Call, waiting: Waiting, keepalive_s: float) -> int:
+        send, started = call.send, False
+        disconnect = asyncio.ensure_future(_disconnected(call.receive))
+        try:
+            while not waiting.done.done():
+                await asyncio.wait(
+                    (waiting.done, disconnect),
+                    timeout=keepalive_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if waiting.done.done():
+                    break
+                if disconnect.done():
+                    self.queue.detach(waiting)
+                    return CLIENT_CLOSED
+                if not started:
+                    await self._start(send, 200, SSE_HEADERS, waiting.task)
+                    started = True
+                await send(
+                    {"type": "http.response.body", "body": answers.KEEPALIVE, "more_body": True}
+                )
+        finally:
+            disconnect.cancel()
+        task = waiting.done.result()
+        if not started:
+            return await self.reply(call, task)
+        if task.status != ANSWERED:
+            error = outcome_error(task)
+            body = answers.sse_data({"error": orjson.loads(error.body())["error"]})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return error.status
+        await self._send_stream(call, task)
+        return 200
+
+    async def reply(self, call: Call, task: Task) -> int:
+        """Send a finished task's outcome: the answer, or the error that ended it."""
+        if task.status != ANSWERED:
+            error = outcome_error(task)
+            headers = [*JSON_HEADERS, *_encode(error.headers), *reply_headers(task)]
+            await self._send_whole(call.send, error.status, headers, error.body())
+            await self.queue.delivered(task)
+            return error.status
+        if call.head.stream:
+            await self._start(call.send, 200, SSE_HEADERS, task)
+            await self._send_stream(call, task)
+        else:
+            headers = [*JSON_HEADERS, *reply_headers(task, self.answered_by(task))]
+            await self._send_whole(call.send, 200, headers, orjson.dumps(task.result))
+            await self.queue.delivered(task)
+        return 200
+
+    async def _send_stream(self, call: Call, task: Task) -> None:
+        assert task.result is not None
+        for chunk in answers.stream_of(task.api, task.result, call.data):
+            await call.send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await call.send({"type": "http.response.body", "body": b"", "more_body": False})
+        await self.queue.delivered(task)
+
+    async def _start(self, send, status: int, headers, task: Task) -> None:
+        all_headers = [*headers, *reply_headers(task, self.answered_by(task))]
+        await send({"type": "http.response.start", "status": status, "headers": all_headers})
+
+    @staticmethod
+    async def _send_whole(send, status: int, headers, body: bytes) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def answered_by(task: Task) -> str:
+        return "draft" if (task.answer or {}).get("accept_draft") else "human"
+
+    async def stored_response(self, response_id: str, client: bytes) -> bytes | None:
+        """A human-made response, for ``GET /v1/responses/{id}`` by the client that made it."""
+        stored = await self.store.get_response(response_id)
+        if stored is None or stored.owner != client.hex():
+            return None
+        return stored.body
+
+    # -- the reviewer's side ------------------------------------------------------
+
+    async def answer(self, task_id: str, reviewer: str, body: bytes) -> Task:
+        """Check an answer against the task's tools, shape it, store it, wake the client."""
+        answer = parse_answer(body)
+        task = self.queue.check_holder(task_id, reviewer)
+        if answer.accept_draft:
+            if task.draft is None:
+                raise unprocessable("accept_draft: this task has no draft", param="accept_draft")
+            answer = Answer.model_validate({**task.draft, "accept_draft": True})
+        request = orjson.loads(await self.store.request(task_id) or b"{}")
+        calls = check_answer(
+            answer,
+            task.api,
+            task.tools,
+            task.tool_choice,
+            request.get("parallel_tool_calls", True) is not False,
+        )
+        actions = [action.model_dump() for action in answer.computer_actions]
+        reply = Reply(answer.content, calls, actions if task.api == "responses" else [])
+        created = int(time.time())
+        response_id = None
+        if task.api == "chat.completions":
+            result = answers.chat_completion(
+                "chatcmpl-" + secrets.token_hex(12), task.model, created, reply, task.prompt_tokens
+            )
+        else:
+            response_id = answers.new_id("resp")
+            result = answers.response_object(
+                response_id, request, task.model, created, reply, task.prompt_tokens
+            )
+        recorded = answer.model_dump(exclude_defaults=True)
+        task = await self.queue.answer(task_id, reviewer, recorded, result, response_id)
+        usage = result["usage"]
+        prompt = usage.get("prompt_tokens", usage.get("input_tokens", 0))
+        completion = usage.get("completion_tokens", usage.get("output_tokens", 0))
+        self.metrics.tokens_used(task.model, prompt, completion)
+        if response_id and request.get("store", True) is not False:
+            await self.store.put_response(
+                StoredResponse(
+                    response_id,
+                    task.id,
+                    task.owner,
+                    task.session,
+                    orjson.dumps(result),
+                    responses_input(request),
+                )
+            )
+        return task
+
+
+async def _disconnected(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _encode(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode(), v.encode()) for k, v in headers.items()]

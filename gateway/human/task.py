@@ -1,0 +1,77 @@
+"""The task: one request waiting for, or answered by, a person."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PENDING = "pending"
+CLAIMED = "claimed"
+ANSWERED = "answered"
+REJECTED = "rejected"
+EXPIRED = "expired"
+CANCELLED = "cancelled"
+
+OPEN = (PENDING, CLAIMED)
+FINISHED = (ANSWERED, REJECTED, EXPIRED, CANCELLED)
+STATUSES = OPEN + FINISHED
+
+
+@dataclass(slots=True)
+class Task:
+    """A task's stored fields, without its request body (that stays in the store)."""
+
+    id: str
+    status: str
+    api: str  # "chat.completions" or "responses"
+    model: str
+    reason: str
+    session: str
+    created_at: float
+    expires_at: float
+    dedup: str  # hash of client, session header and body: how retries find the task
+    owner: str  # hash of the client's key: only its owner may read a stored response
+    stream: bool = False
+    preview: str = ""  # the last user text, shortened, for queue rows
+    prompt_tokens: int = 0
+    claimed_by: str | None = None
+    claimed_at: float | None = None
+    lease_until: float | None = None
+    answered_at: float | None = None
+    answered_by: str | None = None
+    answer: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None  # the OpenAI body the client receives
+    delivered: bool = False
+    reject_reason: str | None = None
+    draft: dict[str, Any] | None = None
+    confidence: float | None = None
+    response_id: str | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: Any = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+    def summary(self) -> dict[str, Any]:
+        """The fields a queue row or a dashboard event needs: no request, no images."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "api": self.api,
+            "model": self.model,
+            "reason": self.reason,
+            "session": self.session,
+            "preview": self.preview,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "claimed_by": self.claimed_by,
+            "claimed_at": self.claimed_at,
+            "answered_at": self.answered_at,
+            "answered_by": self.answered_by,
+            "confidence": self.confidence,
+            "has_draft": self.draft is not None,
+        }
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,168 @@
+"""The clients' door: the OpenAI-compatible endpoints.
+
+These are plain ASGI endpoints rather than request/response functions, so the
+forwarding path can stream upstream bytes straight into ``send``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.body import RequestHead, parse_body, read_body
+from gateway.errors import GatewayError, model_not_found, not_found
+from gateway.metrics import Metrics
+from gateway.routing import ForwardRoute, HumanRoute
+from gateway.services import Services
+from gateway.upstream import UpstreamFailure, open_chain, relay
+
+FORWARD_HEADERS = ((b"x-gateway-route", b"forward"), (b"x-gateway-answered-by", b"model"))
+MODEL_CREATED = 1700000000
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request to a model endpoint, read and parsed."""
+
+    api: str  # "chat.completions" or "responses"
+    path: str  # the path below the upstream's base URL
+    scope: dict
+    receive: Any
+    send: Any
+    body: bytes
+    data: dict[str, Any]
+    head: RequestHead
+    client: bytes  # the digest of the client's key, b"" without one
+    started: float  # perf_counter() when the request arrived
+
+    def header(self, name: bytes) -> str | None:
+        for key, value in self.scope["headers"]:
+            if key == name:
+                return value.decode("latin-1")
+        return None
+
+
+class ModelEndpoint:
+    """``POST /v1/chat/completions`` and ``POST /v1/responses``."""
+
+    def __init__(self, services: Services, api: str, path: str) -> None:
+        self.services = services
+        self.api = api
+        self.path = path
+        self.limit = services.config.server.max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        started = time.perf_counter()
+        services = self.services
+        model, route_kind = "", "none"
+        try:
+            client = services.client_auth.identify(_authorization(scope))
+            body = await read_body(scope, receive, self.limit)
+            data, head = parse_body(body)
+            model = head.model
+            route = services.router.resolve(model)
+            if route is None:
+                raise model_not_found(model)
+            route_kind = route.kind
+            call = Call(
+                self.api, self.path, scope, receive, send, body, data, head, client, started
+            )
+            if isinstance(route, ForwardRoute):
+                status = await forward(call, route, services.metrics)
+            elif isinstance(route, HumanRoute):
+                status = await services.human.serve(call, route)
+            else:
+                status = await services.hybrid.serve(call, route)
+        except GatewayError as error:
+            await error.response()(scope, receive, send)
+            status = error.status
+        except UpstreamFailure as failure:
+            await send_reply(send, failure.status, failure.headers, failure.body)
+            status = failure.status
+        except ConnectionResetError:
+            return  # the client left before its body arrived
+        services.metrics.request_done(model, route_kind, status)
+
+
+async def forward(call: Call, route: ForwardRoute, metrics: Metrics) -> int:
+    """Relay the call to its model's upstream, or the first fallback that answers."""
+    sent = time.perf_counter()
+    metrics.overhead.labels("forward").observe(sent - call.started)
+    target, response = await open_chain(
+        route.chain, call.path, call.body, call.head.model, call.scope["headers"]
+    )
+    name = target.upstream.name
+    metrics.upstream_ttfb.labels(name).observe(time.perf_counter() - sent)
+    await relay(response, call.send, call.receive, FORWARD_HEADERS)
+    metrics.upstream_latency.labels(name).observe(time.perf_counter() - sent)
+    return response.status
+
+
+def _authorization(scope: dict) -> str | None:
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            return value.decode("latin-1")
+    return None
+
+
+async def send_reply(send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """Send a whole reply whose headers and body are already final bytes."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _model_object(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": "hitl-gateway"}
+
+
+def routes(services: Services) -> list[BaseRoute]:
+    """The OpenAI-compatible routes, bound to the shared services."""
+
+    async def list_models(request: Request) -> Response:
+        services.client_auth.identify(request.headers.get("authorization"))
+        data = [_model_object(name) for name in services.router.names()]
+        return Response(
+            orjson.dumps({"object": "list", "data": data}), media_type="application/json"
+        )
+
+    async def get_model(request: Request) -> Response:
+        services.client_auth.identify(request.headers.get("authorization"))
+        name = request.path_params["model"]
+        if name not in services.router.names():
+            raise model_not_found(name)
+        return Response(orjson.dumps(_model_object(name)), media_type="application/json")
+
+    async def get_response(request: Request) -> Response:
+        client = services.client_auth.identify(request.headers.get("authorization"))
+        response_id = request.path_params["response_id"]
+        stored = await services.human.stored_response(response_id, client)
+        if stored is not None:
+            return Response(stored, media_type="application/json")
+        for upstream in services.upstreams.values():
+            headers = upstream.headers_for(request.headers.raw)
+            reply = await upstream.send("GET", f"/responses/{response_id}", None, headers)
+            async with reply:
+                if reply.status != 404:
+                    body = await reply.read()
+                    return Response(body, reply.status, media_type=reply.content_type)
+        raise not_found(f"No response found with id '{response_id}'.")
+
+    return [
+        Route(
+            "/v1/chat/completions",
+            ModelEndpoint(services, "chat.completions", "/chat/completions"),
+            methods=["POST"],
+        ),
+        Route(
+            "/v1/responses", ModelEndpoint(services, "responses", "/responses"), methods=["POST"]
+        ),
+        Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", get_model, methods=["GET"]),
+    ]

@@ -1,0 +1,205 @@
+"""The reviewers' door: the JSON API the dashboard (and integrations) use."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.errors import GatewayError, bad_request, not_found, unauthorized
+from gateway.human.request import decode_image, image_urls, link_images
+from gateway.human.task import OPEN, STATUSES, Task
+from gateway.services import Services
+
+SESSION_COOKIE = "hitl_session"
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status, headers, media_type="application/json")
+
+
+def task_view(task: Task, request: dict[str, Any], history: list[Any]) -> dict[str, Any]:
+    """The full task a reviewer works from; images are links, fetched when shown."""
+    link = f"/api/tasks/{task.id}/images/"
+    return {
+        **task.summary(),
+        "request": link_images(request, link),
+        "images": sum(1 for _ in image_urls(request)),
+        "tools": task.tools,
+        "tool_choice": task.tool_choice,
+        "lease_until": task.lease_until,
+        "answer": task.answer,
+        "result": task.result,
+        "draft": task.draft,
+        "reject_reason": task.reject_reason,
+        "history": [
+            {"at": entry.at, "event": entry.event, "actor": entry.actor, "detail": entry.detail}
+            for entry in history
+        ],
+    }
+
+
+def routes(services: Services) -> list[BaseRoute]:
+    queue = services.queue
+    auth = services.reviewer_auth
+
+    def reviewer(request: Request) -> str:
+        return auth.reviewer(
+            request.headers.get("authorization"),
+            request.cookies.get(SESSION_COOKIE),
+            request.headers.get("x-reviewer"),
+        )
+
+    async def list_tasks(request: Request) -> Response:
+        reviewer(request)
+        wanted = request.query_params.get("status")
+        statuses = tuple(s for s in wanted.split(",") if s) if wanted else OPEN
+        unknown = [s for s in statuses if s not in STATUSES]
+        if unknown:
+            raise bad_request(f"Unknown status '{unknown[0]}'.", param="status")
+        try:
+            limit = min(int(request.query_params.get("limit", 500)), 5000)
+        except ValueError:
+            raise bad_request("limit must be a whole number.", param="limit") from None
+        tasks = await queue.store.list(
+            statuses,
+            model=request.query_params.get("model"),
+            session=request.query_params.get("session"),
+            newest_first=request.query_params.get("order") == "newest",
+            limit=limit,
+        )
+        live = {t.id: t for t in tasks if t.status in OPEN}
+        data = [_fresh(queue, task, live).summary() for task in tasks]
+        return json_response({"object": "list", "data": data})
+
+    async def get_task(request: Request) -> Response:
+        name = reviewer(request)
+        task_id = request.path_params["task_id"]
+        task = await queue.get(task_id)
+        queue.renew(task_id, name)
+        body = await queue.store.request(task_id)
+        history = await queue.store.audit(task_id)
+        return json_response(task_view(task, orjson.loads(body or b"{}"), history))
+
+    async def claim(request: Request) -> Response:
+        task = await queue.claim(request.path_params["task_id"], reviewer(request))
+        return json_response(task.summary())
+
+    async def release(request: Request) -> Response:
+        task = await queue.release(request.path_params["task_id"], reviewer(request))
+        return json_response(task.summary())
+
+    async def answer(request: Request) -> Response:
+        name = reviewer(request)
+        task_id = request.path_params["task_id"]
+        await queue.get(task_id)  # 404 for unknown ids
+        task = await services.human.answer(task_id, name, await request.body())
+        return json_response(task.summary())
+
+    async def reject(request: Request) -> Response:
+        name = reviewer(request)
+        task_id = request.path_params["task_id"]
+        await queue.get(task_id)
+        try:
+            data = orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError:
+            raise bad_request("The body is not valid JSON.") from None
+        reason = data.get("reason") if isinstance(data, dict) else None
+        if not isinstance(reason, str) or not reason.strip():
+            raise GatewayError(422, "reason: a rejection needs a reason", param="reason")
+        task = await queue.reject(task_id, name, reason.strip())
+        return json_response(task.summary())
+
+    async def image(request: Request) -> Response:
+        reviewer(request)
+        task_id = request.path_params["task_id"]
+        body = await queue.store.request(task_id)
+        index = request.path_params["index"]
+        urls = list(image_urls(orjson.loads(body))) if body else []
+        decoded = decode_image(urls[index]) if index < len(urls) else None
+        if decoded is None:
+            raise not_found(f"Task {task_id} has no image {index}.")
+        media_type, data = decoded
+        return Response(
+            data, media_type=media_type, headers={"cache-control": "private, max-age=3600"}
+        )
+
+    async def events(request: Request) -> Response:
+        reviewer(request)
+
+        async def stream() -> AsyncIterator[ServerSentEvent]:
+            async with services.events.subscribe() as inbox:
+                yield ServerSentEvent(comment="connected")
+                while (event := await inbox.get()) is not None:
+                    yield ServerSentEvent(event.data, event=event.name)
+
+        return EventSourceResponse(
+            stream(),
+            ping=15,
+            ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    async def stats(request: Request) -> Response:
+        reviewer(request)
+        return json_response(await services.stats.summary())
+
+    async def me(request: Request) -> Response:
+        return json_response({"reviewer": reviewer(request), "auth": auth.enabled})
+
+    async def login(request: Request) -> Response:
+        try:
+            data = orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError:
+            raise bad_request("The body is not valid JSON.") from None
+        token = data.get("token") if isinstance(data, dict) else None
+        name = auth.name_for_token(token if isinstance(token, str) else None)
+        if not auth.enabled:
+            name = reviewer(request)
+        if name is None:
+            raise unauthorized("Unknown reviewer token.")
+        response = json_response({"reviewer": name, "auth": auth.enabled})
+        if auth.enabled:
+            response.set_cookie(
+                SESSION_COOKIE,
+                auth.open_session(name),
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+                path="/",
+            )
+        return response
+
+    async def logout(request: Request) -> Response:
+        auth.close_session(request.cookies.get(SESSION_COOKIE))
+        response = json_response({"ok": True})
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    return [
+        Route("/api/tasks", list_tasks, methods=["GET"]),
+        Route("/api/tasks/{task_id}", get_task, methods=["GET"]),
+        Route("/api/tasks/{task_id}/claim", claim, methods=["POST"]),
+        Route("/api/tasks/{task_id}/release", release, methods=["POST"]),
+        Route("/api/tasks/{task_id}/answer", answer, methods=["POST"]),
+        Route("/api/tasks/{task_id}/reject", reject, methods=["POST"]),
+        Route("/api/tasks/{task_id}/images/{index:int}", image, methods=["GET"]),
+        Route("/api/events", events, methods=["GET"]),
+        Route("/api/stats", stats, methods=["GET"]),
+        Route("/api/me", me, methods=["GET"]),
+        Route("/api/login", login, methods=["POST"]),
+        Route("/api/logout", logout, methods=["POST"]),
+    ]
+
+
+def _fresh(queue: Any, task: Task, live: dict[str, Task]) -> Task:
+    """Prefer the in-memory copy of an open task: leases renew without a write."""
+    try:
+        return queue.open_task(task.id).task if task.id in live else task
+    except GatewayError:
+        return task

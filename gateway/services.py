@@ -1,0 +1,34 @@
+"""The shared objects every door uses, built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gateway.auth import ClientAuth, ReviewerAuth
+from gateway.config import Config
+from gateway.events import Events
+from gateway.metrics import Metrics
+from gateway.routing import Router
+from gateway.upstream import Upstream
+
+if TYPE_CHECKING:
+    from gateway.human.queue import TaskQueue
+    from gateway.human.serve import HumanService
+    from gateway.hybrid import HybridService
+    from gateway.stats import Stats
+
+
+@dataclass
+class Services:
+    config: Config
+    upstreams: dict[str, Upstream]
+    router: Router
+    client_auth: ClientAuth
+    reviewer_auth: ReviewerAuth
+    events: Events
+    metrics: Metrics
+    queue: TaskQueue
+    human: HumanService
+    hybrid: HybridService
+    stats: Stats

@@ -1,0 +1,258 @@
+"""Upstream model servers: pooled aiohttp sessions, retries, fallbacks and the byte relay.
+
+The relay writes each upstream chunk to the client as it arrives: no buffering,
+no decompression, no re-encoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+import orjson
+
+from gateway.config import UpstreamConfig
+from gateway.errors import GatewayError, upstream_timeout, upstream_unreachable
+
+# Headers a client sends that must not reach an upstream: hop-by-hop ones, the
+# client's own credentials, and ones aiohttp sets itself.
+_NOT_FORWARDED = frozenset(
+    {
+        "host",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-connection",
+        "authorization",
+        "api-key",
+        "x-api-key",
+        "cookie",
+        "openai-organization",
+        "openai-project",
+        "expect",
+    }
+)
+# Upstream reply headers that belong to the upstream connection, not the reply.
+_NOT_RELAYED = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"upgrade"})
+
+
+class UpstreamFailure(Exception):
+    """A final upstream error reply (429 or 5xx after retries), relayed as received."""
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        super().__init__(f"upstream answered {status}")
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class Upstream:
+    """One upstream server and its keep-alive connection pool."""
+
+    def __init__(self, name: str, config: UpstreamConfig) -> None:
+        self.name = name
+        self.config = config
+        self.base_url = config.base_url
+        extra = {k.lower(): v for k, v in config.headers.items()}
+        if config.api_key:
+            extra["authorization"] = f"Bearer {config.api_key}"
+        self._extra_headers = extra
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=config.connect_timeout_s, sock_read=config.timeout_s
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self.config.max_connections, limit_per_host=0, ttl_dns_cache=300
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=False,
+            # The client's own Accept-Encoding and User-Agent go through instead.
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def headers_for(self, client_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+        """The client's headers as they go upstream: credentials swapped, hop-by-hop dropped."""
+        headers = {}
+        for raw_name, raw_value in client_headers:
+            name = raw_name.decode("latin-1")
+            if name not in _NOT_FORWARDED:
+                headers[name] = raw_value.decode("latin-1")
+        headers.update(self._extra_headers)
+        return headers
+
+    async def send(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> aiohttp.ClientResponse:
+        """One HTTP exchange; connection errors and timeouts become gateway errors."""
+        assert self._session is not None, "upstream not started"
+        try:
+            return await self._session.request(
+                method, self.base_url + path, data=body, headers=headers
+            )
+        except TimeoutError:
+            raise upstream_timeout(self.name) from None
+        except aiohttp.ClientError:
+            raise upstream_unreachable(self.name) from None
+
+    async def open(self, path: str, body: bytes, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        """POST with retries before the first byte: connect errors, 429 and 5xx.
+
+        Returns the first reply worth relaying. Raises ``UpstreamFailure`` or a
+        gateway error when every attempt failed.
+        """
+        retries = self.config.retries
+        for attempt in range(retries + 1):
+            try:
+                response = await self.send("POST", path, body, headers)
+            except GatewayError as error:
+                if attempt == retries or error.status == 504:
+                    raise  # timeouts are not retried: each would cost timeout_s again
+                await asyncio.sleep(backoff(attempt))
+                continue
+            if response.status != 429 and response.status < 500:
+                return response
+            failure = await _consume(response)
+            wait = retry_after(response.headers) or backoff(attempt)
+            if attempt == retries or wait > self.config.max_retry_wait_s:
+                raise failure
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A configured model as one upstream sees it."""
+
+    model: str
+    upstream: Upstream
+    upstream_model: str
+
+
+async def open_chain(
+    chain: Sequence[Target],
+    path: str,
+    body: bytes,
+    requested_model: str,
+    client_headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[Target, aiohttp.ClientResponse]:
+    """Try the model, then its fallbacks, until one replies; raise the last failure."""
+    client_headers = list(client_headers)
+    last: Exception | None = None
+    for target in chain:
+        payload = replace_model(body, requested_model, target.upstream_model)
+        headers = target.upstream.headers_for(client_headers)
+        try:
+            return target, await target.upstream.open(path, payload, headers)
+        except Exception as error:  # an UpstreamFailure or a GatewayError
+            last = error
+    assert last is not None
+    raise last
+
+
+async def relay(
+    response: aiohttp.ClientResponse,
+    send,
+    receive,
+    extra_headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Write an upstream reply to the ASGI client chunk by chunk, exactly as received."""
+    headers = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in _NOT_RELAYED]
+    headers.extend(extra_headers)
+    watcher = None
+    if response.content_type == "text/event-stream":
+        # Long streams stop reading upstream as soon as the client leaves.
+        watcher = asyncio.create_task(_close_on_disconnect(receive, response))
+    try:
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        async for chunk in response.content.iter_any():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except (aiohttp.ClientError, TimeoutError):
+        if watcher is None or not watcher.done():
+            raise  # the upstream broke mid-reply: the connection is closed on the client
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        response.release()
+
+
+async def _close_on_disconnect(receive, response: aiohttp.ClientResponse) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    response.close()
+
+
+async def _consume(response: aiohttp.ClientResponse) -> UpstreamFailure:
+    try:
+        body = await response.read()
+    finally:
+        response.release()
+    headers = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in _NOT_RELAYED]
+    return UpstreamFailure(response.status, headers, body)
+
+
+def backoff(attempt: int) -> float:
+    """The OpenAI SDK's own schedule: 0.5 s doubling to 8 s, less up to a quarter."""
+    return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
+
+
+def retry_after(headers) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def replace_model(body: bytes, old: str, new: str) -> bytes:
+    """Rewrite the top-level ``model`` value, leaving every other byte as received.
+
+    When ``"model"`` occurs exactly once, its value is spliced in place; in the
+    rare body where it occurs more often, the body is re-serialised instead.
+    """
+    if old == new:
+        return body
+    key = b'"model"'
+    if body.count(key) == 1:
+        old_value = orjson.dumps(old)
+        at = body.index(key) + len(key)
+        # Look only at a small window: the colon, some whitespace and the value.
+        window = body[at : at + 64 + len(old_value)].lstrip()
+        if window.startswith(b":"):
+            value = window[1:].lstrip()
+            if value.startswith(old_value):
+                start = body.index(value[:1], at + 1)
+                return body[:start] + orjson.dumps(new) + body[start + len(old_value) :]
+    data = orjson.loads(body)
+    data["model"] = new
+    return orjson.dumps(data)
