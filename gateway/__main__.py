@@ -34,7 +34,12 @@ def resolve(args: argparse.Namespace) -> Config:
         update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     )
     config = config.model_copy(update={"server": server})
-    config.check_exposure()
+    try:
+        config.check_exposure()
+    except ConfigError as error:
+        # Name the file, as every other config error does.
+        source = args.config or "the built-in config"
+        raise ConfigError(f"config error in {source}: {error}") from None
     return config
 
 
@@ -42,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         config = resolve(args)
+        app = create_app(config)
     except ConfigError as error:
         print(f"hitl-gateway: {error}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -50,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"hitl-gateway: OpenAI API base URL  http://{shown}:{port}/v1", flush=True)
     print(f"hitl-gateway: reviewer dashboard   http://{shown}:{port}/", flush=True)
     uvicorn.run(
-        create_app(config),
+        app,
         host=host,
         port=port,
         log_level="info",

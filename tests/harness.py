@@ -15,12 +15,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import urllib.error
-import urllib.request
 from aiohttp import web
 
 START_TIMEOUT = 20.0
@@ -47,11 +47,13 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01, what: st
 class Gateway:
     """A gateway process started with ``python -m gateway``."""
 
-    config_path: Path
+    config_path: Path | None  # None: no --config flag (GATEWAY_CONFIG or the built-in config)
     port: int
     process: subprocess.Popen | None = None
     env: dict[str, str] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)  # extra command-line flags
+    cwd: Path | None = None  # working directory of the process
 
     @property
     def url(self) -> str:
@@ -63,13 +65,16 @@ class Gateway:
 
     def start(self) -> Gateway:
         env = {**os.environ, **self.env}
+        command = [sys.executable, "-m", "gateway", "--port", str(self.port), *self.args]
+        if self.config_path is not None:
+            command[3:3] = ["--config", str(self.config_path)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "--config", str(self.config_path),
-             "--port", str(self.port)],
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
             text=True,
+            cwd=self.cwd,
         )
         reader = threading.Thread(target=self._read, daemon=True)
         reader.start()
