@@ -19,7 +19,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--config",
-        default=os.environ.get("GATEWAY_CONFIG"),
+        default=os.environ.get("GATEWAY_CONFIG") or None,  # set but empty: no file
         help="TOML config file (default: $GATEWAY_CONFIG, else the built-in config)",
     )
     parser.add_argument("--host", help="address to listen on (overrides [server] host)")
@@ -49,7 +49,10 @@ def main(argv: list[str] | None = None) -> None:
         config = resolve(args)
         app = create_app(config)
     except ConfigError as error:
-        print(f"hitl-gateway: {error}", file=sys.stderr)
+        message = str(error)
+        if not message.startswith("config error"):
+            message = f"config error in {args.config or 'the built-in config'}: {message}"
+        print(f"hitl-gateway: {message}", file=sys.stderr)
         raise SystemExit(2) from None
     host, port = config.server.host, config.server.port
     shown = f"[{host}]" if ":" in host else host

@@ -38,6 +38,8 @@ def build_services(config: Config) -> Services:
     metrics = Metrics(router.names())
     store = SQLiteStore(config.store.path)
     queue = TaskQueue(store, events, metrics, config.human)
+    human = HumanService(queue, metrics, config.human)
+    stats = Stats(queue)
     return Services(
         config=config,
         upstreams=upstreams,
@@ -49,9 +51,9 @@ def build_services(config: Config) -> Services:
         events=events,
         metrics=metrics,
         queue=queue,
-        human=HumanService(queue, metrics, config.human),
-        hybrid=HybridService(),
-        stats=Stats(queue),
+        human=human,
+        hybrid=HybridService(human, metrics, stats),
+        stats=stats,
     )
 
 

@@ -89,7 +89,7 @@ class ModelConfig(_Strict):
     min_confidence: float | None = Field(None, ge=0, le=1)
     confidence: str = "mean"
     on_unknown_confidence: Literal["pass", "escalate"] = "pass"
-    escalate_on: list[EscalationTrigger] = ["upstream_error"]
+    escalate_on: list[EscalationTrigger] = ["upstream_error", "length", "content_filter", "refusal"]
     review_tools: list[str] = []
     audit_sample_rate: float = Field(0, ge=0, le=1)
     on_timeout: Literal["error", "draft"] = "error"

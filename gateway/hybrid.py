@@ -1,16 +1,123 @@
-"""Hybrid model+human routes (not built yet: see the open issue)."""
+"""Hybrid model+human routes: the model answers, a person steps in where policy says.
+
+The flow for one call:
+1. Ask the upstream (logprobs turned on when the policy scores confidence).
+2. A failure before the first byte goes to a person when the policy says so.
+3. When the policy reads the answer, buffer the whole reply (stream or not),
+   parse it and decide; otherwise relay it as it comes, like a forward route.
+4. A passing answer goes back unchanged (logprobs the client did not ask for
+   are stripped); an escalated one becomes a task whose draft is the model's
+   answer, and the client gets the person's answer instead.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import orjson
+
+from gateway.asgi import send_whole
 from gateway.errors import GatewayError
+from gateway.human.serve import Escalation, HumanService, ModelReply
+from gateway.metrics import Metrics
+from gateway.replies import ModelAnswer, ask_for_logprobs, parse_reply, strip_logprobs
+from gateway.stats import Stats
+from gateway.upstream import UpstreamFailure, open_chain, relay
 
 if TYPE_CHECKING:
     from gateway.routes.openai import Call
     from gateway.routing import HybridRoute
 
+REVIEW_HEADER = b"x-human-review"
+_NOT_REPLAYED = frozenset({b"content-length", b"content-encoding"})
+
 
 class HybridService:
+    """Serves calls on hybrid routes."""
+
+    def __init__(self, human: HumanService, metrics: Metrics, stats: Stats) -> None:
+        self.human = human
+        self.metrics = metrics
+        self.stats = stats
+
     async def serve(self, call: Call, route: HybridRoute) -> int:
-        raise GatewayError(501, "Hybrid routes are not available yet.", type="api_error")
+        policy = route.policy
+        self.stats.hybrid_request(call.head.model)
+        client_asks = (call.header(REVIEW_HEADER) or "").strip().lower() == "always"
+        body, added_logprobs = call.body, False
+        if policy.wants_logprobs:
+            data, added_logprobs = ask_for_logprobs(call.api, call.data)
+            if added_logprobs:
+                body = orjson.dumps(data)
+        try:
+            # Identity encoding: the gateway must read the reply it judges.
+            headers = [(k, v) for k, v in call.scope["headers"] if k != b"accept-encoding"]
+            _target, response = await open_chain(
+                route.chain, call.path, body, call.head.model, headers
+            )
+        except (GatewayError, UpstreamFailure):
+            if not (policy.on_failure() or client_asks):
+                raise
+            return await self._escalate(call, route, Escalation("upstream_error", "hybrid"))
+        if response.status >= 400 or not (policy.needs_answer or client_asks):
+            await relay(response, call.send, call.receive, self._headers("model", None, None))
+            return response.status
+        try:
+            raw = await response.read()
+        finally:
+            response.release()
+        stream = call.head.stream
+        headers = [
+            (k.lower(), v) for k, v in response.raw_headers if k.lower() not in _NOT_REPLAYED
+        ]
+        try:
+            answer = parse_reply(call.api, raw, stream)
+        except ValueError:
+            if not (policy.on_failure() or client_asks):
+                raise GatewayError(
+                    502, "The upstream's reply could not be read.", type="api_error"
+                ) from None
+            return await self._escalate(call, route, Escalation("upstream_error", "hybrid"))
+        if added_logprobs:
+            raw = strip_logprobs(call.api, raw, stream)
+        decision = policy.decide(call.data, answer, client_asks)
+        self._measure(call.head.model, answer, decision.confidence)
+        reply = ModelReply(response.status, headers, raw)
+        if not decision.escalate:
+            extra = self._headers("model", decision.confidence, None)
+            await send_whole(call.send, reply.status, [*reply.headers, *extra], reply.body)
+            return reply.status
+        why = Escalation(
+            reason=decision.reason or "review",
+            route="hybrid",
+            draft=answer.draft(decision.confidence),
+            confidence=decision.confidence,
+            fallback=reply if policy.on_timeout == "draft" else None,
+        )
+        return await self._escalate(call, route, why)
+
+    async def _escalate(self, call: Call, route: HybridRoute, why: Escalation) -> int:
+        return await self.human.serve(call, route.human, why)
+
+    def _measure(self, model: str, answer: ModelAnswer, confidence: float | None) -> None:
+        if confidence is not None:
+            self.metrics.confidence.labels(self.metrics.model_label(model)).observe(confidence)
+        usage = answer.usage or {}
+        prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
+        completion = usage.get("completion_tokens", usage.get("output_tokens"))
+        if isinstance(prompt, int) and isinstance(completion, int):
+            self.metrics.tokens_used(model, prompt, completion)
+
+    @staticmethod
+    def _headers(
+        answered_by: str, confidence: float | None, reason: str | None
+    ) -> list[tuple[bytes, bytes]]:
+        headers = [
+            (b"x-gateway-route", b"hybrid"),
+            (b"x-gateway-answered-by", answered_by.encode()),
+        ]
+        if confidence is not None:
+            headers.append((b"x-gateway-confidence", f"{confidence:.4f}".encode()))
+        if reason is not None:
+            headers.append((b"x-gateway-escalation", reason.encode()))
+        return headers

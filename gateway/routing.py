@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.config import HUMAN_MODEL, HYBRID_SUFFIX, Config, ModelConfig
+from gateway.config import HUMAN_MODEL, HYBRID_SUFFIX, Config, ConfigError, ModelConfig
+from gateway.policy import Policy
 from gateway.upstream import Target, Upstream
 
 
@@ -31,7 +32,7 @@ class HybridRoute:
 
     chain: tuple[Target, ...]
     human: HumanRoute
-    policy: ModelConfig
+    policy: Policy
     kind: str = "hybrid"
 
 
@@ -52,7 +53,7 @@ class Router:
         for name, model in config.models.items():
             if model.kind == "forward":
                 for composite in (name + HYBRID_SUFFIX, f"{name}{HYBRID_SUFFIX}/{HUMAN_MODEL}"):
-                    policy = ModelConfig(upstream=model.upstream, human="escalate")
+                    policy = Policy(ModelConfig(upstream=model.upstream, human="escalate"))
                     self._routes.setdefault(
                         composite, HybridRoute(self._chain(name, model), self._human, policy)
                     )
@@ -77,7 +78,11 @@ class Router:
         if kind == "human":
             return self._human_route(model)
         if kind == "hybrid":
-            return HybridRoute(self._chain(name, model), self._human_route(model), model)
+            try:
+                policy = Policy(model)
+            except (ImportError, ValueError) as exc:
+                raise ConfigError(f"models.{name}.confidence: {exc}") from None
+            return HybridRoute(self._chain(name, model), self._human_route(model), policy)
         return ForwardRoute(self._chain(name, model))
 
     def _human_route(self, model: ModelConfig) -> HumanRoute:

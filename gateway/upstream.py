@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 import orjson
 
+from gateway.asgi import disconnected
 from gateway.config import UpstreamConfig
 from gateway.errors import GatewayError, upstream_timeout, upstream_unreachable
 
@@ -194,8 +195,7 @@ async def relay(
 
 
 async def _close_on_disconnect(receive, response: aiohttp.ClientResponse) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    await disconnected(receive)
     response.close()
 
 

@@ -13,10 +13,12 @@ import asyncio
 import hashlib
 import secrets
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway.asgi import disconnected, send_whole
 from gateway.config import HumanConfig
 from gateway.errors import GatewayError, not_found, unprocessable
 from gateway.human import answers
@@ -31,7 +33,7 @@ from gateway.human.request import (
 )
 from gateway.human.store import StoredResponse
 from gateway.human.task import ANSWERED, EXPIRED, PENDING, REJECTED, Task
-from gateway.human.validate import Answer, check_answer, parse_answer
+from gateway.human.validate import check_answer, parse_answer
 from gateway.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -47,12 +49,40 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 CLIENT_CLOSED = 499
 
 
-def reply_headers(task: Task, answered_by: str = "human") -> list[tuple[bytes, bytes]]:
-    return [
-        (b"x-gateway-route", b"human"),
-        (b"x-gateway-answered-by", answered_by.encode()),
-        (b"x-gateway-task", task.id.encode()),
-    ]
+@dataclass(frozen=True, slots=True)
+class ModelReply:
+    """A model's whole reply, held back while a person decides (hybrid routes)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """Why a call went to a person, and what the model offered (hybrid routes)."""
+
+    reason: str = "human_route"
+    route: str = "human"
+    draft: dict[str, Any] | None = None
+    confidence: float | None = None
+    fallback: ModelReply | None = None  # sent instead of a timeout error (on_timeout = "draft")
+
+    def headers(self, task: Task, answered_by: str) -> list[tuple[bytes, bytes]]:
+        """The ``x-gateway-*`` headers of a reply on this route."""
+        headers = [
+            (b"x-gateway-route", self.route.encode()),
+            (b"x-gateway-answered-by", answered_by.encode()),
+            (b"x-gateway-task", task.id.encode()),
+        ]
+        if self.route != "human":
+            headers.append((b"x-gateway-escalation", self.reason.encode()))
+        if self.confidence is not None:
+            headers.append((b"x-gateway-confidence", f"{self.confidence:.4f}".encode()))
+        return headers
+
+
+HUMAN_ROUTE = Escalation()
 
 
 def outcome_error(task: Task) -> GatewayError:
@@ -86,23 +116,21 @@ class HumanService:
 
     # -- the client's side --------------------------------------------------------
 
-    async def serve(
-        self, call: Call, route: HumanRoute, reason: str = "human_route", **extra: Any
-    ) -> int:
+    async def serve(self, call: Call, route: HumanRoute, why: Escalation = HUMAN_ROUTE) -> int:
         """Make or find the task for this call, wait for its outcome and reply."""
         found = self.queue.find(self.dedup_key(call))
         if isinstance(found, Task):
-            return await self.reply(call, found)
+            return await self.reply(call, found, why)
         if found is not None:
             self.queue.attach(found)
             waiting = found
         else:
-            task, request = await self.new_task(call, route, reason, **extra)
+            task, request = await self.new_task(call, route, why)
             waiting = await self.queue.create(task, request)
-            self.metrics.escalated(call.head.model, reason)
+            self.metrics.escalated(call.head.model, why.reason)
         if call.head.stream:
-            return await self._wait_streaming(call, waiting, route.keepalive_s)
-        return await self._wait(call, waiting)
+            return await self._wait_streaming(call, waiting, route.keepalive_s, why)
+        return await self._wait(call, waiting, why)
 
     def dedup_key(self, call: Call) -> str:
         """Same client, same session header, same body: the same request, retried."""
@@ -111,9 +139,7 @@ class HumanService:
         digest.update(call.body)
         return digest.hexdigest()
 
-    async def new_task(
-        self, call: Call, route: HumanRoute, reason: str, **extra: Any
-    ) -> tuple[Task, bytes]:
+    async def new_task(self, call: Call, route: HumanRoute, why: Escalation) -> tuple[Task, bytes]:
         data, request, chained = call.data, call.body, None
         if call.api == "responses" and data.get("previous_response_id"):
             data, chained = await self._resolve_chain(call)
@@ -124,7 +150,7 @@ class HumanService:
             status=PENDING,
             api=call.api,
             model=call.head.model,
-            reason=reason,
+            reason=why.reason,
             session=session_of(call.api, data, call.header(b"x-session-id"), chained),
             created_at=now,
             expires_at=now + route.timeout_s,
@@ -135,7 +161,8 @@ class HumanService:
             prompt_tokens=prompt_tokens(call.api, data),
             tools=normalise_tools(call.api, data),
             tool_choice=data.get("tool_choice"),
-            **extra,
+            draft=why.draft,
+            confidence=why.confidence,
         )
         return task, request
 
@@ -152,8 +179,8 @@ class HumanService:
         data = {**call.data, "input": [*stored.input, *earlier, *responses_input(call.data)]}
         return data, stored.session
 
-    async def _wait(self, call: Call, waiting: Waiting) -> int:
-        disconnect = asyncio.ensure_future(_disconnected(call.receive))
+    async def _wait(self, call: Call, waiting: Waiting, why: Escalation) -> int:
+        disconnect = asyncio.ensure_future(disconnected(call.receive))
         try:
             await asyncio.wait((waiting.done, disconnect), return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -161,11 +188,13 @@ class HumanService:
         if not waiting.done.done():
             self.queue.detach(waiting)
             return CLIENT_CLOSED
-        return await self.reply(call, waiting.done.result())
+        return await self.reply(call, waiting.done.result(), why)
 
-    async def _wait_streaming(self, call: Call, waiting: Waiting, keepalive_s: float) -> int:
+    async def _wait_streaming(
+        self, call: Call, waiting: Waiting, keepalive_s: float, why: Escalation
+    ) -> int:
         send, started = call.send, False
-        disconnect = asyncio.ensure_future(_disconnected(call.receive))
+        disconnect = asyncio.ensure_future(disconnected(call.receive))
         try:
             while not waiting.done.done():
                 await asyncio.wait(
@@ -179,7 +208,8 @@ class HumanService:
                     self.queue.detach(waiting)
                     return CLIENT_CLOSED
                 if not started:
-                    await self._start(send, 200, SSE_HEADERS, waiting.task)
+                    headers = [*SSE_HEADERS, *why.headers(waiting.task, "human")]
+                    await send({"type": "http.response.start", "status": 200, "headers": headers})
                     started = True
                 await send(
                     {"type": "http.response.body", "body": answers.KEEPALIVE, "more_body": True}
@@ -188,7 +218,10 @@ class HumanService:
             disconnect.cancel()
         task = waiting.done.result()
         if not started:
-            return await self.reply(call, task)
+            return await self.reply(call, task, why)
+        if task.status == EXPIRED and why.fallback is not None:
+            await send({"type": "http.response.body", "body": why.fallback.body})
+            return why.fallback.status
         if task.status != ANSWERED:
             error = outcome_error(task)
             body = answers.sse_data({"error": orjson.loads(error.body())["error"]})
@@ -197,20 +230,27 @@ class HumanService:
         await self._send_stream(call, task)
         return 200
 
-    async def reply(self, call: Call, task: Task) -> int:
+    async def reply(self, call: Call, task: Task, why: Escalation = HUMAN_ROUTE) -> int:
         """Send a finished task's outcome: the answer, or the error that ended it."""
+        if task.status == EXPIRED and why.fallback is not None:
+            fallback = why.fallback
+            headers = [*fallback.headers, *why.headers(task, "draft")]
+            await send_whole(call.send, fallback.status, headers, fallback.body)
+            return fallback.status
         if task.status != ANSWERED:
             error = outcome_error(task)
-            headers = [*JSON_HEADERS, *_encode(error.headers), *reply_headers(task)]
-            await self._send_whole(call.send, error.status, headers, error.body())
+            headers = [*JSON_HEADERS, *_encode(error.headers), *why.headers(task, "human")]
+            await send_whole(call.send, error.status, headers, error.body())
             await self.queue.delivered(task)
             return error.status
+        answered_by = self.answered_by(task)
         if call.head.stream:
-            await self._start(call.send, 200, SSE_HEADERS, task)
+            headers = [*SSE_HEADERS, *why.headers(task, answered_by)]
+            await call.send({"type": "http.response.start", "status": 200, "headers": headers})
             await self._send_stream(call, task)
         else:
-            headers = [*JSON_HEADERS, *reply_headers(task, self.answered_by(task))]
-            await self._send_whole(call.send, 200, headers, orjson.dumps(task.result))
+            headers = [*JSON_HEADERS, *why.headers(task, answered_by)]
+            await send_whole(call.send, 200, headers, orjson.dumps(task.result))
             await self.queue.delivered(task)
         return 200
 
@@ -220,15 +260,6 @@ class HumanService:
             await call.send({"type": "http.response.body", "body": chunk, "more_body": True})
         await call.send({"type": "http.response.body", "body": b"", "more_body": False})
         await self.queue.delivered(task)
-
-    async def _start(self, send, status: int, headers, task: Task) -> None:
-        all_headers = [*headers, *reply_headers(task, self.answered_by(task))]
-        await send({"type": "http.response.start", "status": status, "headers": all_headers})
-
-    @staticmethod
-    async def _send_whole(send, status: int, headers, body: bytes) -> None:
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
     @staticmethod
     def answered_by(task: Task) -> str:
@@ -250,7 +281,8 @@ class HumanService:
         if answer.accept_draft:
             if task.draft is None:
                 raise unprocessable("accept_draft: this task has no draft", param="accept_draft")
-            answer = Answer.model_validate({**task.draft, "accept_draft": True})
+            draft = {key: value for key, value in task.draft.items() if key != "confidence"}
+            answer = parse_answer(orjson.dumps({**draft, "accept_draft": True}))
         request = orjson.loads(await self.store.request(task_id) or b"{}")
         calls = check_answer(
             answer,
@@ -290,11 +322,6 @@ class HumanService:
                 )
             )
         return task
-
-
-async def _disconnected(receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 def _encode(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:

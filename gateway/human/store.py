@@ -206,6 +206,32 @@ class SQLiteStore:
 
         return await self._run(read)
 
+    async def escalations_since(self, since: float) -> dict[tuple[str, str], int]:
+        """Hybrid escalations by (model, reason), created after ``since``."""
+
+        def read() -> dict[tuple[str, str], int]:
+            cursor = self._conn.execute(
+                "SELECT model, reason, COUNT(*) FROM tasks WHERE reason != 'human_route' "
+                "AND created_at >= ? GROUP BY model, reason",
+                (since,),
+            )
+            return {(model, reason): count for model, reason, count in cursor}
+
+        return await self._run(read)
+
+    async def drafted_answers_since(self, since: float) -> list[tuple[dict, dict]]:
+        """(draft, answer) of answered tasks that had a model draft."""
+
+        def read() -> list[tuple[dict, dict]]:
+            cursor = self._conn.execute(
+                "SELECT draft, answer FROM tasks WHERE status = 'answered' "
+                "AND draft IS NOT NULL AND answered_at >= ?",
+                (since,),
+            )
+            return [(orjson.loads(draft), orjson.loads(answer)) for draft, answer in cursor]
+
+        return await self._run(read)
+
     # -- stored responses (Responses API) -------------------------------------------
 
     async def put_response(self, response: StoredResponse) -> None:

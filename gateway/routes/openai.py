@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.asgi import header, send_whole
 from gateway.body import RequestHead, parse_body, read_body
 from gateway.errors import GatewayError, model_not_found, not_found
 from gateway.metrics import Metrics
@@ -42,10 +43,7 @@ class Call:
     started: float  # perf_counter() when the request arrived
 
     def header(self, name: bytes) -> str | None:
-        for key, value in self.scope["headers"]:
-            if key == name:
-                return value.decode("latin-1")
-        return None
+        return header(self.scope, name)
 
 
 class ModelEndpoint:
@@ -62,7 +60,7 @@ class ModelEndpoint:
         services = self.services
         model, route_kind = "", "none"
         try:
-            client = services.client_auth.identify(_authorization(scope))
+            client = services.client_auth.identify(header(scope, b"authorization"))
             body = await read_body(scope, receive, self.limit)
             data, head = parse_body(body)
             model = head.model
@@ -83,7 +81,7 @@ class ModelEndpoint:
             await error.response()(scope, receive, send)
             status = error.status
         except UpstreamFailure as failure:
-            await send_reply(send, failure.status, failure.headers, failure.body)
+            await send_whole(send, failure.status, failure.headers, failure.body)
             status = failure.status
         except ConnectionResetError:
             return  # the client left before its body arrived
@@ -102,19 +100,6 @@ async def forward(call: Call, route: ForwardRoute, metrics: Metrics) -> int:
     await relay(response, call.send, call.receive, FORWARD_HEADERS)
     metrics.upstream_latency.labels(name).observe(time.perf_counter() - sent)
     return response.status
-
-
-def _authorization(scope: dict) -> str | None:
-    for key, value in scope["headers"]:
-        if key == b"authorization":
-            return value.decode("latin-1")
-    return None
-
-
-async def send_reply(send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    """Send a whole reply whose headers and body are already final bytes."""
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def _model_object(name: str) -> dict[str, Any]:

@@ -1,0 +1,25 @@
+"""Small ASGI helpers shared by the doors that talk raw ASGI."""
+
+from __future__ import annotations
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def header(scope: dict, name: bytes) -> str | None:
+    """One request header's value (names are lower-case in ASGI)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def send_whole(send, status: int, headers: Headers, body: bytes) -> None:
+    """Send a reply whose status, headers and body are all known."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def disconnected(receive) -> None:
+    """Return once the client has gone (the request body must be read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass

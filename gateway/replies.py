@@ -1,0 +1,204 @@
+"""Reading a model's reply on a hybrid route: JSON or SSE, Chat Completions or Responses.
+
+The hybrid route needs the whole answer to judge it: its text, tool calls,
+computer actions, finish reason, refusal and token logprobs. This module turns
+the upstream bytes into a ``ModelAnswer``, and strips logprobs the gateway
+asked for on the client's behalf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
+
+
+@dataclass(slots=True)
+class ModelAnswer:
+    """What a model answered, in the shape a reviewer's draft takes."""
+
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # {"name", "arguments"}
+    computer_actions: list[dict[str, Any]] = field(default_factory=list)
+    finish_reason: str | None = None  # stop, length, tool_calls, content_filter
+    refusal: str | None = None
+    logprobs: list[float] = field(default_factory=list)  # of the generated content tokens
+    usage: dict[str, Any] | None = None
+    raw: dict[str, Any] = field(default_factory=dict)  # the reply body (for streams, rebuilt)
+
+    def draft(self, confidence: float | None) -> dict[str, Any]:
+        """The model's answer as a draft a reviewer may accept or edit."""
+        return {
+            "content": self.content,
+            "tool_calls": self.tool_calls,
+            "computer_actions": self.computer_actions,
+            "confidence": confidence,
+        }
+
+
+def ask_for_logprobs(api: str, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The request with logprobs turned on, and whether the client had not asked."""
+    if api == "chat.completions":
+        if data.get("logprobs"):
+            return data, False
+        return {**data, "logprobs": True}, True
+    include = list(data.get("include") or [])
+    if LOGPROBS_INCLUDE in include:
+        return data, False
+    return {**data, "include": [*include, LOGPROBS_INCLUDE]}, True
+
+
+def parse_reply(api: str, body: bytes, stream: bool) -> ModelAnswer:
+    """Parse a whole upstream reply; raises ``ValueError`` when it is not one."""
+    try:
+        if api == "chat.completions":
+            chunks = list(sse_json(body)) if stream else None
+            return _chat_stream(chunks) if chunks is not None else _chat(orjson.loads(body))
+        data = _final_response(body) if stream else orjson.loads(body)
+        return _response(data)
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise ValueError(f"unreadable model reply: {exc}") from None
+
+
+def strip_logprobs(api: str, body: bytes, stream: bool) -> bytes:
+    """The reply without the logprobs the gateway added; each SSE event re-encoded."""
+    empty: Any = None if api == "chat.completions" else []
+    if not stream:
+        return orjson.dumps(_without_logprobs(orjson.loads(body), empty))
+    out = []
+    for line in body.split(b"\n"):
+        if line.startswith(b"data: {") or line.startswith(b"data:{"):
+            payload = orjson.loads(line.partition(b":")[2])
+            line = b"data: " + orjson.dumps(_without_logprobs(payload, empty))
+        out.append(line)
+    return b"\n".join(out)
+
+
+def sse_json(body: bytes) -> Iterator[dict[str, Any]]:
+    """The JSON payloads of an SSE body's ``data:`` lines, ``[DONE]`` skipped."""
+    for line in body.splitlines():
+        if line.startswith(b"data:"):
+            payload = line[5:].strip()
+            if payload and payload != b"[DONE]":
+                yield orjson.loads(payload)
+
+
+def _without_logprobs(value: Any, empty: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: (empty if key == "logprobs" else _without_logprobs(item, empty))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_logprobs(item, empty) for item in value]
+    return value
+
+
+def _arguments(text: str) -> dict[str, Any] | str:
+    try:
+        parsed = orjson.loads(text or "{}")
+    except orjson.JSONDecodeError:
+        return text
+    return parsed if isinstance(parsed, dict) else text
+
+
+# -- Chat Completions ----------------------------------------------------------------
+
+
+def _chat(body: dict[str, Any]) -> ModelAnswer:
+    choice = body["choices"][0]
+    message = choice["message"]
+    functions = [call["function"] for call in message.get("tool_calls") or []]
+    tokens = (choice.get("logprobs") or {}).get("content") or []
+    return ModelAnswer(
+        content=message.get("content"),
+        tool_calls=[
+            {"name": function["name"], "arguments": _arguments(function["arguments"])}
+            for function in functions
+        ],
+        finish_reason=choice.get("finish_reason"),
+        refusal=message.get("refusal"),
+        logprobs=[token["logprob"] for token in tokens],
+        usage=body.get("usage"),
+        raw=body,
+    )
+
+
+def _chat_stream(chunks: list[dict[str, Any]]) -> ModelAnswer:
+    text: list[str] = []
+    refusal: list[str] = []
+    calls: dict[int, dict[str, str]] = {}
+    answer = ModelAnswer()
+    for chunk in chunks:
+        answer.usage = chunk.get("usage") or answer.usage
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            text.append(delta.get("content") or "")
+            refusal.append(delta.get("refusal") or "")
+            for call in delta.get("tool_calls") or []:
+                slot = calls.setdefault(call["index"], {"name": "", "arguments": ""})
+                function = call.get("function") or {}
+                slot["name"] += function.get("name") or ""
+                slot["arguments"] += function.get("arguments") or ""
+            logprobs = (choice.get("logprobs") or {}).get("content") or []
+            answer.logprobs.extend(token["logprob"] for token in logprobs)
+            answer.finish_reason = choice.get("finish_reason") or answer.finish_reason
+    answer.content = "".join(text) or None
+    answer.refusal = "".join(refusal) or None
+    answer.tool_calls = [
+        {"name": call["name"], "arguments": _arguments(call["arguments"])}
+        for _, call in sorted(calls.items())
+    ]
+    answer.raw = {"chunks": chunks}
+    return answer
+
+
+# -- Responses -----------------------------------------------------------------------
+
+_INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
+
+
+def _final_response(body: bytes) -> dict[str, Any]:
+    final = None
+    for event in sse_json(body):
+        if event.get("type") in ("response.completed", "response.incomplete", "response.failed"):
+            final = event["response"]
+    if final is None:
+        raise KeyError("the stream has no final response event")
+    return final
+
+
+def _response(body: dict[str, Any]) -> ModelAnswer:
+    answer = ModelAnswer(usage=body.get("usage"), raw=body)
+    text: list[str] = []
+    for item in body.get("output") or []:
+        kind = item.get("type")
+        if kind == "message":
+            for part in item.get("content") or []:
+                if part.get("type") == "output_text":
+                    text.append(part.get("text") or "")
+                    answer.logprobs.extend(token["logprob"] for token in part.get("logprobs") or [])
+                elif part.get("type") == "refusal":
+                    answer.refusal = (answer.refusal or "") + (part.get("refusal") or "")
+        elif kind == "function_call":
+            answer.tool_calls.append(
+                {"name": item["name"], "arguments": _arguments(item.get("arguments") or "")}
+            )
+        elif kind == "computer_call":
+            actions = item.get("actions") or ([item["action"]] if item.get("action") else [])
+            answer.computer_actions.extend(actions)
+    answer.content = "".join(text) if text else None
+    if body.get("status") == "incomplete":
+        reason = (body.get("incomplete_details") or {}).get("reason")
+        answer.finish_reason = _INCOMPLETE.get(reason, "length")
+    elif body.get("status") == "failed":
+        raise KeyError("the response failed")
+    else:
+        answer.finish_reason = "tool_calls" if answer.tool_calls else "stop"
+    return answer
