@@ -130,7 +130,9 @@ class Upstream:
             if response.status != 429 and response.status < 500:
                 return response
             failure = await _consume(response)
-            wait = retry_after(response.headers) or backoff(attempt)
+            wait = retry_after(response.headers)
+            if wait is None:  # "Retry-After: 0" means now, not the default backoff
+                wait = backoff(attempt)
             if attempt == retries or wait > self.config.max_retry_wait_s:
                 raise failure
             await asyncio.sleep(wait)

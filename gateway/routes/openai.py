@@ -6,6 +6,7 @@ forwarding path can stream upstream bytes straight into ``send``.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from gateway.upstream import UpstreamFailure, open_chain, relay
 
 FORWARD_HEADERS = ((b"x-gateway-route", b"forward"), (b"x-gateway-answered-by", b"model"))
 MODEL_CREATED = 1700000000
+_RESPONSE_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 @dataclass(slots=True)
@@ -129,13 +131,26 @@ def routes(services: Services) -> list[BaseRoute]:
         stored = await services.human.stored_response(response_id, client)
         if stored is not None:
             return Response(stored, media_type="application/json")
+        if not _RESPONSE_ID.fullmatch(response_id):
+            # Only plain ids go into an upstream URL: no dot segments, no smuggled query.
+            raise not_found(f"No response found with id '{response_id}'.")
+        path = f"/responses/{response_id}"
+        if request.url.query:
+            path += "?" + request.url.query
+        failure: GatewayError | None = None
         for upstream in services.upstreams.values():
             headers = upstream.headers_for(request.headers.raw)
-            reply = await upstream.send("GET", f"/responses/{response_id}", None, headers)
+            try:
+                reply = await upstream.send("GET", path, None, headers)
+            except GatewayError as error:
+                failure = error  # another upstream may still have it
+                continue
             async with reply:
                 if reply.status != 404:
                     body = await reply.read()
                     return Response(body, reply.status, media_type=reply.content_type)
+        if failure is not None:
+            raise failure  # an upstream that could have it did not answer
         raise not_found(f"No response found with id '{response_id}'.")
 
     return [
