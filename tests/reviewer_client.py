@@ -9,15 +9,18 @@ errors as well as on successes.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import http.client
 import json
 import socket
+import struct
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -252,3 +255,24 @@ class EventLog:
 
     def names_for(self, task_id: str) -> list[str]:
         return [event for event, data in list(self.events) if data.get("id") == task_id]
+
+
+def png(width: int = 4, height: int = 3, shade: int = 0) -> bytes:
+    """A real PNG image (a flat grey), as a screenshot stands in for a screen."""
+    row = b"\x00" + bytes([shade, shade, shade]) * width
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
+
+
+def data_url(image: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(image).decode()
