@@ -44,11 +44,17 @@ class HybridService:
         policy = route.policy
         self.stats.hybrid_request(call.head.model)
         client_asks = (call.header(REVIEW_HEADER) or "").strip().lower() == "always"
-        body, added_logprobs = call.body, False
+        data, rewritten = call.data, False
+        if call.api == "responses" and data.get("previous_response_id"):
+            # A chain through a person's answer is unknown upstream: send its history.
+            resolved = await self.human.resolve_chain(call)
+            if resolved is not None:
+                data = {k: v for k, v in resolved[0].items() if k != "previous_response_id"}
+                rewritten = True
+        added_logprobs = False
         if policy.wants_logprobs:
-            data, added_logprobs = ask_for_logprobs(call.api, call.data)
-            if added_logprobs:
-                body = orjson.dumps(data)
+            data, added_logprobs = ask_for_logprobs(call.api, data)
+        body = orjson.dumps(data) if rewritten or added_logprobs else call.body
         try:
             # Identity encoding: the gateway must read the reply it judges.
             headers = [(k, v) for k, v in call.scope["headers"] if k != b"accept-encoding"]

@@ -60,6 +60,7 @@ class TaskQueue:
         self._by_dedup: dict[str, Waiting] = {}
         self._undelivered: dict[str, Task] = {}  # dedup -> answered or rejected task
         self._counts: Counter[str] = Counter()
+        self._timer_tasks: set[asyncio.Task[None]] = set()  # held so they are not collected
 
     # -- start and stop -----------------------------------------------------------
 
@@ -230,7 +231,12 @@ class TaskQueue:
         waiting.cancel_timer(name)
         loop = asyncio.get_running_loop()
         delay = max(at - time.time(), 0)
-        waiting.timers[name] = loop.call_later(delay, lambda: loop.create_task(action(waiting)))
+        waiting.timers[name] = loop.call_later(delay, self._run_timer, action, waiting)
+
+    def _run_timer(self, action, waiting: Waiting) -> None:
+        task = asyncio.get_running_loop().create_task(action(waiting))
+        self._timer_tasks.add(task)
+        task.add_done_callback(self._timer_tasks.discard)
 
     def _schedule_grace(self, waiting: Waiting) -> None:
         self._schedule(

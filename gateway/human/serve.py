@@ -142,8 +142,16 @@ class HumanService:
     async def new_task(self, call: Call, route: HumanRoute, why: Escalation) -> tuple[Task, bytes]:
         data, request, chained = call.data, call.body, None
         if call.api == "responses" and data.get("previous_response_id"):
-            data, chained = await self._resolve_chain(call)
-            request = orjson.dumps(data)
+            resolved = await self.resolve_chain(call)
+            if resolved is not None:
+                data, chained = resolved
+                request = orjson.dumps(data)
+            elif why.route == "human":
+                raise not_found(
+                    f"Previous response with id '{data['previous_response_id']}' not found.",
+                    code="previous_response_not_found",
+                )
+            # On a hybrid route the chain may live upstream: the task shows this turn.
         now = time.time()
         task = Task(
             id="task_" + secrets.token_hex(8),
@@ -166,15 +174,12 @@ class HumanService:
         )
         return task, request
 
-    async def _resolve_chain(self, call: Call) -> tuple[dict[str, Any], str]:
-        """The request with the earlier turns of its ``previous_response_id`` put in front."""
-        previous_id = call.data["previous_response_id"]
-        stored = await self.store.get_response(previous_id)
+    async def resolve_chain(self, call: Call) -> tuple[dict[str, Any], str] | None:
+        """The request with the earlier turns of its ``previous_response_id`` put in front,
+        and the chain's session; ``None`` when no person made that response."""
+        stored = await self.store.get_response(call.data["previous_response_id"])
         if stored is None or stored.owner != call.client.hex():
-            raise not_found(
-                f"Previous response with id '{previous_id}' not found.",
-                code="previous_response_not_found",
-            )
+            return None
         earlier = orjson.loads(stored.body)["output"]
         data = {**call.data, "input": [*stored.input, *earlier, *responses_input(call.data)]}
         return data, stored.session
