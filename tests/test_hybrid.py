@@ -395,3 +395,23 @@ def test_bad_scorer_stops_start_up(tmp_path):
     assert done.returncode != 0
     assert "models.m+human.confidence" in done.stderr
     assert str(config) in done.stderr
+
+
+def test_responses_chain_through_a_person_sends_history_upstream(client, reviewer, upstream_log):
+    pending = background(client.responses.create, model="small+human", input="unsure")
+    task = reviewer.wait_for_task(
+        lambda t: t["reason"] == "low_confidence" and t["api"] == "responses"
+    )
+    reviewer.answer(task["id"], content="a person's turn")
+    first = pending.result(timeout=10)
+    second = client.responses.create(
+        model="small+human",
+        previous_response_id=first.id,
+        input=[{"role": "user", "content": "confident"}],
+    )
+    assert second.output_text == "The answer is 42"
+    sent = upstream_log[-1]
+    assert "previous_response_id" not in sent
+    assert sent["input"][0] == {"role": "user", "content": "unsure"}
+    assert sent["input"][1]["content"][0]["text"] == "a person's turn"
+    assert sent["input"][-1] == {"role": "user", "content": "confident"}
