@@ -56,6 +56,14 @@ class UpstreamFailure(Exception):
         self.body = body
 
 
+class UpstreamBroke(Exception):
+    """The upstream failed after its reply began: too late for an error status.
+
+    The client's connection must then be closed before the reply's end, so it
+    sees a broken reply rather than a short one that looks complete.
+    """
+
+
 class Upstream:
     """One upstream server and its keep-alive connection pool."""
 
@@ -187,9 +195,9 @@ async def relay(
         async for chunk in response.content.iter_any():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except (aiohttp.ClientError, TimeoutError):
+    except (aiohttp.ClientError, TimeoutError) as error:
         if watcher is None or not watcher.done():
-            raise  # the upstream broke mid-reply: the connection is closed on the client
+            raise UpstreamBroke(f"upstream reply broke off: {error!r}") from error
     finally:
         if watcher is not None:
             watcher.cancel()

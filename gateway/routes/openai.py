@@ -6,6 +6,7 @@ forwarding path can stream upstream bytes straight into ``send``.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -22,10 +23,11 @@ from gateway.errors import GatewayError, model_not_found, not_found
 from gateway.metrics import Metrics
 from gateway.routing import ForwardRoute, HumanRoute
 from gateway.services import Services
-from gateway.upstream import UpstreamFailure, open_chain, relay
+from gateway.upstream import UpstreamBroke, UpstreamFailure, open_chain, relay
 
 FORWARD_HEADERS = ((b"x-gateway-route", b"forward"), (b"x-gateway-answered-by", b"model"))
 MODEL_CREATED = 1700000000
+log = logging.getLogger("gateway")
 _RESPONSE_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
@@ -43,6 +45,7 @@ class Call:
     head: RequestHead
     client: bytes  # the digest of the client's key, b"" without one
     started: float  # perf_counter() when the request arrived
+    response_started: bool = False  # the status line has gone out (a stream began)
 
     def header(self, name: bytes) -> str | None:
         return header(self.scope, name)
@@ -85,6 +88,10 @@ class ModelEndpoint:
         except UpstreamFailure as failure:
             await send_whole(send, failure.status, failure.headers, failure.body)
             status = failure.status
+        except UpstreamBroke as broke:
+            # Returning without the reply's end makes the server drop the connection.
+            log.warning("%s model %r: %s", self.api, model, broke)
+            status = 502
         except ConnectionResetError:
             return  # the client left before its body arrived
         services.metrics.request_done(model, route_kind, status)
