@@ -201,7 +201,7 @@ def response_object(
         "temperature": request.get("temperature", 1.0),
         "text": request.get("text") or {"format": {"type": "text"}},
         "tool_choice": request.get("tool_choice", "auto"),
-        "tools": request.get("tools") or [],
+        "tools": _echoed_tools(request.get("tools") or []),
         "top_p": request.get("top_p", 1.0),
         "truncation": request.get("truncation") or "disabled",
         "metadata": request.get("metadata") or {},
@@ -214,6 +214,20 @@ def response_object(
             "total_tokens": prompt_tokens + completion_tokens,
         },
     }
+
+
+def _echoed_tools(tools: list[Any]) -> list[Any]:
+    """The request's tools as the response echoes them.
+
+    openai-cua-sample-app spells the computer tool ``computer-preview``; the echo
+    uses the canonical ``computer_use_preview``, the only one the SDK's types accept.
+    """
+    return [
+        {**tool, "type": "computer_use_preview"}
+        if isinstance(tool, dict) and tool.get("type") == "computer-preview"
+        else tool
+        for tool in tools
+    ]
 
 
 def response_stream(response: dict[str, Any]) -> Iterator[bytes]:
