@@ -12,13 +12,16 @@ The flow for one call:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import time
+from collections.abc import Awaitable
+from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
-from gateway.asgi import send_whole
 from gateway.errors import GatewayError
-from gateway.human.serve import Escalation, HumanService, ModelReply
+from gateway.human.serve import Escalation, HumanService, ModelReply, keep_alive, send_rest
 from gateway.metrics import Metrics
 from gateway.replies import ModelAnswer, ask_for_logprobs, parse_reply, strip_logprobs
 from gateway.stats import Stats
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from gateway.routing import HybridRoute
 
 REVIEW_HEADER = b"x-human-review"
+T = TypeVar("T")
 _NOT_REPLAYED = frozenset({b"content-length", b"content-encoding"})
 
 
@@ -44,6 +48,42 @@ class HybridService:
         policy = route.policy
         self.stats.hybrid_request(call.head.model)
         client_asks = (call.header(REVIEW_HEADER) or "").strip().lower() == "always"
+        reads_answer = policy.needs_answer or client_asks
+        body, added_logprobs = await self._upstream_body(call, policy.wants_logprobs)
+        # Identity encoding: the gateway must read the reply it judges.
+        headers = [(k, v) for k, v in call.scope["headers"] if k != b"accept-encoding"]
+        opening = open_chain(route.chain, call.path, body, call.head.model, headers)
+        keepalive_s = route.human.keepalive_s
+        sent = time.perf_counter()
+        try:
+            target, response = await (
+                self._keeping_alive(call, opening, keepalive_s) if reads_answer else opening
+            )
+        except (GatewayError, UpstreamFailure):
+            if not (policy.on_failure() or client_asks):
+                raise
+            return await self._escalate(call, route, Escalation("upstream_error", "hybrid"))
+        upstream = target.upstream.name
+        self.metrics.upstream_ttfb.labels(upstream).observe(time.perf_counter() - sent)
+        if not reads_answer:
+            await relay(response, call.send, call.receive, self._headers("model", None, None))
+            return response.status
+        try:
+            raw = await self._keeping_alive(call, response.read(), keepalive_s)
+        finally:
+            response.release()
+        self.metrics.upstream_latency.labels(upstream).observe(time.perf_counter() - sent)
+        headers = [
+            (k.lower(), v) for k, v in response.raw_headers if k.lower() not in _NOT_REPLAYED
+        ]
+        reply = ModelReply(response.status, headers, raw)
+        if reply.status >= 400:  # the client's own mistake, relayed as it came
+            await send_rest(call, reply.status, reply.headers, _as_event(call, reply.body))
+            return reply.status
+        return await self._judge(call, route, reply, added_logprobs, client_asks)
+
+    async def _upstream_body(self, call: Call, wants_logprobs: bool) -> tuple[bytes, bool]:
+        """The body to send upstream, and whether logprobs were added for the policy."""
         data, rewritten = call.data, False
         if call.api == "responses" and data.get("previous_response_id"):
             # A chain through a person's answer is unknown upstream: send its history.
@@ -52,32 +92,23 @@ class HybridService:
                 data = {k: v for k, v in resolved[0].items() if k != "previous_response_id"}
                 rewritten = True
         added_logprobs = False
-        if policy.wants_logprobs:
+        if wants_logprobs:
             data, added_logprobs = ask_for_logprobs(call.api, data)
         body = orjson.dumps(data) if rewritten or added_logprobs else call.body
+        return body, added_logprobs
+
+    async def _judge(
+        self,
+        call: Call,
+        route: HybridRoute,
+        reply: ModelReply,
+        added_logprobs: bool,
+        client_asks: bool,
+    ) -> int:
+        """Decide on a whole model reply: send it back, or hand it to a person as a draft."""
+        policy, stream = route.policy, call.head.stream
         try:
-            # Identity encoding: the gateway must read the reply it judges.
-            headers = [(k, v) for k, v in call.scope["headers"] if k != b"accept-encoding"]
-            _target, response = await open_chain(
-                route.chain, call.path, body, call.head.model, headers
-            )
-        except (GatewayError, UpstreamFailure):
-            if not (policy.on_failure() or client_asks):
-                raise
-            return await self._escalate(call, route, Escalation("upstream_error", "hybrid"))
-        if response.status >= 400 or not (policy.needs_answer or client_asks):
-            await relay(response, call.send, call.receive, self._headers("model", None, None))
-            return response.status
-        try:
-            raw = await response.read()
-        finally:
-            response.release()
-        stream = call.head.stream
-        headers = [
-            (k.lower(), v) for k, v in response.raw_headers if k.lower() not in _NOT_REPLAYED
-        ]
-        try:
-            answer = parse_reply(call.api, raw, stream)
+            answer = parse_reply(call.api, reply.body, stream)
         except ValueError:
             if not (policy.on_failure() or client_asks):
                 raise GatewayError(
@@ -85,13 +116,12 @@ class HybridService:
                 ) from None
             return await self._escalate(call, route, Escalation("upstream_error", "hybrid"))
         if added_logprobs:
-            raw = strip_logprobs(call.api, raw, stream)
+            reply = replace(reply, body=strip_logprobs(call.api, reply.body, stream))
         decision = policy.decide(call.data, answer, client_asks)
         self._measure(call.head.model, answer, decision.confidence)
-        reply = ModelReply(response.status, headers, raw)
         if not decision.escalate:
             extra = self._headers("model", decision.confidence, None)
-            await send_whole(call.send, reply.status, [*reply.headers, *extra], reply.body)
+            await send_rest(call, reply.status, [*reply.headers, *extra], reply.body)
             return reply.status
         why = Escalation(
             reason=decision.reason or "review",
@@ -101,6 +131,21 @@ class HybridService:
             fallback=reply if policy.on_timeout == "draft" else None,
         )
         return await self._escalate(call, route, why)
+
+    async def _keeping_alive(self, call: Call, work: Awaitable[T], keepalive_s: float) -> T:
+        """Await upstream work; a streaming client gets keep-alives meanwhile."""
+        if not call.head.stream:
+            return await work
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait((task,), timeout=keepalive_s)
+                if done:
+                    return task.result()
+                # No decision yet, so only the route is known for the headers.
+                await keep_alive(call, [(b"x-gateway-route", b"hybrid")])
+        finally:
+            task.cancel()
 
     async def _escalate(self, call: Call, route: HybridRoute, why: Escalation) -> int:
         return await self.human.serve(call, route.human, why)
@@ -127,3 +172,8 @@ class HybridService:
         if reason is not None:
             headers.append((b"x-gateway-escalation", reason.encode()))
         return headers
+
+
+def _as_event(call: Call, body: bytes) -> bytes:
+    """An upstream error body as the rest of a started stream, or as it is."""
+    return b"data: " + body.strip() + b"\n\n" if call.response_started else body

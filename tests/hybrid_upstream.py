@@ -1,13 +1,14 @@
 """A fake model provider for the hybrid-route tests.
 
 The last user message names the scenario (``confident``, ``unsure``, ``refuse``,
-``truncated``, ``filtered``, ``delete``, ``tools_only``, ``fail``), so tests can run
+``truncated``, ``filtered``, ``delete``, ``tools_only``, ``fail``, ``slow``), so tests can run
 in any order against one server. Replies carry crafted token logprobs and pass
 the ``openai`` SDK's types; streams are built from the same reply.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -219,6 +220,9 @@ def make_app(received: list[dict[str, Any]]) -> web.Application:
                 },
                 status=503,
             )
+        if name == "slow":
+            await asyncio.sleep(1.0)  # a model that takes its time; bounded
+            name = "confident"
         reply = scenario_reply(name)
         if data.get("stream"):
             body = chat_stream(data, reply) if api == "chat" else response_stream(data, reply)

@@ -68,6 +68,12 @@ min_confidence = 0.99
 on_timeout = "draft"
 timeout_s = 1
 
+[models."slowpoke+human"]
+upstream = "fake"
+human = "escalate"
+min_confidence = 0.7
+keepalive_s = 0.2
+
 [models."custom+human"]
 upstream = "fake"
 human = "escalate"
@@ -415,3 +421,34 @@ def test_responses_chain_through_a_person_sends_history_upstream(client, reviewe
     assert sent["input"][0] == {"role": "user", "content": "unsure"}
     assert sent["input"][1]["content"][0]["text"] == "a person's turn"
     assert sent["input"][-1] == {"role": "user", "content": "confident"}
+
+
+def test_streaming_buffer_sends_keepalives_while_the_model_generates(gateway):
+    body = json.dumps(
+        {
+            "model": "slowpoke+human",
+            "stream": True,
+            "messages": [{"role": "user", "content": "slow"}],
+        }
+    ).encode()
+    request = urllib.request.Request(
+        gateway.base_url + "/chat/completions",
+        data=body,
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        assert reply.headers["x-gateway-route"] == "hybrid"
+        raw = reply.read()
+    head, _, rest = raw.partition(b"data: ")
+    assert head.startswith(b": keep-alive\n\n")
+    assert set(head.split(b"\n\n")) == {b": keep-alive", b""}
+    chunks = [
+        json.loads(line[6:])
+        for line in (b"data: " + rest).split(b"\n\n")
+        if line.startswith(b"data: {")
+    ]
+    for chunk in chunks:
+        TypeAdapter(ChatCompletionChunk).validate_python(chunk)
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == (
+        "The answer is 42"
+    )

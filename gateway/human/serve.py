@@ -198,7 +198,6 @@ class HumanService:
     async def _wait_streaming(
         self, call: Call, waiting: Waiting, keepalive_s: float, why: Escalation
     ) -> int:
-        send, started = call.send, False
         disconnect = asyncio.ensure_future(disconnected(call.receive))
         try:
             while not waiting.done.done():
@@ -212,59 +211,42 @@ class HumanService:
                 if disconnect.done():
                     self.queue.detach(waiting)
                     return CLIENT_CLOSED
-                if not started:
-                    headers = [*SSE_HEADERS, *why.headers(waiting.task, "human")]
-                    await send({"type": "http.response.start", "status": 200, "headers": headers})
-                    started = True
-                await send(
-                    {"type": "http.response.body", "body": answers.KEEPALIVE, "more_body": True}
-                )
+                await keep_alive(call, why.headers(waiting.task, "human"))
         finally:
             disconnect.cancel()
-        task = waiting.done.result()
-        if not started:
-            return await self.reply(call, task, why)
-        if task.status == EXPIRED and why.fallback is not None:
-            await send({"type": "http.response.body", "body": why.fallback.body})
-            return why.fallback.status
-        if task.status != ANSWERED:
-            error = outcome_error(task)
-            body = answers.sse_data({"error": orjson.loads(error.body())["error"]})
-            await send({"type": "http.response.body", "body": body, "more_body": False})
-            return error.status
-        await self._send_stream(call, task)
-        return 200
+        return await self.reply(call, waiting.done.result(), why)
 
     async def reply(self, call: Call, task: Task, why: Escalation = HUMAN_ROUTE) -> int:
-        """Send a finished task's outcome: the answer, or the error that ended it."""
+        """Send a finished task's outcome: the answer, or the error that ended it.
+
+        A stream whose status line went out with a keep-alive gets the rest of
+        the stream: the answer's events, the model's held-back reply, or an
+        error as a ``data:`` event.
+        """
         if task.status == EXPIRED and why.fallback is not None:
             fallback = why.fallback
             headers = [*fallback.headers, *why.headers(task, "draft")]
-            await send_whole(call.send, fallback.status, headers, fallback.body)
+            await send_rest(call, fallback.status, headers, fallback.body)
             return fallback.status
         if task.status != ANSWERED:
             error = outcome_error(task)
+            body = error_event(error) if call.response_started else error.body()
             headers = [*JSON_HEADERS, *_encode(error.headers), *why.headers(task, "human")]
-            await send_whole(call.send, error.status, headers, error.body())
+            await send_rest(call, error.status, headers, body)
             await self.queue.delivered(task)
             return error.status
+        assert task.result is not None
         answered_by = self.answered_by(task)
         if call.head.stream:
-            headers = [*SSE_HEADERS, *why.headers(task, answered_by)]
-            await call.send({"type": "http.response.start", "status": 200, "headers": headers})
-            await self._send_stream(call, task)
+            await start_stream(call, why.headers(task, answered_by))
+            for chunk in answers.stream_of(task.api, task.result, call.data):
+                await call.send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await call.send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
             headers = [*JSON_HEADERS, *why.headers(task, answered_by)]
             await send_whole(call.send, 200, headers, orjson.dumps(task.result))
-            await self.queue.delivered(task)
-        return 200
-
-    async def _send_stream(self, call: Call, task: Task) -> None:
-        assert task.result is not None
-        for chunk in answers.stream_of(task.api, task.result, call.data):
-            await call.send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await call.send({"type": "http.response.body", "body": b"", "more_body": False})
         await self.queue.delivered(task)
+        return 200
 
     @staticmethod
     def answered_by(task: Task) -> str:
@@ -327,6 +309,36 @@ class HumanService:
                 )
             )
         return task
+
+
+def error_event(error: GatewayError) -> bytes:
+    """An error as an SSE ``data:`` event, which the SDK raises as ``APIError``."""
+    return answers.sse_data({"error": orjson.loads(error.body())["error"]})
+
+
+async def start_stream(call: Call, headers: list[tuple[bytes, bytes]]) -> None:
+    """Send an SSE stream's status line and headers, once."""
+    if not call.response_started:
+        call.response_started = True
+        await call.send(
+            {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]}
+        )
+
+
+async def keep_alive(call: Call, headers: list[tuple[bytes, bytes]]) -> None:
+    """One ``: keep-alive`` comment, starting the stream first if need be."""
+    await start_stream(call, headers)
+    await call.send({"type": "http.response.body", "body": answers.KEEPALIVE, "more_body": True})
+
+
+async def send_rest(
+    call: Call, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """A whole reply, or, once a stream has started, its last bytes."""
+    if call.response_started:
+        await call.send({"type": "http.response.body", "body": body, "more_body": False})
+    else:
+        await send_whole(call.send, status, headers, body)
 
 
 def _encode(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:

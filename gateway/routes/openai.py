@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.asgi import header, send_whole
 from gateway.body import RequestHead, parse_body, read_body
 from gateway.errors import GatewayError, model_not_found, not_found
+from gateway.human.serve import error_event, send_rest
 from gateway.metrics import Metrics
 from gateway.routing import ForwardRoute, HumanRoute
 from gateway.services import Services
@@ -64,6 +65,7 @@ class ModelEndpoint:
         started = time.perf_counter()
         services = self.services
         model, route_kind = "", "none"
+        call: Call | None = None
         try:
             client = services.client_auth.identify(header(scope, b"authorization"))
             body = await read_body(scope, receive, self.limit)
@@ -83,10 +85,16 @@ class ModelEndpoint:
             else:
                 status = await services.hybrid.serve(call, route)
         except GatewayError as error:
-            await error.response()(scope, receive, send)
+            if call is not None and call.response_started:
+                await send_rest(call, error.status, [], error_event(error))
+            else:
+                await error.response()(scope, receive, send)
             status = error.status
         except UpstreamFailure as failure:
-            await send_whole(send, failure.status, failure.headers, failure.body)
+            if call is not None and call.response_started:
+                await send_rest(call, failure.status, [], b"data: " + failure.body + b"\n\n")
+            else:
+                await send_whole(send, failure.status, failure.headers, failure.body)
             status = failure.status
         except UpstreamBroke as broke:
             # Returning without the reply's end makes the server drop the connection.
