@@ -35,7 +35,7 @@ def build_services(config: Config) -> Services:
     upstreams = {name: Upstream(name, cfg) for name, cfg in config.upstreams.items()}
     router = Router(config, upstreams)
     events = Events()
-    metrics = Metrics(router.names())
+    metrics = Metrics(router.routed_names())
     store = SQLiteStore(config.store.path)
     queue = TaskQueue(store, events, metrics, config.human)
     human = HumanService(queue, metrics, config.human)

@@ -73,6 +73,10 @@ class Router:
             names.append(HUMAN_MODEL)
         return names
 
+    def routed_names(self) -> list[str]:
+        """Every name that resolves to a route, composites included (bounded: for metrics)."""
+        return list(self._routes)
+
     def _build(self, name: str, model: ModelConfig) -> Route:
         kind = model.kind
         if kind == "human":

@@ -33,6 +33,9 @@ retries = 0
 upstream = "fake"
 upstream_model = "fake-small"
 
+[models.tiny]
+upstream = "fake"
+
 [models."small+human"]
 upstream = "fake"
 upstream_model = "fake-small"
@@ -299,14 +302,21 @@ def test_custom_scorer_decides(client, reviewer):
     assert headers["x-gateway-answered-by"] == "model"
 
 
-def test_composite_name_uses_default_policy(client, reviewer):
-    headers, completion = chat(client, "small+human/human", "confident")
-    assert completion.model == "fake-small"
+def test_composite_name_uses_default_policy(client, gateway, reviewer):
+    headers, completion = chat(client, "tiny+human/human", "confident")
+    assert completion.model == "tiny"
     assert headers["x-gateway-answered-by"] == "model"
-    pending = background(chat, client, "small+human", "truncated")
-    task = reviewer.wait_for_task(lambda t: t["reason"] == "length")
+    before = escalations(gateway, "tiny+human", "length")
+    pending = background(chat, client, "tiny+human", "truncated")
+    task = reviewer.wait_for_task(lambda t: t["model"] == "tiny+human")
+    assert task["reason"] == "length"
     reviewer.answer(task["id"], content="done")
     assert pending.result(timeout=10)[1].choices[0].message.content == "done"
+    assert escalations(gateway, "tiny+human", "length") == before + 1
+    ok = frozenset(
+        {("model", "tiny+human/human"), ("route", "hybrid"), ("outcome", "ok"), ("status", "200")}
+    )
+    assert metrics(gateway)[("gateway_requests_total", ok)] >= 1
 
 
 def test_streaming_pass_replays_the_model_stream(client):
