@@ -42,8 +42,11 @@ _NOT_FORWARDED = frozenset(
         "expect",
     }
 )
-# Upstream reply headers that belong to the upstream connection, not the reply.
-_NOT_RELAYED = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"upgrade"})
+# Upstream reply headers that belong to the upstream connection, not the reply, and
+# the two the gateway's server sets itself (sent twice otherwise).
+_NOT_RELAYED = frozenset(
+    {b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"date", b"server"}
+)
 
 
 class UpstreamFailure(Exception):

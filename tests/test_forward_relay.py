@@ -62,6 +62,17 @@ def test_chat_completion_sync_is_relayed_byte_for_byte(fwd: Forwarding) -> None:
     assert raw.parse().choices[0].message.content == "hello from alpha"
 
 
+def test_relayed_reply_has_one_of_each_server_header(fwd: Forwarding) -> None:
+    for stream in (False, True):
+        with fwd.client().chat.completions.with_streaming_response.create(
+            model="small", messages=MESSAGES, stream=stream
+        ) as reply:
+            headers = reply.http_response.headers
+            assert len(headers.get_list("date")) == 1
+            assert len(headers.get_list("server")) == 1
+            assert headers["x-gateway-route"] == "forward"
+
+
 async def test_chat_completion_async(fwd: Forwarding) -> None:
     async with fwd.async_client() as client:
         raw = await client.chat.completions.with_raw_response.create(
