@@ -79,6 +79,7 @@ class FakeUpstream:
         self._release: asyncio.Event | None = None
         self.sent: list[bytes] = []  # every success body, whole, as written
         self.holding = False  # a stream is withholding its chunks after the first
+        self.abandoned = 0  # held streams whose peer closed the connection meanwhile
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -111,6 +112,7 @@ class FakeUpstream:
         self._steps.clear()
         self.received.clear()
         self.sent.clear()
+        self.abandoned = 0
         self._server.call(self._make_event())
 
     def release(self) -> None:
@@ -158,6 +160,17 @@ class FakeUpstream:
         assert self._release is not None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._release.wait(), seconds)
+
+    async def _hold(self, request: web.Request) -> bool:
+        """Withhold until released; True if the peer closed the connection meanwhile."""
+        assert self._release is not None
+        deadline = time.monotonic() + MAX_HOLD_S
+        while not self._release.is_set() and time.monotonic() < deadline:
+            if request.transport is None or request.transport.is_closing():
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._release.wait(), 0.05)
+        return False
 
     async def _special(self, request: web.Request, step: Step) -> web.StreamResponse | None:
         """The reply for a non-default step, or ``None`` to answer normally."""
@@ -238,8 +251,11 @@ class FakeUpstream:
                 request.transport.close()
                 return reply
             if index == 0 and step.hold:
-                await self._wait(MAX_HOLD_S)
+                left = await self._hold(request)
                 self.holding = False
+                if left:
+                    self.abandoned += 1
+                    return reply
         await reply.write_eof()
         return reply
 

@@ -22,6 +22,7 @@ from fake_upstream import (
     Step,
     forwarding_gateway,
 )
+from harness import wait_until
 from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
@@ -117,6 +118,14 @@ def test_chat_stream_is_not_buffered(fwd: Forwarding) -> None:
     fwd.alpha.release()
     rest = [CHUNK.validate_python(chunk.to_dict()) for chunk in chunks]
     assert rest[0].choices[0].delta.content == "hello from alpha"
+
+
+def test_client_leaving_a_stream_closes_the_upstream_stream(fwd: Forwarding) -> None:
+    fwd.alpha.plan(Step(hold=True))
+    stream = fwd.client().chat.completions.create(model="small", messages=MESSAGES, stream=True)
+    next(iter(stream))
+    stream.close()
+    wait_until(lambda: fwd.alpha.abandoned == 1, 5, what="the upstream stream to be closed")
 
 
 # -- responses ----------------------------------------------------------------
