@@ -1,0 +1,270 @@
+// Wiring: sign-in, the live event stream, the queue, the open task, history,
+// the header figures and the keyboard shortcuts.
+import { api, getReviewerName, onUnauthorized, setReviewerName, subscribe } from './api.js';
+import { $, duration, toast, typingIn } from './dom.js';
+import { History } from './history.js';
+import { Alerts, Queue } from './queue.js';
+import { TaskPanel } from './task.js';
+
+const FINISHED = new Set(['task.answered', 'task.rejected', 'task.expired', 'task.cancelled']);
+const STATS_MS = 30_000; // "answered in the last hour" ages even without events
+
+const state = { me: '', auth: false, source: null, statsTimer: null, started: false, view: 'queue' };
+
+const queue = new Queue($('queue'), (id) => openTask(id));
+const panel = new TaskPanel({ me: () => state.me, onChange: () => syncQueue() });
+const history = new History(report);
+const alerts = new Alerts($('opt-notify'), $('opt-sound'));
+
+function report(error) {
+  if (error?.status === 401) return;
+  toast(error?.message ?? String(error));
+}
+
+function syncQueue() {
+  queue.openId = panel.id;
+  queue.render();
+}
+
+async function openTask(id) {
+  showView('queue');
+  await panel.open(id);
+  syncQueue();
+}
+
+// -- sign-in ------------------------------------------------------------------------
+
+function showLogin(message = '') {
+  stop();
+  $('login').hidden = false;
+  $('main').hidden = true;
+  for (const id of ['views', 'stats', 'prefs']) $(id).hidden = true;
+  $('login-error').textContent = message;
+  $('login-token').focus();
+}
+
+$('login-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  try {
+    const me = await api.login($('login-token').value);
+    $('login-token').value = '';
+    await start(me);
+  } catch (error) {
+    $('login-error').textContent = error.status === 401 ? 'That token is not valid.' : error.message;
+  }
+});
+
+$('btn-logout').addEventListener('click', async () => {
+  if (panel.id) await panel.close(true);
+  await api.logout().catch(() => {});
+  showLogin('Signed out.');
+});
+
+onUnauthorized(() => showLogin(state.started ? 'Your session ended: sign in again.' : ''));
+
+// -- start and stop -------------------------------------------------------------------
+
+async function start(me) {
+  state.me = me.reviewer;
+  state.auth = me.auth;
+  state.started = true;
+  queue.me = state.me;
+  $('login').hidden = true;
+  $('main').hidden = false;
+  for (const id of ['views', 'stats', 'prefs']) $(id).hidden = false;
+  $('btn-logout').hidden = !me.auth;
+  $('reviewer-name').hidden = me.auth;
+  $('reviewer-name').value = getReviewerName();
+  $('me').textContent = me.auth ? `signed in as ${me.reviewer}` : '';
+  showView('queue');
+  connect();
+  await reloadQueue();
+  refreshStats();
+  state.statsTimer = setInterval(refreshStats, STATS_MS);
+  await panel.restore();
+  syncQueue();
+}
+
+function stop() {
+  state.source?.close();
+  state.source = null;
+  clearInterval(state.statsTimer);
+  setLive(false);
+}
+
+function connect() {
+  state.source?.close();
+  state.source = subscribe(onEvent, async (live, closed) => {
+    setLive(live);
+    if (live) {
+      // (Re)connected: events may have been missed, so resync once.
+      reloadQueue();
+      refreshStats();
+    } else if (closed) {
+      // The browser gave up (e.g. a 401): find out why, then try again.
+      try {
+        await api.me();
+        setTimeout(connect, 2000);
+      } catch (error) {
+        if (error.status === 401) showLogin('Your session ended: sign in again.');
+        else setTimeout(connect, 2000);
+      }
+    }
+  });
+}
+
+function setLive(live) {
+  $('conn').textContent = live ? 'live' : 'offline';
+  $('conn').classList.toggle('live', live);
+}
+
+async function reloadQueue() {
+  try {
+    const since = queue.mark();
+    queue.load((await api.tasks({ status: ['pending', 'claimed'] })).data, since);
+    syncQueue();
+  } catch (error) {
+    report(error);
+  }
+}
+
+function onEvent(name, summary) {
+  queue.apply(summary);
+  panel.event(name, summary);
+  if (name === 'task.created') alerts.newTask(summary);
+  if (FINISHED.has(name) && state.view === 'history') history.changed();
+  scheduleStats();
+  syncQueue();
+}
+
+// -- header figures ---------------------------------------------------------------------
+
+let statsSoon = null;
+function scheduleStats() {
+  clearTimeout(statsSoon);
+  statsSoon = setTimeout(refreshStats, 250);
+}
+
+async function refreshStats() {
+  try {
+    const s = await api.stats();
+    $('stat-pending').textContent = String(s.pending);
+    $('stat-claimed').textContent = String(s.claimed);
+    $('stat-answered').textContent = String(s.answered_last_hour);
+    $('stat-median').textContent = s.median_answer_s === null ? '–' : duration(s.median_answer_s);
+  } catch (error) {
+    report(error);
+  }
+}
+
+// -- views ------------------------------------------------------------------------------
+
+function showView(view) {
+  state.view = view;
+  $('queue-pane').hidden = view !== 'queue';
+  $('task-pane').hidden = view !== 'queue';
+  $('history-pane').hidden = view !== 'history';
+  $('nav-queue').classList.toggle('active', view === 'queue');
+  $('nav-history').classList.toggle('active', view === 'history');
+  if (view === 'history') history.load();
+}
+
+$('nav-queue').addEventListener('click', () => showView('queue'));
+$('nav-history').addEventListener('click', () => showView('history'));
+
+$('reviewer-name').addEventListener('change', () => {
+  setReviewerName($('reviewer-name').value);
+  state.me = getReviewerName() || 'anonymous';
+  queue.me = state.me;
+  syncQueue();
+});
+
+// -- help and shortcuts -------------------------------------------------------------------
+
+const help = $('help');
+const toggleHelp = (open = help.hidden) => {
+  help.hidden = !open;
+  if (open) $('help-close').focus();
+};
+$('help-open').addEventListener('click', () => toggleHelp(true));
+$('help-close').addEventListener('click', () => toggleHelp(false));
+help.addEventListener('click', (e) => {
+  if (e.target === help) toggleHelp(false);
+});
+
+const TOOL_KEYS = { c: 'click', d: 'double_click', m: 'move', g: 'drag', s: 'scroll', t: 'type', x: 'keypress', f: 'pick' };
+
+document.addEventListener('keydown', (e) => {
+  if (!state.started || !$('login').hidden) return;
+  if (!help.hidden) {
+    if (e.key === 'Escape' || e.key === '?') {
+      e.preventDefault();
+      toggleHelp(false);
+    }
+    return;
+  }
+  const inTask = Boolean(panel.id) && state.view === 'queue';
+  if ((e.ctrlKey || e.metaKey) && e.key === 'Enter' && inTask) {
+    e.preventDefault();
+    panel.submit();
+    return;
+  }
+  if (typingIn(e.target)) {
+    if (e.key === 'Escape') e.target.blur();
+    return;
+  }
+  if ((e.ctrlKey || e.metaKey) && !e.shiftKey && e.key.toLowerCase() === 'z' && inTask) {
+    e.preventDefault();
+    panel.workspace.undo();
+    return;
+  }
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  const key = e.key;
+  if (key === '?') return toggleHelp(true);
+  if (key === 'q') return showView('queue');
+  if (key === 'h') return showView('history');
+  if (state.view !== 'queue') return;
+  if (key === 'n') {
+    const next = queue.nextFree();
+    if (next) openTask(next.id);
+    return;
+  }
+  if (key === 'j' || key === 'k') return queue.move(key === 'j' ? 1 : -1);
+  if (key === 'Enter' && queue.selectedId && !(e.target instanceof HTMLButtonElement)) {
+    return openTask(queue.selectedId);
+  }
+  if (!inTask) return;
+  const ws = panel.workspace;
+  if (TOOL_KEYS[key]) {
+    e.preventDefault();
+    ws.setTool(TOOL_KEYS[key]);
+  } else if (key === 'w') ws.add({ type: 'wait' });
+  else if (key === 'p') ws.add({ type: 'screenshot' });
+  else if (key === '+' || key === '=') ws.zoomCentre(1.25);
+  else if (key === '-') ws.zoomCentre(0.8);
+  else if (key === '0') ws.fit();
+  else if (key === '1') ws.actualSize();
+  else if (key === 'a') panel.acceptDraft();
+  else if (key === 'e') panel.editDraft();
+  else if (key === 'l') panel.close(true);
+  else if (key === 'r') {
+    e.preventDefault();
+    $('reject-reason').focus();
+  }
+});
+
+// -- boot -------------------------------------------------------------------------------------
+
+async function boot() {
+  try {
+    await start(await api.me());
+  } catch (error) {
+    if (error.status === 401) showLogin();
+    else {
+      $('login').hidden = false;
+      $('login-error').textContent = `The gateway is not reachable: ${error.message}`;
+    }
+  }
+}
+
+boot();

@@ -1,0 +1,520 @@
+// The screenshot workspace: zoom, pan, crosshair, and the computer-action list.
+// Coordinates are always the screenshot's own pixels, whatever the zoom.
+import { $, clear, el } from './dom.js';
+
+const MIN_SCALE = 0.05;
+const MAX_SCALE = 16;
+const POINT_TOOLS = new Set(['click', 'double_click', 'move', 'scroll', 'pick']);
+const CLICK_SLOP = 6; // screen pixels a press may wander and still be a click
+const DRAG_STEP = 4; // image pixels between recorded drag points
+const MODIFIERS = { Control: 'ctrl', Alt: 'alt', Shift: 'shift', Meta: 'cmd' };
+const KEY_NAMES = {
+  Enter: 'enter', Escape: 'esc', Tab: 'tab', Backspace: 'backspace', Delete: 'delete',
+  ' ': 'space', ArrowUp: 'arrowup', ArrowDown: 'arrowdown', ArrowLeft: 'arrowleft',
+  ArrowRight: 'arrowright', Home: 'home', End: 'end', PageUp: 'pageup', PageDown: 'pagedown',
+  Insert: 'insert', CapsLock: 'capslock',
+};
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** The name of the non-modifier key of a keydown, as computer-use loops expect it. */
+export function keyName(event) {
+  let m = /^Key([A-Z])$/.exec(event.code);
+  if (m) return m[1].toLowerCase();
+  m = /^Digit(\d)$/.exec(event.code);
+  if (m) return m[1];
+  if (KEY_NAMES[event.key]) return KEY_NAMES[event.key];
+  if (/^F\d{1,2}$/.test(event.key)) return event.key.toLowerCase();
+  return event.key.length === 1 ? event.key.toLowerCase() : event.key.toLowerCase();
+}
+
+/** A one-line description of an action, for the list. */
+export function describe(action) {
+  const at = (a) => `(${a.x}, ${a.y})`;
+  switch (action.type) {
+    case 'click':
+      return `click ${action.button === 'wheel' ? 'middle' : action.button} ${at(action)}`;
+    case 'double_click':
+      return `double-click ${at(action)}`;
+    case 'move':
+      return `move to ${at(action)}`;
+    case 'drag': {
+      const p = action.path;
+      return `drag ${at(p[0])} → ${at(p[p.length - 1])} (${p.length} points)`;
+    }
+    case 'scroll':
+      return `scroll x ${action.scroll_x}, y ${action.scroll_y} at ${at(action)}`;
+    case 'type':
+      return `type ${JSON.stringify(action.text)}`;
+    case 'keypress':
+      return `keys ${action.keys.join('+')}`;
+    default:
+      return action.type;
+  }
+}
+
+export class Workspace {
+  /**
+   * @param {{onChange: (actions: object[]) => void, onPick: (x: number, y: number) => void}} hooks
+   */
+  constructor(hooks) {
+    this.hooks = hooks;
+    this.viewport = $('viewport');
+    this.layer = $('layer');
+    this.img = $('shot');
+    this.svg = $('paths');
+    this.markers = $('markers');
+    this.list = $('actions');
+    this.entries = []; // {seq, action}
+    this.seq = 0;
+    this.scale = 1;
+    this.tx = 0;
+    this.ty = 0;
+    this.width = 0;
+    this.height = 0;
+    this.tool = 'click';
+    this.space = false;
+    this.gesture = null;
+    this.bind();
+  }
+
+  // -- loading ------------------------------------------------------------------
+
+  /**
+   * Show a task's screenshot and tools.
+   * @param {{src: string|null, computer: boolean, pick: boolean, actions: object[]}} setup
+   */
+  load({ src, computer, pick, actions }) {
+    this.computer = computer;
+    this.pick = pick;
+    for (const button of document.querySelectorAll('#tools [data-tool]')) {
+      const tool = button.dataset.tool;
+      button.hidden = tool === 'pick' ? !pick : !computer;
+    }
+    $('click-button').hidden = !computer;
+    $('add-wait').hidden = !computer;
+    $('add-screenshot').hidden = !computer;
+    this.width = 0;
+    this.height = 0;
+    $('no-shot').hidden = Boolean(src);
+    this.layer.hidden = !src;
+    $('shot-size').textContent = '';
+    delete this.viewport.dataset.ready;
+    this.img.removeAttribute('src');
+    if (src) {
+      this.img.addEventListener('load', () => this.imageReady(), { once: true });
+      this.img.src = src;
+    }
+    this.setActions(actions ?? [], false);
+    this.setTool(computer ? 'click' : pick ? 'pick' : 'none');
+  }
+
+  imageReady() {
+    this.width = this.img.naturalWidth;
+    this.height = this.img.naturalHeight;
+    this.img.width = this.width;
+    this.img.height = this.height;
+    this.svg.setAttribute('width', this.width);
+    this.svg.setAttribute('height', this.height);
+    this.svg.setAttribute('viewBox', `0 0 ${this.width} ${this.height}`);
+    $('shot-size').textContent = `${this.width}×${this.height}`;
+    this.viewport.dataset.ready = '1';
+    this.fit();
+    this.renderMarkers();
+  }
+
+  // -- view ---------------------------------------------------------------------
+
+  fit() {
+    if (!this.width) return;
+    const vw = this.viewport.clientWidth;
+    const vh = this.viewport.clientHeight;
+    this.scale = Math.min(vw / this.width, vh / this.height);
+    this.tx = (vw - this.width * this.scale) / 2;
+    this.ty = (vh - this.height * this.scale) / 2;
+    this.apply();
+  }
+
+  actualSize() {
+    this.zoomAt(1 / this.scale, this.viewport.clientWidth / 2, this.viewport.clientHeight / 2);
+  }
+
+  /** Zoom by ``factor`` keeping the viewport point (vx, vy) fixed. */
+  zoomAt(factor, vx, vy) {
+    if (!this.width) return;
+    const next = Math.min(MAX_SCALE, Math.max(MIN_SCALE, this.scale * factor));
+    const ratio = next / this.scale;
+    this.tx = vx - (vx - this.tx) * ratio;
+    this.ty = vy - (vy - this.ty) * ratio;
+    this.scale = next;
+    this.apply();
+  }
+
+  zoomCentre(factor) {
+    this.zoomAt(factor, this.viewport.clientWidth / 2, this.viewport.clientHeight / 2);
+  }
+
+  apply() {
+    // CSSOM writes are allowed by the CSP (it forbids inline style attributes only).
+    this.layer.style.transform = `translate(${this.tx}px, ${this.ty}px) scale(${this.scale})`;
+    $('zoom-level').textContent = `${Math.round(this.scale * 100)}%`;
+    const inverse = `scale(${1 / this.scale})`;
+    for (const marker of this.markers.children) marker.style.transform = inverse;
+  }
+
+  /** The screenshot pixel under a screen point, from the image's on-screen box. */
+  toImage(clientX, clientY) {
+    const box = this.img.getBoundingClientRect();
+    if (!this.width || !box.width) return { x: 0, y: 0, inside: false };
+    const x = Math.floor(((clientX - box.left) * this.width) / box.width);
+    const y = Math.floor(((clientY - box.top) * this.height) / box.height);
+    return { x, y, inside: x >= 0 && y >= 0 && x < this.width && y < this.height };
+  }
+
+  clamp(p) {
+    return {
+      x: Math.min(this.width - 1, Math.max(0, p.x)),
+      y: Math.min(this.height - 1, Math.max(0, p.y)),
+    };
+  }
+
+  // -- tools --------------------------------------------------------------------
+
+  setTool(tool) {
+    if (tool !== 'none' && document.querySelector(`#tools [data-tool="${tool}"]`)?.hidden) return;
+    this.tool = tool;
+    for (const button of document.querySelectorAll('#tools [data-tool]')) {
+      button.classList.toggle('active', button.dataset.tool === tool);
+    }
+    $('opt-scroll').hidden = tool !== 'scroll';
+    $('opt-type').hidden = tool !== 'type';
+    $('opt-keys').hidden = tool !== 'keypress';
+    const hints = {
+      click: 'click the screenshot (right / middle mouse buttons work too)',
+      double_click: 'click where to double-click',
+      move: 'click where to move the pointer',
+      drag: 'press, move and release on the screenshot',
+      pick: 'click the screenshot to fill x and y of the function form',
+    };
+    $('opt-hint').textContent = hints[tool] ?? '';
+    if (tool === 'type') $('type-text').focus();
+    if (tool === 'keypress') $('key-capture').focus();
+  }
+
+  // -- actions ------------------------------------------------------------------
+
+  get actions() {
+    return this.entries.map((e) => e.action);
+  }
+
+  setActions(actions, notify = true) {
+    this.entries = actions.map((action) => ({ seq: ++this.seq, action }));
+    this.changed(notify);
+  }
+
+  add(action) {
+    if (!this.computer) return;
+    this.entries.push({ seq: ++this.seq, action });
+    this.changed();
+  }
+
+  remove(index) {
+    this.entries.splice(index, 1);
+    this.changed();
+  }
+
+  /** Remove the most recently added action (wherever reordering put it). */
+  undo() {
+    if (!this.entries.length) return false;
+    let newest = 0;
+    this.entries.forEach((e, i) => {
+      if (e.seq > this.entries[newest].seq) newest = i;
+    });
+    this.entries.splice(newest, 1);
+    this.changed();
+    return true;
+  }
+
+  shift(index, step) {
+    const to = index + step;
+    if (to < 0 || to >= this.entries.length) return;
+    const [entry] = this.entries.splice(index, 1);
+    this.entries.splice(to, 0, entry);
+    this.changed();
+  }
+
+  changed(notify = true) {
+    this.renderList();
+    this.renderMarkers();
+    if (notify) this.hooks.onChange(this.actions);
+  }
+
+  renderList() {
+    clear(this.list);
+    this.entries.forEach(({ action }, i) => {
+      const up = el('button', { type: 'button', class: 'up', title: 'Move up', 'aria-label': `Move action ${i + 1} up` }, '↑');
+      const down = el('button', { type: 'button', class: 'down', title: 'Move down', 'aria-label': `Move action ${i + 1} down` }, '↓');
+      const remove = el('button', { type: 'button', class: 'remove', title: 'Remove', 'aria-label': `Remove action ${i + 1}` }, '✕');
+      up.disabled = i === 0;
+      down.disabled = i === this.entries.length - 1;
+      up.addEventListener('click', () => this.shift(i, -1));
+      down.addEventListener('click', () => this.shift(i, 1));
+      remove.addEventListener('click', () => this.remove(i));
+      this.list.append(
+        el('li', { 'data-type': action.type }, el('span', { class: 'num' }, String(i + 1)), el('span', { class: 'desc' }, describe(action)), up, down, remove),
+      );
+    });
+    $('action-count').textContent = this.entries.length ? `(${this.entries.length})` : '';
+  }
+
+  renderMarkers() {
+    clear(this.markers);
+    clear(this.svg);
+    this.entries.forEach(({ action }, i) => {
+      let at = null;
+      if (action.type === 'drag') {
+        this.svg.append(this.polyline(action.path));
+        at = action.path[0];
+      } else if ('x' in action && 'y' in action) {
+        at = action;
+      }
+      if (!at) return;
+      const marker = el('div', { class: `marker ${action.type}`, title: `${i + 1}: ${describe(action)}` }, el('span', {}, String(i + 1)));
+      marker.style.left = `${at.x + 0.5}px`;
+      marker.style.top = `${at.y + 0.5}px`;
+      marker.style.transform = `scale(${1 / this.scale})`;
+      this.markers.append(marker);
+    });
+  }
+
+  polyline(path, live = false) {
+    const line = document.createElementNS(SVG, 'polyline');
+    line.setAttribute('points', path.map((p) => `${p.x + 0.5},${p.y + 0.5}`).join(' '));
+    if (live) line.setAttribute('class', 'live');
+    return line;
+  }
+
+  /** A point tool's action at an image point, for a press with mouse ``button``. */
+  pointAction(p, button) {
+    switch (this.tool) {
+      case 'click': {
+        const chosen = button === 2 ? 'right' : button === 1 ? 'middle' : $('click-button').value;
+        // The Responses API calls the middle button "wheel".
+        return { type: 'click', button: chosen === 'middle' ? 'wheel' : chosen, x: p.x, y: p.y };
+      }
+      case 'double_click':
+        return { type: 'double_click', x: p.x, y: p.y };
+      case 'move':
+        return { type: 'move', x: p.x, y: p.y };
+      case 'scroll': {
+        const amount = Math.max(1, Math.round(Number($('scroll-amount').value) || 0));
+        const dir = $('scroll-direction').value;
+        const sx = dir === 'right' ? amount : dir === 'left' ? -amount : 0;
+        const sy = dir === 'down' ? amount : dir === 'up' ? -amount : 0;
+        return { type: 'scroll', x: p.x, y: p.y, scroll_x: sx, scroll_y: sy };
+      }
+      default:
+        return null;
+    }
+  }
+
+  // -- input --------------------------------------------------------------------
+
+  bind() {
+    const vp = this.viewport;
+    vp.addEventListener('wheel', (e) => {
+      e.preventDefault();
+      const box = vp.getBoundingClientRect();
+      this.zoomAt(Math.exp(-e.deltaY * 0.002), e.clientX - box.left, e.clientY - box.top);
+      this.crosshair(e);
+    }, { passive: false });
+    vp.addEventListener('contextmenu', (e) => e.preventDefault());
+    vp.addEventListener('pointerdown', (e) => this.down(e));
+    vp.addEventListener('pointermove', (e) => this.moveTo(e));
+    vp.addEventListener('pointerup', (e) => this.up(e));
+    vp.addEventListener('pointercancel', () => {
+      this.gesture = null;
+      this.renderMarkers();
+    });
+    vp.addEventListener('pointerleave', () => this.crosshair(null));
+    // Space held over the page means "pan" while dragging the screenshot.
+    document.addEventListener('keydown', (e) => {
+      if (e.key === ' ' && !isTextField(e.target) && !this.viewport.hidden) {
+        if (this.hover || e.target === vp) e.preventDefault();
+        this.space = true;
+        vp.classList.add('can-pan');
+      }
+    });
+    document.addEventListener('keyup', (e) => {
+      if (e.key === ' ') {
+        this.space = false;
+        vp.classList.remove('can-pan');
+      }
+    });
+    for (const button of document.querySelectorAll('#tools [data-tool]')) {
+      button.addEventListener('click', () => this.setTool(button.dataset.tool));
+    }
+    $('add-wait').addEventListener('click', () => this.add({ type: 'wait' }));
+    $('add-screenshot').addEventListener('click', () => this.add({ type: 'screenshot' }));
+    $('zoom-in').addEventListener('click', () => this.zoomCentre(1.25));
+    $('zoom-out').addEventListener('click', () => this.zoomCentre(0.8));
+    $('zoom-fit').addEventListener('click', () => this.fit());
+    $('zoom-one').addEventListener('click', () => this.actualSize());
+    const typeText = $('type-text');
+    const addType = () => {
+      if (!typeText.value) return;
+      this.add({ type: 'type', text: typeText.value });
+      typeText.value = '';
+    };
+    $('add-type').addEventListener('click', addType);
+    typeText.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.ctrlKey && !e.metaKey) {
+        e.preventDefault();
+        addType();
+      }
+    });
+    this.bindCapture($('key-capture'));
+    window.addEventListener('resize', () => this.fit());
+  }
+
+  bindCapture(box) {
+    let mods = new Set();
+    let onlyMods = false;
+    const show = (keys) => {
+      box.textContent = keys.length ? keys.join('+') : 'press a key combination here';
+    };
+    box.addEventListener('keydown', (e) => {
+      e.preventDefault();
+      e.stopPropagation();
+      if (e.repeat) return;
+      if (MODIFIERS[e.key]) {
+        if (!mods.size) onlyMods = true;
+        mods.add(e.key);
+        show(held(e));
+        return;
+      }
+      onlyMods = false;
+      const keys = [...held(e), keyName(e)];
+      this.add({ type: 'keypress', keys });
+      show(keys);
+    });
+    box.addEventListener('keyup', (e) => {
+      e.preventDefault();
+      e.stopPropagation();
+      if (!MODIFIERS[e.key]) return;
+      // A modifier pressed and released alone is itself the key to send.
+      const still = held(e);
+      if (onlyMods && still.length === 0) {
+        const keys = ['Control', 'Alt', 'Shift', 'Meta'].filter((k) => mods.has(k)).map((k) => MODIFIERS[k]);
+        this.add({ type: 'keypress', keys });
+        show(keys);
+      }
+      if (still.length === 0) {
+        mods = new Set();
+        onlyMods = false;
+      }
+    });
+    box.addEventListener('blur', () => {
+      mods = new Set();
+      onlyMods = false;
+    });
+  }
+
+  down(e) {
+    if (!this.width) return;
+    this.viewport.focus({ preventScroll: true });
+    if (e.button === 1) e.preventDefault(); // no autoscroll
+    const start = { cx: e.clientX, cy: e.clientY };
+    if (this.space || e.altKey || this.tool === 'none') {
+      this.gesture = { kind: 'pan', ...start, tx: this.tx, ty: this.ty };
+      this.viewport.classList.add('panning');
+      this.viewport.setPointerCapture(e.pointerId);
+      return;
+    }
+    const p = this.toImage(e.clientX, e.clientY);
+    if (!p.inside) return;
+    if (this.tool === 'drag' && e.button === 0) {
+      this.gesture = { kind: 'drag', path: [this.clamp(p)], line: this.polyline([p], true) };
+      this.svg.append(this.gesture.line);
+    } else if (POINT_TOOLS.has(this.tool)) {
+      this.gesture = { kind: 'point', p, button: e.button, ...start };
+    } else {
+      return;
+    }
+    this.viewport.setPointerCapture(e.pointerId);
+    e.preventDefault();
+  }
+
+  moveTo(e) {
+    this.crosshair(e);
+    const g = this.gesture;
+    if (!g) return;
+    if (g.kind === 'pan') {
+      this.tx = g.tx + e.clientX - g.cx;
+      this.ty = g.ty + e.clientY - g.cy;
+      this.apply();
+    } else if (g.kind === 'drag') {
+      const p = this.clamp(this.toImage(e.clientX, e.clientY));
+      const last = g.path[g.path.length - 1];
+      if (Math.hypot(p.x - last.x, p.y - last.y) >= DRAG_STEP) {
+        g.path.push(p);
+        g.line.setAttribute('points', g.path.map((q) => `${q.x + 0.5},${q.y + 0.5}`).join(' '));
+      }
+    }
+  }
+
+  up(e) {
+    const g = this.gesture;
+    this.gesture = null;
+    this.viewport.classList.remove('panning');
+    if (!g) return;
+    if (g.kind === 'drag') {
+      const end = this.clamp(this.toImage(e.clientX, e.clientY));
+      const last = g.path[g.path.length - 1];
+      if (end.x !== last.x || end.y !== last.y) g.path.push(end);
+      g.line.remove();
+      if (g.path.length >= 2) this.add({ type: 'drag', path: g.path });
+    } else if (g.kind === 'point') {
+      if (Math.hypot(e.clientX - g.cx, e.clientY - g.cy) > CLICK_SLOP) return;
+      if (this.tool === 'pick') {
+        this.hooks.onPick(g.p.x, g.p.y);
+        return;
+      }
+      const action = this.pointAction(g.p, g.button);
+      if (action) this.add(action);
+    }
+  }
+
+  crosshair(e) {
+    const cx = $('cross-x');
+    const cy = $('cross-y');
+    const readout = $('coords');
+    this.hover = Boolean(e);
+    const p = e ? this.toImage(e.clientX, e.clientY) : { inside: false };
+    if (!p.inside) {
+      cx.hidden = true;
+      cy.hidden = true;
+      readout.textContent = '–';
+      return;
+    }
+    const box = this.viewport.getBoundingClientRect();
+    cx.hidden = false;
+    cy.hidden = false;
+    cx.style.left = `${e.clientX - box.left}px`;
+    cy.style.top = `${e.clientY - box.top}px`;
+    readout.textContent = `${p.x}, ${p.y}`;
+  }
+}
+
+function held(e) {
+  const keys = [];
+  if (e.ctrlKey) keys.push('ctrl');
+  if (e.altKey) keys.push('alt');
+  if (e.shiftKey) keys.push('shift');
+  if (e.metaKey) keys.push('cmd');
+  return keys;
+}
+
+function isTextField(target) {
+  if (!(target instanceof Element)) return false;
+  return target.matches('input:not([type=checkbox]):not([type=radio]), textarea, select, .capture');
+}

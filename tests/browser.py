@@ -1,0 +1,138 @@
+"""Headless Chromium for the dashboard tests, and small helpers around it.
+
+Playwright drives Debian's Chromium (its own browser download cannot work
+offline). One browser per test module keeps the suite fast; each test gets a
+fresh context (its own cookies and sessionStorage), closed afterwards.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+DOCS = Path(__file__).parent.parent / "docs"
+VIEWPORT = {"width": 1440, "height": 900}
+WAIT_MS = 10_000  # the bound on every expect(): generous for a busy two-core machine
+expect.set_options(timeout=WAIT_MS)
+
+requires_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Watched:
+    """A page plus what it did that a test may want to assert never happened."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.context = context
+        self.page: Page = context.new_page()
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("dialog", self._dialog)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on(
+            "console",
+            lambda msg: self.errors.append(msg.text) if msg.type == "error" else None,
+        )
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def snap(self, name: str) -> Path:
+        """A PNG of the page under tests/artifacts/ (git-ignored)."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+
+@pytest.fixture
+def watched(browser: Browser) -> Iterator[Watched]:
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(WAIT_MS)
+    try:
+        yield Watched(context)
+    finally:
+        context.close()
+
+
+def publish_screenshot(path: Path, name: str = "dashboard.png") -> None:
+    """Copy a test screenshot to docs/ for the README."""
+    DOCS.mkdir(exist_ok=True)
+    shutil.copyfile(path, DOCS / name)
+
+
+# -- a screenshot of known size, drawn without image libraries --------------------------
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png(width: int, height: int, boxes: list[tuple[int, int, int, int, tuple]] = ()) -> bytes:
+    """An RGB PNG: a light desktop with a title bar and the given filled boxes.
+
+    ``boxes`` are ``(x, y, w, h, (r, g, b))`` in pixels, drawn in order.
+    """
+    background = bytes((236, 239, 244))
+    rows = []
+    layers = [(0, 0, width, 36, (40, 48, 66)), *boxes]
+    for y in range(height):
+        row = bytearray(background * width)
+        for bx, by, bw, bh, colour in layers:
+            if by <= y < by + bh:
+                x0, x1 = max(0, bx), min(width, bx + bw)
+                row[x0 * 3 : x1 * 3] = bytes(colour) * (x1 - x0)
+        rows.append(b"\x00" + bytes(row))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    raw = zlib.compress(b"".join(rows), 6)
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", raw) + _chunk(b"IEND", b"")
+    )
+
+
+def png_data_url(width: int, height: int, boxes=()) -> str:
+    return "data:image/png;base64," + base64.b64encode(png(width, height, boxes)).decode()
+
+
+# A desktop-like screenshot: a search box, a button, a sidebar and some text lines.
+DESKTOP_BOXES = [
+    (0, 36, 180, 732, (214, 220, 230)),
+    (240, 70, 520, 40, (255, 255, 255)),
+    (780, 70, 120, 40, (37, 99, 235)),
+    (240, 150, 660, 14, (160, 168, 180)),
+    (240, 180, 560, 14, (160, 168, 180)),
+    (240, 210, 610, 14, (160, 168, 180)),
+    (240, 260, 300, 180, (250, 250, 252)),
+    (560, 260, 300, 180, (250, 250, 252)),
+    (20, 60, 140, 24, (180, 188, 200)),
+    (20, 100, 140, 24, (180, 188, 200)),
+    (20, 140, 140, 24, (180, 188, 200)),
+]
