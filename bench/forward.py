@@ -104,6 +104,8 @@ STREAM_GAP_S = 0.002  # between the first event and the rest, as a model would
 class UpstreamProtocol(asyncio.Protocol):
     """HTTP/1.1 keep-alive server that answers every POST with a canned reply."""
 
+    reply = JSON_REPLY  # bench/hybrid.py swaps in a reply that carries logprobs
+
     def connection_made(self, transport) -> None:
         self.transport = transport
         self.buffer = b""
@@ -128,20 +130,20 @@ class UpstreamProtocol(asyncio.Protocol):
                 self.transport.write(STREAM_HEAD + STREAM_FIRST)
                 asyncio.get_running_loop().call_later(STREAM_GAP_S, self._finish_stream)
             else:
-                self.transport.write(JSON_REPLY)
+                self.transport.write(self.reply)
 
     def _finish_stream(self) -> None:
         if not self.transport.is_closing():
             self.transport.write(STREAM_REST)
 
 
-def serve_upstream(port: int) -> None:
+def serve_upstream(port: int, protocol: type[asyncio.Protocol] = UpstreamProtocol) -> None:
     """Run the upstream until killed."""
     _use_uvloop()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(UpstreamProtocol, "127.0.0.1", port, backlog=1024)
+        server = await loop.create_server(protocol, "127.0.0.1", port, backlog=1024)
         async with server:
             await server.serve_forever()
 
