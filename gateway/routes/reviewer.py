@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.auth import bearer_token
 from gateway.errors import GatewayError, bad_request, not_found, unauthorized
 from gateway.human.request import decode_image, image_urls, link_images
 from gateway.human.task import OPEN, STATUSES, Task
@@ -176,8 +177,16 @@ def routes(services: Services) -> list[BaseRoute]:
         return response
 
     async def logout(request: Request) -> Response:
-        auth.close_session(request.cookies.get(SESSION_COOKIE))
-        response = json_response({"ok": True})
+        # Like every /api/ path but login, this needs a live session or token; a
+        # stale cookie is still cleared, so the browser forgets it either way.
+        cookie = request.cookies.get(SESSION_COOKIE)
+        known = not auth.enabled or auth.name_for_session(cookie) is not None
+        known = known or auth.name_for_token(bearer_token(request.headers.get("authorization")))
+        auth.close_session(cookie)
+        if known:
+            response = json_response({"ok": True})
+        else:
+            response = unauthorized("Reviewer login required.").response()
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
