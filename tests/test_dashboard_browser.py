@@ -478,6 +478,12 @@ def test_queue_groups_sessions_shows_holders_and_counts(gateway: Gateway, watche
     expect(page.locator("#toast")).to_contain_text("claimed by bob")
     expect(page.locator("#task")).to_be_hidden()
     watched.snap("queue")
+    # The shortcut help.
+    page.keyboard.press("?")
+    expect(page.locator("#help")).to_be_visible()
+    expect(page.locator("#help")).to_contain_text("undo the last action")
+    page.keyboard.press("Escape")
+    expect(page.locator("#help")).to_be_hidden()
 
     anyone = Reviewer(gateway.url, "anonymous")
     for summary in anyone.tasks("pending,claimed"):

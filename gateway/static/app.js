@@ -151,7 +151,7 @@ async function refreshStats() {
     $('stat-pending').textContent = String(s.pending);
     $('stat-claimed').textContent = String(s.claimed);
     $('stat-answered').textContent = String(s.answered_last_hour);
-    $('stat-median').textContent = s.median_answer_s === null ? '–' : duration(s.median_answer_s);
+    $('stat-median').textContent = s.median_answer_s === null ? '–' : duration(s.median_answer_s, true);
   } catch (error) {
     report(error);
   }

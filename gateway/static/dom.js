@@ -32,9 +32,10 @@ export function clear(node) {
 
 export const $ = (id) => document.getElementById(id);
 
-/** "3m 05s" style durations. */
-export function duration(seconds) {
+/** "3m 05s" style durations; ``precise`` shows tenths under ten seconds. */
+export function duration(seconds, precise = false) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '–';
+  if (precise && seconds < 10) return `${Math.max(0, seconds).toFixed(1)}s`;
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);

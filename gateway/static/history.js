@@ -69,7 +69,7 @@ export class History {
       el('td', { class: 'prompt', title: task.preview }, task.preview),
       el('td', { class: 'who' }, who(task)),
       el('td', {}, when ? clock(when) : `created ${clock(task.created_at)}`),
-      el('td', { class: 'took' }, took === null ? '–' : duration(took)),
+      el('td', { class: 'took' }, took === null ? '–' : duration(took, true)),
     );
     const open = () => {
       for (const other of this.rows.querySelectorAll('tr.selected')) other.classList.remove('selected');
