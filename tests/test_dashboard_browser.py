@@ -154,6 +154,13 @@ def test_computer_use_answer_from_the_screenshot(gateway: Gateway, watched: Watc
     page.mouse.move(*pixel_on_screen(page, 440, 110), steps=4)
     page.mouse.up()
 
+    # Scroll 500 px down at a point; double-click another.
+    page.keyboard.press("s")
+    page.locator("#scroll-amount").fill("500")
+    page.mouse.click(*pixel_on_screen(page, 500, 120))
+    page.keyboard.press("d")
+    page.mouse.click(*pixel_on_screen(page, 410, 100))
+
     # Type text; capture ctrl+shift+t.
     page.keyboard.press("t")
     expect(page.locator("#type-text")).to_be_focused()
@@ -168,10 +175,10 @@ def test_computer_use_answer_from_the_screenshot(gateway: Gateway, watched: Watc
     page.locator("#add-wait").click()
     page.locator("#add-screenshot").click()
     actions = page.locator("#actions li")
-    expect(actions).to_have_count(7)
+    expect(actions).to_have_count(9)
     page.locator("#actions li[data-type=wait] button.remove").click()
     page.keyboard.press("Control+z")
-    expect(actions).to_have_count(5)
+    expect(actions).to_have_count(7)
     expect(page.locator("#actions li[data-type=screenshot]")).to_have_count(0)
     # Reorder: keys before typing.
     page.locator("#actions li[data-type=keypress] button.up").click()
@@ -180,12 +187,14 @@ def test_computer_use_answer_from_the_screenshot(gateway: Gateway, watched: Watc
             "click left (412, 88)",
             "click middle (430, 100)",
             re.compile(r"drag \(400, 80\) → \(440, 110\) \(\d+ points\)"),
+            "scroll x 0, y 500 at (500, 120)",
+            "double-click (410, 100)",
             "keys ctrl+shift+t",
             'type "hello world"',
         ]
     )
-    # Markers on the image: the two clicks and the drag.
-    expect(page.locator("#markers .marker")).to_have_count(3)
+    # Markers on the image: the clicks, the drag, the scroll and the double-click.
+    expect(page.locator("#markers .marker")).to_have_count(5)
     expect(page.locator("#paths polyline")).to_have_count(1)
     publish_screenshot(watched.snap("computer-use-actions"))
 
@@ -203,6 +212,8 @@ def test_computer_use_answer_from_the_screenshot(gateway: Gateway, watched: Watc
     assert drag["path"][0] == {"x": 400, "y": 80}
     assert drag["path"][-1] == {"x": 440, "y": 110}
     assert [call["action"] for call in calls[3:]] == [
+        {"type": "scroll", "x": 500, "y": 120, "scroll_x": 0, "scroll_y": 500},
+        {"type": "double_click", "x": 410, "y": 100},
         {"type": "keypress", "keys": ["ctrl", "shift", "t"]},
         {"type": "type", "text": "hello world"},
     ]
