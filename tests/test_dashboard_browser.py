@@ -274,11 +274,20 @@ def test_function_tool_form_with_validation(gateway: Gateway, watched: Watched) 
     reply = background(
         client(gateway).chat.completions.with_raw_response.create,
         model="human",
-        messages=[{"role": "user", "content": "Book me a flight to Paris, and the weather."}],
+        messages=[
+            {"role": "system", "content": "Policy line.\n" * 40},
+            {"role": "user", "content": "Book me a flight to Paris, and the weather."},
+        ],
         tools=[BOOK_FLIGHT, GET_WEATHER],
         extra_headers={"x-session-id": session},
     )
     open_row(page, session)
+    # The long system prompt is folded until asked for.
+    system = page.locator(".msg.system")
+    expect(system.locator(".text")).to_have_class(re.compile(r"\bcollapsed\b"))
+    system.locator("button.more").click()
+    expect(system.locator(".text")).not_to_have_class(re.compile(r"\bcollapsed\b"))
+    expect(system.locator("button.more")).to_have_text("Show less")
     card = page.locator('.tool-card[data-tool="book_flight"]')
     expect(card).to_be_visible()
     expect(page.locator("#workspace")).to_be_hidden()  # no screenshot, no computer
@@ -454,7 +463,19 @@ def test_request_content_is_text_and_runs_nothing(gateway: Gateway, watched: Wat
 @requires_chromium
 def test_queue_groups_sessions_shows_holders_and_counts(gateway: Gateway, watched: Watched) -> None:
     page = watched.page
+    # Record desktop notifications (the OS side is out of reach in headless Chromium).
+    watched.context.grant_permissions(["notifications"], origin=gateway.url)
+    page.add_init_script(
+        """window.__notes = [];
+        window.Notification = class extends Notification {
+            constructor(title, options) {
+                super(title, options);
+                window.__notes.push([title, options.body]);
+            }
+        };"""
+    )
     open_dashboard(page, gateway)
+    page.locator("#opt-notify").check()
     team, solo = f"team-{uuid.uuid4().hex[:6]}", f"solo-{uuid.uuid4().hex[:6]}"
     sdk = client(gateway)
     replies = [
@@ -473,6 +494,12 @@ def test_queue_groups_sessions_shows_holders_and_counts(gateway: Gateway, watche
     expect(page.locator(f'.group[data-session="{team}"] .task-row')).to_have_count(2)
     expect(page.locator(f'.group[data-session="{solo}"] .task-row')).to_have_count(1)
     expect(page.locator("#stat-pending")).to_have_text("3")
+    notes = page.evaluate("window.__notes")
+    assert sorted(notes) == [
+        ["New task: human", "alone"],
+        ["New task: human", "first in team"],
+        ["New task: human/second", "second in team"],
+    ]
     row = page.locator(".task-row").filter(has_text="second in team")
     expect(row.locator(".model")).to_have_text("human/second")
     expect(row.locator(".reason")).to_have_text("human_route")
@@ -614,3 +641,35 @@ def test_history_lists_finished_tasks_with_filters(gateway: Gateway, watched: Wa
 def test_browser_waits_are_bounded() -> None:
     """Every expect() in these tests times out instead of hanging."""
     assert 0 < WAIT_MS <= 15_000
+
+
+@requires_chromium
+def test_opening_another_task_releases_the_first(gateway: Gateway, watched: Watched) -> None:
+    page = watched.page
+    open_dashboard(page, gateway)
+    sdk = client(gateway)
+    sessions = [f"sw-{i}-{uuid.uuid4().hex[:6]}" for i in range(2)]
+    replies = [
+        background(
+            sdk.chat.completions.create,
+            model="human",
+            messages=[{"role": "user", "content": f"task {i}"}],
+            extra_headers={"x-session-id": session},
+        )
+        for i, session in enumerate(sessions)
+    ]
+    reviewer = Reviewer(gateway.url, "observer")
+    first = open_row(page, sessions[0]).get_attribute("data-id")
+    expect(page.locator("#task-title")).to_have_text("human")
+    wait_until(lambda: reviewer.task(first)["status"] == "claimed", 10, what="first claimed")
+    second = open_row(page, sessions[1]).get_attribute("data-id")
+    wait_until(lambda: reviewer.task(second)["status"] == "claimed", 10, what="second claimed")
+    assert reviewer.task(first)["status"] == "pending"
+    page.locator("#conversation").click()
+    page.keyboard.press("l")  # release
+    expect(page.locator("#task")).to_be_hidden()
+    wait_until(lambda: reviewer.task(second)["status"] == "pending", 10, what="released")
+    for task_id in (first, second):
+        assert reviewer.answer(task_id, content="fine").status == 200
+    for future in replies:
+        assert future.result(timeout=30).choices[0].message.content == "fine"
