@@ -8,6 +8,7 @@ fresh context (its own cookies and sessionStorage), closed afterwards.
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import struct
 import zlib
@@ -84,9 +85,13 @@ def watched(browser: Browser) -> Iterator[Watched]:
 
 
 def publish_screenshot(path: Path, name: str = "dashboard.png") -> None:
-    """Copy a test screenshot to docs/ for the README."""
-    DOCS.mkdir(exist_ok=True)
-    shutil.copyfile(path, DOCS / name)
+    """Copy a test screenshot to docs/ for the README, when ``HITL_UPDATE_DOCS=1``.
+
+    Off by default, so a test run leaves the working tree as it found it.
+    """
+    if os.environ.get("HITL_UPDATE_DOCS") == "1":
+        DOCS.mkdir(exist_ok=True)
+        shutil.copyfile(path, DOCS / name)
 
 
 # -- a screenshot of known size, drawn without image libraries --------------------------

@@ -15,7 +15,6 @@ import openai
 import pytest
 from browser import (
     DESKTOP_BOXES,
-    WAIT_MS,
     Watched,
     png_data_url,
     publish_screenshot,
@@ -196,6 +195,7 @@ def test_computer_use_answer_from_the_screenshot(gateway: Gateway, watched: Watc
     # Markers on the image: the clicks, the drag, the scroll and the double-click.
     expect(page.locator("#markers .marker")).to_have_count(5)
     expect(page.locator("#paths polyline")).to_have_count(1)
+    page.locator("#task-pane").evaluate("pane => { pane.scrollTop = 0; }")
     publish_screenshot(watched.snap("computer-use-actions"))
 
     page.locator("#btn-submit").click()
@@ -636,11 +636,6 @@ def test_history_lists_finished_tasks_with_filters(gateway: Gateway, watched: Wa
     gamma.result(timeout=30)
     expect(page.locator(f'#history-rows tr[data-id="{gamma_id}"]')).to_have_count(1)
     watched.snap("history")
-
-
-def test_browser_waits_are_bounded() -> None:
-    """Every expect() in these tests times out instead of hanging."""
-    assert 0 < WAIT_MS <= 15_000
 
 
 @requires_chromium

@@ -4,7 +4,8 @@ import { api } from './api.js';
 import { latestScreenshot, renderConversation, textBlock } from './conversation.js';
 import { $, clear, el, toast } from './dom.js';
 import { takesXY, ToolForm } from './forms.js';
-import { describe, Workspace } from './workspace.js';
+import { describe } from './actions.js';
+import { Workspace } from './workspace.js';
 
 const TAB_KEY = 'hitl.tab';
 const RENEW_MS = 60_000; // well inside the default five-minute lease

@@ -1,57 +1,15 @@
 // The screenshot workspace: zoom, pan, crosshair, and the computer-action list.
 // Coordinates are always the screenshot's own pixels, whatever the zoom.
+import { describe } from './actions.js';
 import { $, clear, el } from './dom.js';
+import { captureKeys } from './keys.js';
 
 const MIN_SCALE = 0.05;
 const MAX_SCALE = 16;
 const POINT_TOOLS = new Set(['click', 'double_click', 'move', 'scroll', 'pick']);
 const CLICK_SLOP = 6; // screen pixels a press may wander and still be a click
 const DRAG_STEP = 4; // image pixels between recorded drag points
-const MODIFIERS = { Control: 'ctrl', Alt: 'alt', Shift: 'shift', Meta: 'cmd' };
-const KEY_NAMES = {
-  Enter: 'enter', Escape: 'esc', Tab: 'tab', Backspace: 'backspace', Delete: 'delete',
-  ' ': 'space', ArrowUp: 'arrowup', ArrowDown: 'arrowdown', ArrowLeft: 'arrowleft',
-  ArrowRight: 'arrowright', Home: 'home', End: 'end', PageUp: 'pageup', PageDown: 'pagedown',
-  Insert: 'insert', CapsLock: 'capslock',
-};
 const SVG = 'http://www.w3.org/2000/svg';
-
-/** The name of the non-modifier key of a keydown, as computer-use loops expect it. */
-export function keyName(event) {
-  let m = /^Key([A-Z])$/.exec(event.code);
-  if (m) return m[1].toLowerCase();
-  m = /^Digit(\d)$/.exec(event.code);
-  if (m) return m[1];
-  if (KEY_NAMES[event.key]) return KEY_NAMES[event.key];
-  if (/^F\d{1,2}$/.test(event.key)) return event.key.toLowerCase();
-  return event.key.length === 1 ? event.key.toLowerCase() : event.key.toLowerCase();
-}
-
-/** A one-line description of an action, for the list. */
-export function describe(action) {
-  const at = (a) => `(${a.x}, ${a.y})`;
-  switch (action.type) {
-    case 'click':
-      return `click ${action.button === 'wheel' ? 'middle' : action.button} ${at(action)}`;
-    case 'double_click':
-      return `double-click ${at(action)}`;
-    case 'move':
-      return `move to ${at(action)}`;
-    case 'drag': {
-      const p = action.path;
-      return `drag ${at(p[0])} → ${at(p[p.length - 1])} (${p.length} points)`;
-    }
-    case 'scroll':
-      return `scroll x ${action.scroll_x}, y ${action.scroll_y} at ${at(action)}`;
-    case 'type':
-      return `type ${JSON.stringify(action.text)}`;
-    case 'keypress':
-      return `keys ${action.keys.join('+')}`;
-    default:
-      return action.type;
-  }
-}
-
 export class Workspace {
   /**
    * @param {{onChange: (actions: object[]) => void, onPick: (x: number, y: number) => void}} hooks
@@ -372,51 +330,8 @@ export class Workspace {
         addType();
       }
     });
-    this.bindCapture($('key-capture'));
+    captureKeys($('key-capture'), (keys) => this.add({ type: 'keypress', keys }));
     window.addEventListener('resize', () => this.fit());
-  }
-
-  bindCapture(box) {
-    let mods = new Set();
-    let onlyMods = false;
-    const show = (keys) => {
-      box.textContent = keys.length ? keys.join('+') : 'press a key combination here';
-    };
-    box.addEventListener('keydown', (e) => {
-      e.preventDefault();
-      e.stopPropagation();
-      if (e.repeat) return;
-      if (MODIFIERS[e.key]) {
-        if (!mods.size) onlyMods = true;
-        mods.add(e.key);
-        show(held(e));
-        return;
-      }
-      onlyMods = false;
-      const keys = [...held(e), keyName(e)];
-      this.add({ type: 'keypress', keys });
-      show(keys);
-    });
-    box.addEventListener('keyup', (e) => {
-      e.preventDefault();
-      e.stopPropagation();
-      if (!MODIFIERS[e.key]) return;
-      // A modifier pressed and released alone is itself the key to send.
-      const still = held(e);
-      if (onlyMods && still.length === 0) {
-        const keys = ['Control', 'Alt', 'Shift', 'Meta'].filter((k) => mods.has(k)).map((k) => MODIFIERS[k]);
-        this.add({ type: 'keypress', keys });
-        show(keys);
-      }
-      if (still.length === 0) {
-        mods = new Set();
-        onlyMods = false;
-      }
-    });
-    box.addEventListener('blur', () => {
-      mods = new Set();
-      onlyMods = false;
-    });
   }
 
   down(e) {
@@ -503,15 +418,6 @@ export class Workspace {
     cy.style.top = `${e.clientY - box.top}px`;
     readout.textContent = `${p.x}, ${p.y}`;
   }
-}
-
-function held(e) {
-  const keys = [];
-  if (e.ctrlKey) keys.push('ctrl');
-  if (e.altKey) keys.push('alt');
-  if (e.shiftKey) keys.push('shift');
-  if (e.metaKey) keys.push('cmd');
-  return keys;
 }
 
 function isTextField(target) {
