@@ -115,8 +115,9 @@ class Gateway:
 
 
 @contextlib.contextmanager
-def run_gateway(tmp_path: Path, config: str, env: dict[str, str] | None = None,
-                port: int | None = None) -> Iterator[Gateway]:
+def run_gateway(
+    tmp_path: Path, config: str, env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[Gateway]:
     """Write ``config`` (TOML) to a file, start a gateway on it, stop it afterwards.
 
     A ``[store]`` table pointing into ``tmp_path`` is added unless the config has one.
