@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 
 from gateway.auth import ClientAuth, ReviewerAuth
 from gateway.config import Config
@@ -27,8 +24,6 @@ from gateway.routing import Router
 from gateway.services import Services
 from gateway.stats import Stats
 from gateway.upstream import Upstream
-
-STATIC = Path(__file__).parent / "static"
 
 
 def build_services(config: Config) -> Services:
@@ -96,7 +91,6 @@ def create_app(config: Config) -> Starlette:
         *reviewer.routes(services),
         *ops.routes(services),
         *dashboard.routes(services),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(
         routes=routes,

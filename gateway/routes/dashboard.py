@@ -63,7 +63,6 @@ def routes(services: Services) -> list[BaseRoute]:
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS)
 
-    # Listed before app.py's plain ``/static`` mount, so this one serves the files.
     return [
         Route("/", index, methods=["GET", "HEAD"]),
         Mount("/static", app=SecureStatic(STATIC), name="dashboard-static"),
