@@ -279,16 +279,17 @@ class TaskQueue:
         self._open.pop(task.id, None)
         if self._by_dedup.get(task.dedup) is waiting:
             del self._by_dedup[task.dedup]
+        task.finished_at = time.time()
         if status in (ANSWERED, REJECTED):
             if task.claimed_by is None:
                 task.claimed_by = actor
-                task.claimed_at = time.time()
-            task.answered_at = time.time()
+                task.claimed_at = task.finished_at
+            task.answered_at = task.finished_at
             task.answered_by = actor
             self._keep_undelivered(task)
         self._set_status(task, status)
         changed = (
-            "status", "claimed_by", "claimed_at", "answered_at", "answered_by",
+            "status", "claimed_by", "claimed_at", "answered_at", "answered_by", "finished_at",
             "answer", "result", "reject_reason", "response_id", "lease_until",
         )  # fmt: skip
         await self.store.update(task, changed, self._entry(task, status, actor, detail))

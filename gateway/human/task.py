@@ -37,8 +37,9 @@ class Task:
     claimed_by: str | None = None
     claimed_at: float | None = None
     lease_until: float | None = None
-    answered_at: float | None = None
+    answered_at: float | None = None  # answered or rejected: when, and answered_by who
     answered_by: str | None = None
+    finished_at: float | None = None  # when the task left the queue, for any reason
     answer: dict[str, Any] | None = None
     result: dict[str, Any] | None = None  # the OpenAI body the client receives
     delivered: bool = False
@@ -69,6 +70,7 @@ class Task:
             "claimed_at": self.claimed_at,
             "answered_at": self.answered_at,
             "answered_by": self.answered_by,
+            "finished_at": self.finished_at,
             "confidence": self.confidence,
             "has_draft": self.draft is not None,
         }
