@@ -15,8 +15,10 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import openai
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from harness import Gateway
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -82,6 +84,52 @@ def watched(browser: Browser) -> Iterator[Watched]:
         yield Watched(context)
     finally:
         context.close()
+
+
+# -- pages of the dashboard ------------------------------------------------------------
+
+
+def sdk_client(gateway: Gateway) -> openai.OpenAI:
+    """The real openai SDK pointed at the gateway (no retries: a test sees every error)."""
+    return openai.OpenAI(base_url=gateway.base_url, api_key="sk-test", max_retries=0, timeout=60)
+
+
+def open_dashboard(page: Page, gateway: Gateway) -> None:
+    """Load the dashboard and wait until its event stream is up."""
+    page.goto(gateway.url)
+    # From here on, anything sent must show up live.
+    expect(page.locator("#conn")).to_have_text("live")
+
+
+def open_row(page: Page, session: str) -> Locator:
+    """Open (claim) the one queue row of ``session``."""
+    row = page.locator(f'.group[data-session="{session}"] .task-row')
+    expect(row).to_have_count(1)
+    row.click()
+    return row
+
+
+def pixel_on_screen(
+    page: Page, x: int, y: int, size: tuple[int, int] = (1024, 768)
+) -> tuple[float, float]:
+    """The screen point over the centre of screenshot pixel (x, y), at the current zoom.
+
+    ``size`` is the screenshot's natural size; the point must be inside the viewport.
+    """
+    box = page.locator("#shot").bounding_box()
+    view = page.locator("#viewport").bounding_box()
+    assert box is not None and view is not None
+    point = (
+        box["x"] + (x + 0.5) * box["width"] / size[0],
+        box["y"] + (y + 0.5) * box["height"] / size[1],
+    )
+    inside = view["x"] < point[0] < view["x"] + view["width"]
+    assert inside and view["y"] < point[1] < view["y"] + view["height"], "pixel out of view"
+    return point
+
+
+def zoom_percent(page: Page) -> int:
+    return int(page.locator("#zoom-level").inner_text().rstrip("%"))
 
 
 def publish_screenshot(path: Path, name: str = "dashboard.png") -> None:

@@ -16,16 +16,21 @@ import pytest
 from browser import (
     DESKTOP_BOXES,
     Watched,
+    open_dashboard,
+    open_row,
+    pixel_on_screen,
     png_data_url,
     publish_screenshot,
     requires_chromium,
+    zoom_percent,
 )
 from browser import browser as browser  # the module-scoped fixture
+from browser import sdk_client as client
 from browser import watched as watched
 from harness import Gateway, run_gateway, wait_until
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from pydantic import TypeAdapter
 from reviewer_client import Reviewer, background
 
@@ -44,41 +49,6 @@ COMPUTER = {
 def gateway(tmp_path_factory) -> Iterator[Gateway]:
     with run_gateway(tmp_path_factory.mktemp("dashboard"), "") as gateway:
         yield gateway
-
-
-def client(gateway: Gateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.base_url, api_key="sk-test", max_retries=0, timeout=60)
-
-
-def open_dashboard(page: Page, gateway: Gateway) -> None:
-    page.goto(gateway.url)
-    # The event stream is up: anything sent from now on must show up live.
-    expect(page.locator("#conn")).to_have_text("live")
-
-
-def pixel_on_screen(page: Page, x: int, y: int) -> tuple[float, float]:
-    """The screen point over the centre of screenshot pixel (x, y), at the current zoom."""
-    box = page.locator("#shot").bounding_box()
-    view = page.locator("#viewport").bounding_box()
-    assert box is not None and view is not None
-    point = (
-        box["x"] + (x + 0.5) * box["width"] / WIDTH,
-        box["y"] + (y + 0.5) * box["height"] / HEIGHT,
-    )
-    inside = view["x"] < point[0] < view["x"] + view["width"]
-    assert inside and view["y"] < point[1] < view["y"] + view["height"], "pixel out of view"
-    return point
-
-
-def zoom_percent(page: Page) -> int:
-    return int(page.locator("#zoom-level").inner_text().rstrip("%"))
-
-
-def open_row(page: Page, session: str):
-    row = page.locator(f'.group[data-session="{session}"] .task-row')
-    expect(row).to_have_count(1)
-    row.click()
-    return row
 
 
 # -- computer use: zoom, click, drag, type, keys, remove, undo, reorder, submit ---------

@@ -16,6 +16,15 @@ function computerFunction(tools) {
   return functions.find((t) => t.name === 'computer') ?? functions.find((t) => (t.name ?? '').toLowerCase().includes('computer'));
 }
 
+/** The display size a computer tool declares, or null when it declares none. */
+function declaredDisplay(tools) {
+  const computer = tools.find((t) => t.type === 'computer');
+  const width = computer?.display_width;
+  const height = computer?.display_height;
+  const valid = (n) => Number.isInteger(n) && n > 0;
+  return valid(width) && valid(height) ? { width, height } : null;
+}
+
 function parsedArguments(value) {
   if (typeof value !== 'string') return value ?? {};
   try {
@@ -162,7 +171,7 @@ export class TaskPanel {
     const pick = functions.some(takesXY);
     const shot = latestScreenshot(task);
     $('workspace').hidden = !(shot || computer || pick);
-    this.workspace.load({ src: shot, computer, pick, actions: state?.actions ?? [] });
+    this.workspace.load({ src: shot, computer, pick, actions: state?.actions ?? [], display: declaredDisplay(tools) });
 
     // Function forms, one per declared tool.
     this.forms = functions.map((tool) => new ToolForm(tool, (call) => this.addCall(call)));

@@ -1,5 +1,8 @@
 // The screenshot workspace: zoom, pan, crosshair, and the computer-action list.
-// Coordinates are always the screenshot's own pixels, whatever the zoom.
+// Pointer positions are read in the screenshot's own pixels, whatever the zoom.
+// Computer actions are sent in the display's coordinates: a computer tool that
+// declares display_width/height other than the screenshot's size (a HiDPI capture,
+// say) gets them scaled by display/natural. Otherwise the two are the same.
 import { describe } from './actions.js';
 import { $, clear, el } from './dom.js';
 import { captureKeys } from './keys.js';
@@ -29,6 +32,9 @@ export class Workspace {
     this.ty = 0;
     this.width = 0;
     this.height = 0;
+    this.declared = null; // the computer tool's {width, height}, if it declares one
+    this.sx = 1; // display pixels per screenshot pixel
+    this.sy = 1;
     this.tool = 'click';
     this.space = false;
     this.gesture = null;
@@ -39,10 +45,14 @@ export class Workspace {
 
   /**
    * Show a task's screenshot and tools.
-   * @param {{src: string|null, computer: boolean, pick: boolean, actions: object[]}} setup
+   * @param {{src: string|null, computer: boolean, pick: boolean, actions: object[],
+   *   display?: {width: number, height: number}|null}} setup
    */
-  load({ src, computer, pick, actions }) {
+  load({ src, computer, pick, actions, display = null }) {
     this.computer = computer;
+    this.declared = display;
+    this.sx = 1;
+    this.sy = 1;
     this.pick = pick;
     for (const button of document.querySelectorAll('#tools [data-tool]')) {
       const tool = button.dataset.tool;
@@ -74,7 +84,13 @@ export class Workspace {
     this.svg.setAttribute('width', this.width);
     this.svg.setAttribute('height', this.height);
     this.svg.setAttribute('viewBox', `0 0 ${this.width} ${this.height}`);
-    $('shot-size').textContent = `${this.width}×${this.height}`;
+    const d = this.declared;
+    const scaled = d && (d.width !== this.width || d.height !== this.height);
+    this.sx = scaled ? d.width / this.width : 1;
+    this.sy = scaled ? d.height / this.height : 1;
+    $('shot-size').textContent = scaled
+      ? `${this.width}×${this.height}, sent as display ${d.width}×${d.height}`
+      : `${this.width}×${this.height}`;
     this.viewport.dataset.ready = '1';
     this.fit();
     this.renderMarkers();
@@ -119,20 +135,36 @@ export class Workspace {
     for (const marker of this.markers.children) marker.style.transform = inverse;
   }
 
-  /** The screenshot pixel under a screen point, from the image's on-screen box. */
+  /**
+   * Where a screen point falls on the screenshot, from the image's on-screen box:
+   * the screenshot pixel (ix, iy) and the display point (x, y) an action sends,
+   * clamped to the display.
+   */
   toImage(clientX, clientY) {
     const box = this.img.getBoundingClientRect();
-    if (!this.width || !box.width) return { x: 0, y: 0, inside: false };
-    const x = Math.floor(((clientX - box.left) * this.width) / box.width);
-    const y = Math.floor(((clientY - box.top) * this.height) / box.height);
-    return { x, y, inside: x >= 0 && y >= 0 && x < this.width && y < this.height };
+    if (!this.width || !box.width) return { ix: 0, iy: 0, x: 0, y: 0, inside: false };
+    const fx = ((clientX - box.left) * this.width) / box.width;
+    const fy = ((clientY - box.top) * this.height) / box.height;
+    const ix = Math.floor(fx);
+    const iy = Math.floor(fy);
+    const [w, h] = this.displaySize();
+    return {
+      ix,
+      iy,
+      x: Math.min(w - 1, Math.max(0, Math.floor(fx * this.sx))),
+      y: Math.min(h - 1, Math.max(0, Math.floor(fy * this.sy))),
+      inside: ix >= 0 && iy >= 0 && ix < this.width && iy < this.height,
+    };
   }
 
-  clamp(p) {
-    return {
-      x: Math.min(this.width - 1, Math.max(0, p.x)),
-      y: Math.min(this.height - 1, Math.max(0, p.y)),
-    };
+  /** The display's size: the declared one, else the screenshot's. */
+  displaySize() {
+    return [Math.round(this.width * this.sx), Math.round(this.height * this.sy)];
+  }
+
+  /** The screenshot position of a display point's centre, for markers and paths. */
+  onImage(p) {
+    return { x: (p.x + 0.5) / this.sx, y: (p.y + 0.5) / this.sy };
   }
 
   // -- tools --------------------------------------------------------------------
@@ -237,8 +269,9 @@ export class Workspace {
       }
       if (!at) return;
       const marker = el('div', { class: `marker ${action.type}`, title: `${i + 1}: ${describe(action)}` }, el('span', {}, String(i + 1)));
-      marker.style.left = `${at.x + 0.5}px`;
-      marker.style.top = `${at.y + 0.5}px`;
+      const spot = this.onImage(at);
+      marker.style.left = `${spot.x}px`;
+      marker.style.top = `${spot.y}px`;
       marker.style.transform = `scale(${1 / this.scale})`;
       this.markers.append(marker);
     });
@@ -246,9 +279,14 @@ export class Workspace {
 
   polyline(path, live = false) {
     const line = document.createElementNS(SVG, 'polyline');
-    line.setAttribute('points', path.map((p) => `${p.x + 0.5},${p.y + 0.5}`).join(' '));
+    this.setPoints(line, path);
     if (live) line.setAttribute('class', 'live');
     return line;
+  }
+
+  /** Draw a path of display points on the screenshot. */
+  setPoints(line, path) {
+    line.setAttribute('points', path.map((p) => this.onImage(p)).map((q) => `${q.x},${q.y}`).join(' '));
   }
 
   /** A point tool's action at an image point, for a press with mouse ``button``. */
@@ -348,7 +386,8 @@ export class Workspace {
     const p = this.toImage(e.clientX, e.clientY);
     if (!p.inside) return;
     if (this.tool === 'drag' && e.button === 0) {
-      this.gesture = { kind: 'drag', path: [this.clamp(p)], line: this.polyline([p], true) };
+      const at = { x: p.x, y: p.y };
+      this.gesture = { kind: 'drag', path: [at], last: p, line: this.polyline([at], true) };
       this.svg.append(this.gesture.line);
     } else if (POINT_TOOLS.has(this.tool)) {
       this.gesture = { kind: 'point', p, button: e.button, ...start };
@@ -368,11 +407,14 @@ export class Workspace {
       this.ty = g.ty + e.clientY - g.cy;
       this.apply();
     } else if (g.kind === 'drag') {
-      const p = this.clamp(this.toImage(e.clientX, e.clientY));
+      // Points are spaced in screenshot pixels, and recorded in display pixels.
+      const p = this.toImage(e.clientX, e.clientY);
       const last = g.path[g.path.length - 1];
-      if (Math.hypot(p.x - last.x, p.y - last.y) >= DRAG_STEP) {
-        g.path.push(p);
-        g.line.setAttribute('points', g.path.map((q) => `${q.x + 0.5},${q.y + 0.5}`).join(' '));
+      const moved = Math.hypot(p.ix - g.last.ix, p.iy - g.last.iy) >= DRAG_STEP;
+      if (moved && (p.x !== last.x || p.y !== last.y)) {
+        g.path.push({ x: p.x, y: p.y });
+        g.last = p;
+        this.setPoints(g.line, g.path);
       }
     }
   }
@@ -383,15 +425,16 @@ export class Workspace {
     this.viewport.classList.remove('panning');
     if (!g) return;
     if (g.kind === 'drag') {
-      const end = this.clamp(this.toImage(e.clientX, e.clientY));
+      const end = this.toImage(e.clientX, e.clientY);
       const last = g.path[g.path.length - 1];
-      if (end.x !== last.x || end.y !== last.y) g.path.push(end);
+      if (end.x !== last.x || end.y !== last.y) g.path.push({ x: end.x, y: end.y });
       g.line.remove();
       if (g.path.length >= 2) this.add({ type: 'drag', path: g.path });
     } else if (g.kind === 'point') {
       if (Math.hypot(e.clientX - g.cx, e.clientY - g.cy) > CLICK_SLOP) return;
       if (this.tool === 'pick') {
-        this.hooks.onPick(g.p.x, g.p.y);
+        // A function tool declares no display: it gets the screenshot's own pixels.
+        this.hooks.onPick(g.p.ix, g.p.iy);
         return;
       }
       const action = this.pointAction(g.p, g.button);
@@ -416,7 +459,8 @@ export class Workspace {
     cy.hidden = false;
     cx.style.left = `${e.clientX - box.left}px`;
     cy.style.top = `${e.clientY - box.top}px`;
-    readout.textContent = `${p.x}, ${p.y}`;
+    // What a press here would send: display points for actions, pixels for "pick".
+    readout.textContent = this.tool === 'pick' ? `${p.ix}, ${p.iy}` : `${p.x}, ${p.y}`;
   }
 }
 
