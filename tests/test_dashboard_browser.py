@@ -6,6 +6,7 @@ the page. Each test finishes every task it starts, so counts stay exact.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import uuid
@@ -36,6 +37,13 @@ from reviewer_client import Reviewer, background
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
+# A human model whose tasks expire after a second, for the history.
+CONFIG = """
+[models."human-brief"]
+route = "human"
+timeout_s = 1.0
+"""
+
 WIDTH, HEIGHT = 1024, 768
 COMPUTER = {
     "type": "computer_use_preview",
@@ -47,8 +55,15 @@ COMPUTER = {
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory) -> Iterator[Gateway]:
-    with run_gateway(tmp_path_factory.mktemp("dashboard"), "") as gateway:
+    with run_gateway(tmp_path_factory.mktemp("dashboard"), CONFIG) as gateway:
         yield gateway
+
+
+def iso(epoch_seconds: float) -> str:
+    """An instant as JavaScript's ``Date.toISOString`` writes it (whole milliseconds, UTC)."""
+    start = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    instant = start + datetime.timedelta(milliseconds=int(epoch_seconds * 1000))
+    return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # -- computer use: zoom, click, drag, type, keys, remove, undo, reorder, submit ---------
@@ -563,6 +578,13 @@ def test_history_lists_finished_tasks_with_filters(gateway: Gateway, watched: Wa
         task = carol.wait_for_task(lambda t: t["preview"] == text)
         return future, task["id"]
 
+    # Nobody answers this one: it expires after a second.
+    lapsed_text = f"lapsed {tag}"
+    lapsed = background(
+        sdk.chat.completions.create,
+        model="human-brief",
+        messages=[{"role": "user", "content": lapsed_text}],
+    )
     alpha, alpha_id = ask(f"human/alpha-{tag}", f"alpha {tag}")
     beta, beta_id = ask(f"human/beta-{tag}", f"beta {tag}")
     assert carol.answer(alpha_id, content="alpha done").status == 200
@@ -570,6 +592,11 @@ def test_history_lists_finished_tasks_with_filters(gateway: Gateway, watched: Wa
     alpha.result(timeout=30)
     with pytest.raises(openai.UnprocessableEntityError):
         beta.result(timeout=30)
+    with pytest.raises(openai.APIStatusError) as timed_out:
+        lapsed.result(timeout=30)
+    assert timed_out.value.status_code == 504
+    lapsed_id = carol.wait_for_task(lambda t: t["preview"] == lapsed_text, status="expired")["id"]
+    ended = {task_id: carol.task(task_id)["finished_at"] for task_id in (alpha_id, lapsed_id)}
 
     open_dashboard(page, gateway)
     page.keyboard.press("h")
@@ -580,6 +607,14 @@ def test_history_lists_finished_tasks_with_filters(gateway: Gateway, watched: Wa
     expect(alpha_row.locator(".status")).to_have_text("answered")
     expect(alpha_row.locator(".took")).not_to_have_text("\u2013")
     expect(beta_row.locator(".who")).to_have_text("dave")
+    # When each ended: answered, and expired with no time to answer.
+    expect(alpha_row.locator(".ended time")).to_have_attribute("datetime", iso(ended[alpha_id]))
+    lapsed_row = page.locator(f'#history-rows tr[data-id="{lapsed_id}"]')
+    expect(lapsed_row.locator(".status")).to_have_text("expired")
+    expect(lapsed_row.locator(".who")).to_have_text("timeout")
+    expect(lapsed_row.locator(".ended time")).to_have_attribute("datetime", iso(ended[lapsed_id]))
+    expect(lapsed_row.locator(".ended time")).not_to_have_text("\u2013")
+    expect(lapsed_row.locator(".took")).to_have_text("\u2013")
 
     # Filter by status, then by model.
     page.locator('#history-filters input[value="answered"]').uncheck()

@@ -13,6 +13,17 @@ function who(task) {
   return task.claimed_by ?? '–';
 }
 
+/** When a task left the queue (tasks stored before finished_at existed: a best guess). */
+function endedAt(task) {
+  return task.finished_at ?? task.answered_at ?? (task.status === 'expired' ? task.expires_at : null);
+}
+
+/** A <time> for an epoch-seconds instant, or a dash. */
+function when(epochSeconds) {
+  if (!epochSeconds) return '–';
+  return el('time', { datetime: new Date(epochSeconds * 1000).toISOString() }, clock(epochSeconds));
+}
+
 export class History {
   constructor(onError) {
     this.onError = onError;
@@ -58,7 +69,6 @@ export class History {
   }
 
   row(task) {
-    const when = task.answered_at ?? (task.status === 'expired' ? task.expires_at : null);
     const took = task.answered_at ? task.answered_at - task.created_at : null;
     const tr = el(
       'tr',
@@ -68,7 +78,7 @@ export class History {
       el('td', { class: 'mono' }, task.session),
       el('td', { class: 'prompt', title: task.preview }, task.preview),
       el('td', { class: 'who' }, who(task)),
-      el('td', {}, when ? clock(when) : `created ${clock(task.created_at)}`),
+      el('td', { class: 'ended', title: `created ${clock(task.created_at)}` }, when(endedAt(task))),
       el('td', { class: 'took' }, took === null ? '–' : duration(took, true)),
     );
     const open = () => {
@@ -101,6 +111,7 @@ export class History {
     clear(this.detail).append(
       el('h2', {}, `${task.model} · ${task.status}`),
       el('p', { class: 'muted' }, `${task.id} · session ${task.session}`),
+      el('p', { class: 'muted times' }, 'created ', when(task.created_at), ' · ended ', when(endedAt(task))),
       el('h3', {}, 'Outcome'),
       outcome,
       el('h3', {}, 'Audit trail'),
