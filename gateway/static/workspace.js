@@ -1,10 +1,11 @@
-// The screenshot workspace: zoom, pan, crosshair, and the computer-action list.
+// The screenshot workspace: zoom, pan, crosshair, and the tools that add actions
+// to the computer-action list (action-list.js).
 // Pointer positions are read in the screenshot's own pixels, whatever the zoom.
 // Computer actions are sent in the display's coordinates: a computer tool that
 // declares display_width/height other than the screenshot's size (a HiDPI capture,
 // say) gets them scaled by display/natural. Otherwise the two are the same.
-import { describe } from './actions.js';
-import { $, clear, el } from './dom.js';
+import { ActionList } from './action-list.js';
+import { $ } from './dom.js';
 import { captureKeys } from './keys.js';
 
 const MIN_SCALE = 0.05;
@@ -12,7 +13,7 @@ const MAX_SCALE = 16;
 const POINT_TOOLS = new Set(['click', 'double_click', 'move', 'scroll', 'pick']);
 const CLICK_SLOP = 6; // screen pixels a press may wander and still be a click
 const DRAG_STEP = 4; // image pixels between recorded drag points
-const SVG = 'http://www.w3.org/2000/svg';
+
 export class Workspace {
   /**
    * @param {{onChange: (actions: object[]) => void, onPick: (x: number, y: number) => void}} hooks
@@ -23,10 +24,7 @@ export class Workspace {
     this.layer = $('layer');
     this.img = $('shot');
     this.svg = $('paths');
-    this.markers = $('markers');
-    this.list = $('actions');
-    this.entries = []; // {seq, action}
-    this.seq = 0;
+    this.list = new ActionList(this, hooks.onChange);
     this.scale = 1;
     this.tx = 0;
     this.ty = 0;
@@ -72,7 +70,7 @@ export class Workspace {
       this.img.addEventListener('load', () => this.imageReady(), { once: true });
       this.img.src = src;
     }
-    this.setActions(actions ?? [], false);
+    this.list.set(actions ?? [], false);
     this.setTool(computer ? 'click' : pick ? 'pick' : 'none');
   }
 
@@ -93,7 +91,7 @@ export class Workspace {
       : `${this.width}×${this.height}`;
     this.viewport.dataset.ready = '1';
     this.fit();
-    this.renderMarkers();
+    this.list.renderMarkers();
   }
 
   // -- view ---------------------------------------------------------------------
@@ -131,8 +129,7 @@ export class Workspace {
     // CSSOM writes are allowed by the CSP (it forbids inline style attributes only).
     this.layer.style.transform = `translate(${this.tx}px, ${this.ty}px) scale(${this.scale})`;
     $('zoom-level').textContent = `${Math.round(this.scale * 100)}%`;
-    const inverse = `scale(${1 / this.scale})`;
-    for (const marker of this.markers.children) marker.style.transform = inverse;
+    this.list.rescale(this.scale);
   }
 
   /**
@@ -190,103 +187,22 @@ export class Workspace {
     if (tool === 'keypress') $('key-capture').focus();
   }
 
-  // -- actions ------------------------------------------------------------------
+  // -- actions (kept in the action list) ----------------------------------------
 
   get actions() {
-    return this.entries.map((e) => e.action);
+    return this.list.actions;
   }
 
   setActions(actions, notify = true) {
-    this.entries = actions.map((action) => ({ seq: ++this.seq, action }));
-    this.changed(notify);
+    this.list.set(actions, notify);
   }
 
   add(action) {
-    if (!this.computer) return;
-    this.entries.push({ seq: ++this.seq, action });
-    this.changed();
+    if (this.computer) this.list.add(action);
   }
 
-  remove(index) {
-    this.entries.splice(index, 1);
-    this.changed();
-  }
-
-  /** Remove the most recently added action (wherever reordering put it). */
   undo() {
-    if (!this.entries.length) return false;
-    let newest = 0;
-    this.entries.forEach((e, i) => {
-      if (e.seq > this.entries[newest].seq) newest = i;
-    });
-    this.entries.splice(newest, 1);
-    this.changed();
-    return true;
-  }
-
-  shift(index, step) {
-    const to = index + step;
-    if (to < 0 || to >= this.entries.length) return;
-    const [entry] = this.entries.splice(index, 1);
-    this.entries.splice(to, 0, entry);
-    this.changed();
-  }
-
-  changed(notify = true) {
-    this.renderList();
-    this.renderMarkers();
-    if (notify) this.hooks.onChange(this.actions);
-  }
-
-  renderList() {
-    clear(this.list);
-    this.entries.forEach(({ action }, i) => {
-      const up = el('button', { type: 'button', class: 'up', title: 'Move up', 'aria-label': `Move action ${i + 1} up` }, '↑');
-      const down = el('button', { type: 'button', class: 'down', title: 'Move down', 'aria-label': `Move action ${i + 1} down` }, '↓');
-      const remove = el('button', { type: 'button', class: 'remove', title: 'Remove', 'aria-label': `Remove action ${i + 1}` }, '✕');
-      up.disabled = i === 0;
-      down.disabled = i === this.entries.length - 1;
-      up.addEventListener('click', () => this.shift(i, -1));
-      down.addEventListener('click', () => this.shift(i, 1));
-      remove.addEventListener('click', () => this.remove(i));
-      this.list.append(
-        el('li', { 'data-type': action.type }, el('span', { class: 'num' }, String(i + 1)), el('span', { class: 'desc' }, describe(action)), up, down, remove),
-      );
-    });
-    $('action-count').textContent = this.entries.length ? `(${this.entries.length})` : '';
-  }
-
-  renderMarkers() {
-    clear(this.markers);
-    clear(this.svg);
-    this.entries.forEach(({ action }, i) => {
-      let at = null;
-      if (action.type === 'drag') {
-        this.svg.append(this.polyline(action.path));
-        at = action.path[0];
-      } else if ('x' in action && 'y' in action) {
-        at = action;
-      }
-      if (!at) return;
-      const marker = el('div', { class: `marker ${action.type}`, title: `${i + 1}: ${describe(action)}` }, el('span', {}, String(i + 1)));
-      const spot = this.onImage(at);
-      marker.style.left = `${spot.x}px`;
-      marker.style.top = `${spot.y}px`;
-      marker.style.transform = `scale(${1 / this.scale})`;
-      this.markers.append(marker);
-    });
-  }
-
-  polyline(path, live = false) {
-    const line = document.createElementNS(SVG, 'polyline');
-    this.setPoints(line, path);
-    if (live) line.setAttribute('class', 'live');
-    return line;
-  }
-
-  /** Draw a path of display points on the screenshot. */
-  setPoints(line, path) {
-    line.setAttribute('points', path.map((p) => this.onImage(p)).map((q) => `${q.x},${q.y}`).join(' '));
+    return this.list.undo();
   }
 
   /** A point tool's action at an image point, for a press with mouse ``button``. */
@@ -329,7 +245,7 @@ export class Workspace {
     vp.addEventListener('pointerup', (e) => this.up(e));
     vp.addEventListener('pointercancel', () => {
       this.gesture = null;
-      this.renderMarkers();
+      this.list.renderMarkers();
     });
     vp.addEventListener('pointerleave', () => this.crosshair(null));
     // Space held over the page means "pan" while dragging the screenshot.
@@ -387,8 +303,7 @@ export class Workspace {
     if (!p.inside) return;
     if (this.tool === 'drag' && e.button === 0) {
       const at = { x: p.x, y: p.y };
-      this.gesture = { kind: 'drag', path: [at], last: p, line: this.polyline([at], true) };
-      this.svg.append(this.gesture.line);
+      this.gesture = { kind: 'drag', path: [at], last: p, line: this.list.polyline([at], true) };
     } else if (POINT_TOOLS.has(this.tool)) {
       this.gesture = { kind: 'point', p, button: e.button, ...start };
     } else {
@@ -414,7 +329,7 @@ export class Workspace {
       if (moved && (p.x !== last.x || p.y !== last.y)) {
         g.path.push({ x: p.x, y: p.y });
         g.last = p;
-        this.setPoints(g.line, g.path);
+        this.list.setPoints(g.line, g.path);
       }
     }
   }
