@@ -35,6 +35,7 @@ export class Workspace {
     this.sy = 1;
     this.tool = 'click';
     this.space = false;
+    this.pointer = null; // the last pointer position over the viewport
     this.gesture = null;
     this.bind();
   }
@@ -130,6 +131,8 @@ export class Workspace {
     this.layer.style.transform = `translate(${this.tx}px, ${this.ty}px) scale(${this.scale})`;
     $('zoom-level').textContent = `${Math.round(this.scale * 100)}%`;
     this.list.rescale(this.scale);
+    // The picture moved under a still pointer (keys, buttons, a pan): re-read it.
+    if (this.pointer) this.crosshair(this.pointer);
   }
 
   /**
@@ -362,6 +365,7 @@ export class Workspace {
     const cy = $('cross-y');
     const readout = $('coords');
     this.hover = Boolean(e);
+    this.pointer = e ? { clientX: e.clientX, clientY: e.clientY } : null;
     const p = e ? this.toImage(e.clientX, e.clientY) : { inside: false };
     if (!p.inside) {
       cx.hidden = true;
