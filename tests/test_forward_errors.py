@@ -145,6 +145,7 @@ def test_unreachable_upstream_is_502(fwd: Forwarding) -> None:
         fwd.client().chat.completions.create(model="gone", messages=MESSAGES)
     assert failed.value.status_code == 502
     assert envelope(failed.value).code == "upstream_unreachable"
+    assert failed.value.response.headers["x-gateway-route"] == "forward"
 
 
 async def test_upstream_timeout_is_504_and_not_retried(fwd: Forwarding) -> None:

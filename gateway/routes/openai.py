@@ -88,7 +88,8 @@ class ModelEndpoint:
             if call is not None and call.response_started:
                 await send_rest(call, error.status, [], error_event(error))
             else:
-                await error.response()(scope, receive, send)
+                routed = {"x-gateway-route": route_kind} if route_kind != "none" else None
+                await error.response(routed)(scope, receive, send)
             status = error.status
         except UpstreamFailure as failure:
             if call is not None and call.response_started:
