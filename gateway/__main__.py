@@ -58,16 +58,31 @@ def main(argv: list[str] | None = None) -> None:
     shown = f"[{host}]" if ":" in host else host
     print(f"hitl-gateway: OpenAI API base URL  http://{shown}:{port}/v1", flush=True)
     print(f"hitl-gateway: reviewer dashboard   http://{shown}:{port}/", flush=True)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        access_log=config.server.access_log,
-        loop="auto",
-        http="auto",
-        timeout_keep_alive=75,
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=config.server.access_log,
+            loop="auto",
+            http="auto",
+            timeout_keep_alive=75,
+        )
     )
+    server.run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, letting clients that wait on people go before it drains connections.
+
+    A graceful stop waits for open requests; those waiting on a person could wait
+    for half an hour. They get a retryable 503 instead, and their tasks stay stored.
+    """
+
+    async def shutdown(self, sockets=None) -> None:
+        self.config.app.state.services.human.let_clients_go()
+        await super().shutdown(sockets)
 
 
 if __name__ == "__main__":

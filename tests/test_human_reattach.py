@@ -158,6 +158,26 @@ def test_a_restart_while_a_client_waits_loses_nothing(tmp_path):
         assert [t["id"] for t in tasks_for(reviewer, text)] == [task["id"]]
 
 
+def test_a_graceful_stop_lets_waiting_clients_go_and_their_retry_gets_the_answer(tmp_path):
+    with run_gateway(tmp_path, LONG_GRACE) as gateway:
+        reviewer = Reviewer(gateway.url)
+        text = f"graceful {uuid.uuid4()}"
+        client = openai.OpenAI(base_url=gateway.base_url, api_key="k", max_retries=5)
+        reply = background(
+            client.chat.completions.with_raw_response.create, model="human", messages=messages(text)
+        )
+        task = reviewer.wait_for_task(lambda t: t["preview"] == text)
+        gateway.stop()  # SIGINT: uvicorn drains, and must not wait for the person
+        assert gateway.process.returncode != -9, "the gateway had to be killed"
+        assert "gateway_restarting" not in "".join(gateway.output)  # not logged as an error
+        gateway.start()
+        assert reviewer.answer(task["id"], content="after a clean restart").status == 200
+        raw = reply.result(timeout=30)
+        assert raw.parse().choices[0].message.content == "after a clean restart"
+        assert raw.headers["x-gateway-task"] == task["id"]
+        assert [t["id"] for t in tasks_for(reviewer, text)] == [task["id"]]
+
+
 def test_an_undelivered_answer_survives_a_restart(tmp_path):
     with run_gateway(tmp_path, LONG_GRACE) as gateway:
         reviewer = Reviewer(gateway.url)

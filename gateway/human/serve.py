@@ -47,6 +47,7 @@ SSE_HEADERS = [
 ]
 JSON_HEADERS = [(b"content-type", b"application/json")]
 CLIENT_CLOSED = 499
+RESTART_RETRY_AFTER_S = 2  # a restart takes about a second
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ class HumanService:
         self.store = queue.store
         self.metrics = metrics
         self.settings = settings
+        self._stopping: asyncio.Future[None] | None = None
 
     # -- the client's side --------------------------------------------------------
 
@@ -186,11 +188,16 @@ class HumanService:
 
     async def _wait(self, call: Call, waiting: Waiting, why: Escalation) -> int:
         disconnect = asyncio.ensure_future(disconnected(call.receive))
+        stopping = self.stopping()
         try:
-            await asyncio.wait((waiting.done, disconnect), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                (waiting.done, disconnect, stopping), return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             disconnect.cancel()
         if not waiting.done.done():
+            if stopping.done() and not disconnect.done():
+                return await self._restarting(call, waiting, why)
             self.queue.detach(waiting)
             return CLIENT_CLOSED
         return await self.reply(call, waiting.done.result(), why)
@@ -199,10 +206,11 @@ class HumanService:
         self, call: Call, waiting: Waiting, keepalive_s: float, why: Escalation
     ) -> int:
         disconnect = asyncio.ensure_future(disconnected(call.receive))
+        stopping = self.stopping()
         try:
             while not waiting.done.done():
                 await asyncio.wait(
-                    (waiting.done, disconnect),
+                    (waiting.done, disconnect, stopping),
                     timeout=keepalive_s,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
@@ -211,10 +219,43 @@ class HumanService:
                 if disconnect.done():
                     self.queue.detach(waiting)
                     return CLIENT_CLOSED
+                if stopping.done():
+                    return await self._restarting(call, waiting, why)
                 await keep_alive(call, why.headers(waiting.task, "human"))
         finally:
             disconnect.cancel()
         return await self.reply(call, waiting.done.result(), why)
+
+    def stopping(self) -> asyncio.Future[None]:
+        """Done once the server is stopping (see ``let_clients_go``)."""
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_future()
+        return self._stopping
+
+    def let_clients_go(self) -> None:
+        """The server is stopping: answer every waiting client with a retryable 503.
+
+        Otherwise a graceful stop would wait until every open task is answered.
+        The tasks stay stored and open; the SDK retries after ``retry-after`` and
+        its retry re-attaches to the task once the gateway is back.
+        """
+        stopping = self.stopping()
+        if not stopping.done():
+            stopping.set_result(None)
+
+    async def _restarting(self, call: Call, waiting: Waiting, why: Escalation) -> int:
+        error = GatewayError(
+            503,
+            "The gateway is restarting; retry this request to get the person's answer.",
+            type="api_error",
+            code="gateway_restarting",
+            retry=True,
+            headers={"retry-after": str(RESTART_RETRY_AFTER_S)},
+        )
+        body = error_event(error) if call.response_started else error.body()
+        headers = [*JSON_HEADERS, *_encode(error.headers), *why.headers(waiting.task, "human")]
+        await send_rest(call, error.status, headers, body)
+        return error.status
 
     async def reply(self, call: Call, task: Task, why: Escalation = HUMAN_ROUTE) -> int:
         """Send a finished task's outcome: the answer, or the error that ended it.
