@@ -190,6 +190,7 @@ def test_reject_gives_the_client_422_with_the_reason(gateway, events):
     task = pending_task(alice, text)
     empty = alice.call("POST", f"/api/tasks/{task['id']}/reject", {"reason": "  "})
     assert empty.status == 422 and empty.error["param"] == "reason"
+    assert alice.claim(task["id"]).status == 200  # claimed -> rejected, by the holder
     assert alice.reject(task["id"], "Not something an agent should do").status == 200
 
     with pytest.raises(openai.UnprocessableEntityError) as caught:
@@ -202,6 +203,7 @@ def test_reject_gives_the_client_422_with_the_reason(gateway, events):
     assert events.wait_for("task.rejected", task["id"])["status"] == "rejected"
     full = alice.task(task["id"])
     assert full["status"] == "rejected"
+    assert events_of(full["history"])[:2] == [("created", None), ("claimed", "alice")]
     assert full["history"][-1]["event"] == "rejected"
     assert full["history"][-1]["actor"] == "alice"
     assert full["history"][-1]["detail"] == "Not something an agent should do"
