@@ -187,20 +187,34 @@ class HumanService:
         return data, stored.session
 
     async def _wait(self, call: Call, waiting: Waiting, why: Escalation) -> int:
-        disconnect = asyncio.ensure_future(disconnected(call.receive))
+        # One watcher task woken by callbacks, not asyncio.wait: this runs once per
+        # waiting client, and asyncio.wait's bookkeeping costs ~1.5 KB each
+        # (bench/human.py). The watcher ends when the client leaves; an outcome or
+        # a stopping server cancels it.
+        watcher = asyncio.ensure_future(disconnected(call.receive))
         stopping = self.stopping()
+
+        def wake(_: asyncio.Future) -> None:
+            watcher.cancel()
+
+        waiting.done.add_done_callback(wake)
+        stopping.add_done_callback(wake)
         try:
-            await asyncio.wait(
-                (waiting.done, disconnect, stopping), return_when=asyncio.FIRST_COMPLETED
-            )
+            await watcher
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this request itself is being cancelled
         finally:
-            disconnect.cancel()
-        if not waiting.done.done():
-            if stopping.done() and not disconnect.done():
-                return await self._restarting(call, waiting, why)
-            self.queue.detach(waiting)
-            return CLIENT_CLOSED
-        return await self.reply(call, waiting.done.result(), why)
+            waiting.done.remove_done_callback(wake)
+            stopping.remove_done_callback(wake)
+            watcher.cancel()
+        if waiting.done.done():
+            return await self.reply(call, waiting.done.result(), why)
+        if stopping.done() and watcher.cancelled():
+            return await self._restarting(call, waiting, why)
+        self.queue.detach(waiting)
+        return CLIENT_CLOSED
 
     async def _wait_streaming(
         self, call: Call, waiting: Waiting, keepalive_s: float, why: Escalation
