@@ -214,7 +214,7 @@ def load_process(url: str, clients: int, sample: int, pipe: Connection) -> None:
     os._exit(0)  # the waiting clients need no goodbye
 
 
-# -- the floor: what one waiting HTTP request costs on uvicorn + Starlette alone -----
+# -- the floor: what one waiting HTTP request costs the server stack alone ----------
 
 FLOOR_APP = """
 import sys, uvicorn
@@ -232,8 +232,15 @@ class Wait:  # reads the body, then waits for the client to leave
 async def health(request):
     return Response("ok")
 
-app = Starlette(routes=[Route("/v1/chat/completions", Wait(), methods=["POST"]),
-                        Route("/healthz", health)])
+# Dispatched like the gateway's own entry point: model POSTs skip Starlette.
+starlette = Starlette(routes=[Route("/healthz", health)])
+wait = Wait()
+
+async def app(scope, receive, send):
+    if scope["type"] == "http" and scope["path"] == "/v1/chat/completions":
+        return await wait(scope, receive, send)
+    await starlette(scope, receive, send)
+
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
 
@@ -266,7 +273,7 @@ def floor_load(url: str, clients: int, pipe: Connection) -> None:
 
 
 def floor(clients: int) -> float:
-    """KB per waiting request for a Starlette app on uvicorn that does nothing else."""
+    """KB per waiting request for an app on uvicorn that does nothing but wait."""
     import subprocess
     import urllib.request
 
@@ -375,10 +382,12 @@ def report(figures: dict[str, Any]) -> None:
     if figures["errors"]:
         print(f"  client errors: {figures['errors']}")
     if "floor_kb" in figures:
+        own = figures["memory_kb"] - figures["floor_kb"]
         print(
-            f"  floor: a Starlette app on uvicorn that only waits holds "
+            f"  floor: an app on uvicorn that only waits holds "
             f"{figures['floor_kb']:.2f} KB per waiting request"
         )
+        print(f"  the gateway's own share per waiting task: {own:.2f} KB (memory - floor)")
 
 
 def main() -> None:
@@ -386,7 +395,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--sample", type=int, default=500)
     parser.add_argument(
-        "--floor", action="store_true", help="also measure uvicorn + Starlette alone, for scale"
+        "--floor", action="store_true", help="also measure the server stack alone, for scale"
     )
     args = parser.parse_args()
     if args.sample > args.clients:

@@ -81,7 +81,7 @@ class _Server(uvicorn.Server):
     """
 
     async def shutdown(self, sockets=None) -> None:
-        self.config.app.state.services.human.let_clients_go()
+        self.config.app.services.human.let_clients_go()
         await super().shutdown(sockets)
 
 

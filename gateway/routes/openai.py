@@ -6,6 +6,7 @@ forwarding path can stream upstream bytes straight into ``send``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -103,6 +104,14 @@ class ModelEndpoint:
             status = 502
         except ConnectionResetError:
             return  # the client left before its body arrived
+        except Exception:
+            # The app calls this endpoint without Starlette's error middleware, so
+            # answer as it would: log the traceback, send a 500 if nothing was sent.
+            log.exception("%s model %r failed", self.api, model)
+            failed = GatewayError(500, "The gateway failed on this request.", type="api_error")
+            with contextlib.suppress(RuntimeError):  # a reply had already begun
+                await failed.response()(scope, receive, send)
+            status = 500
         services.metrics.request_done(model, route_kind, status)
 
 
@@ -122,6 +131,14 @@ async def forward(call: Call, route: ForwardRoute, metrics: Metrics) -> int:
 
 def _model_object(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": "hitl-gateway"}
+
+
+def model_endpoints(services: Services) -> dict[str, ModelEndpoint]:
+    """``POST`` path -> endpoint, for the app to call without Starlette's routing."""
+    return {
+        "/v1/chat/completions": ModelEndpoint(services, "chat.completions", "/chat/completions"),
+        "/v1/responses": ModelEndpoint(services, "responses", "/responses"),
+    }
 
 
 def routes(services: Services) -> list[BaseRoute]:
@@ -169,15 +186,10 @@ def routes(services: Services) -> list[BaseRoute]:
             raise failure  # an upstream that could have it did not answer
         raise not_found(f"No response found with id '{response_id}'.")
 
+    # The app calls these two directly; as routes they give other methods a 405.
+    endpoints = model_endpoints(services)
     return [
-        Route(
-            "/v1/chat/completions",
-            ModelEndpoint(services, "chat.completions", "/chat/completions"),
-            methods=["POST"],
-        ),
-        Route(
-            "/v1/responses", ModelEndpoint(services, "responses", "/responses"), methods=["POST"]
-        ),
+        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in endpoints.items()),
         Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", get_model, methods=["GET"]),
