@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, TypeVar
 import orjson
 
 from gateway.errors import GatewayError
-from gateway.human.serve import Escalation, HumanService, ModelReply, keep_alive, send_rest
+from gateway.human.outcome import Escalation, ModelReply
+from gateway.human.serve import HumanService
 from gateway.metrics import Metrics
 from gateway.replies import ModelAnswer, ask_for_logprobs, parse_reply, strip_logprobs
 from gateway.stats import Stats
+from gateway.streams import keep_alive, send_rest
 from gateway.upstream import UpstreamFailure, open_chain, relay
 
 if TYPE_CHECKING:

@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -23,6 +22,7 @@ from gateway.config import HumanConfig
 from gateway.errors import GatewayError, not_found, unprocessable
 from gateway.human import answers
 from gateway.human.answers import Reply
+from gateway.human.outcome import HUMAN_ROUTE, Escalation, outcome_error
 from gateway.human.queue import TaskQueue, Waiting
 from gateway.human.request import (
     normalise_tools,
@@ -32,78 +32,17 @@ from gateway.human.request import (
     session_of,
 )
 from gateway.human.store import StoredResponse
-from gateway.human.task import ANSWERED, EXPIRED, PENDING, REJECTED, Task
+from gateway.human.task import ANSWERED, EXPIRED, PENDING, Task
 from gateway.human.validate import check_answer, parse_answer
 from gateway.metrics import Metrics
+from gateway.streams import JSON_HEADERS, keep_alive, send_error, send_rest, start_stream
 
 if TYPE_CHECKING:
     from gateway.routes.openai import Call
     from gateway.routing import HumanRoute
 
-SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-]
-JSON_HEADERS = [(b"content-type", b"application/json")]
 CLIENT_CLOSED = 499
 RESTART_RETRY_AFTER_S = 2  # a restart takes about a second
-
-
-@dataclass(frozen=True, slots=True)
-class ModelReply:
-    """A model's whole reply, held back while a person decides (hybrid routes)."""
-
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Escalation:
-    """Why a call went to a person, and what the model offered (hybrid routes)."""
-
-    reason: str = "human_route"
-    route: str = "human"
-    draft: dict[str, Any] | None = None
-    confidence: float | None = None
-    fallback: ModelReply | None = None  # sent instead of a timeout error (on_timeout = "draft")
-
-    def headers(self, task: Task, answered_by: str) -> list[tuple[bytes, bytes]]:
-        """The ``x-gateway-*`` headers of a reply on this route."""
-        headers = [
-            (b"x-gateway-route", self.route.encode()),
-            (b"x-gateway-answered-by", answered_by.encode()),
-            (b"x-gateway-task", task.id.encode()),
-        ]
-        if self.route != "human":
-            headers.append((b"x-gateway-escalation", self.reason.encode()))
-        if self.confidence is not None:
-            headers.append((b"x-gateway-confidence", f"{self.confidence:.4f}".encode()))
-        return headers
-
-
-HUMAN_ROUTE = Escalation()
-
-
-def outcome_error(task: Task) -> GatewayError:
-    """The error a client gets for a task that ended without an answer."""
-    if task.status == REJECTED:
-        return GatewayError(
-            422,
-            f"The reviewer rejected this request: {task.reject_reason or 'no reason given'}",
-            code="human_rejected",
-            retry=False,
-        )
-    if task.status == EXPIRED:
-        return GatewayError(
-            504,
-            "No person answered this request in time.",
-            type="timeout_error",
-            code="human_timeout",
-            retry=False,
-        )
-    return GatewayError(409, f"Task {task.id} was {task.status}.", code=f"human_{task.status}")
 
 
 class HumanService:
@@ -266,9 +205,7 @@ class HumanService:
             retry=True,
             headers={"retry-after": str(RESTART_RETRY_AFTER_S)},
         )
-        body = error_event(error) if call.response_started else error.body()
-        headers = [*JSON_HEADERS, *_encode(error.headers), *why.headers(waiting.task, "human")]
-        await send_rest(call, error.status, headers, body)
+        await send_error(call, error, why.headers(waiting.task, "human"))
         return error.status
 
     async def reply(self, call: Call, task: Task, why: Escalation = HUMAN_ROUTE) -> int:
@@ -285,9 +222,7 @@ class HumanService:
             return fallback.status
         if task.status != ANSWERED:
             error = outcome_error(task)
-            body = error_event(error) if call.response_started else error.body()
-            headers = [*JSON_HEADERS, *_encode(error.headers), *why.headers(task, "human")]
-            await send_rest(call, error.status, headers, body)
+            await send_error(call, error, why.headers(task, "human"))
             await self.queue.delivered(task)
             return error.status
         assert task.result is not None
@@ -364,37 +299,3 @@ class HumanService:
                 )
             )
         return task
-
-
-def error_event(error: GatewayError) -> bytes:
-    """An error as an SSE ``data:`` event, which the SDK raises as ``APIError``."""
-    return answers.sse_data({"error": orjson.loads(error.body())["error"]})
-
-
-async def start_stream(call: Call, headers: list[tuple[bytes, bytes]]) -> None:
-    """Send an SSE stream's status line and headers, once."""
-    if not call.response_started:
-        call.response_started = True
-        await call.send(
-            {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]}
-        )
-
-
-async def keep_alive(call: Call, headers: list[tuple[bytes, bytes]]) -> None:
-    """One ``: keep-alive`` comment, starting the stream first if need be."""
-    await start_stream(call, headers)
-    await call.send({"type": "http.response.body", "body": answers.KEEPALIVE, "more_body": True})
-
-
-async def send_rest(
-    call: Call, status: int, headers: list[tuple[bytes, bytes]], body: bytes
-) -> None:
-    """A whole reply, or, once a stream has started, its last bytes."""
-    if call.response_started:
-        await call.send({"type": "http.response.body", "body": body, "more_body": False})
-    else:
-        await send_whole(call.send, status, headers, body)
-
-
-def _encode(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(k.encode(), v.encode()) for k, v in headers.items()]

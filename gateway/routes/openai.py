@@ -21,10 +21,10 @@ from starlette.routing import BaseRoute, Route
 from gateway.asgi import header, send_whole
 from gateway.body import RequestHead, parse_body, read_body
 from gateway.errors import GatewayError, model_not_found, not_found
-from gateway.human.serve import error_event, send_rest
 from gateway.metrics import Metrics
 from gateway.routing import ForwardRoute, HumanRoute
 from gateway.services import Services
+from gateway.streams import send_error, send_rest
 from gateway.upstream import UpstreamBroke, UpstreamFailure, open_chain, relay
 
 FORWARD_HEADERS = ((b"x-gateway-route", b"forward"), (b"x-gateway-answered-by", b"model"))
@@ -86,11 +86,10 @@ class ModelEndpoint:
             else:
                 status = await services.hybrid.serve(call, route)
         except GatewayError as error:
-            if call is not None and call.response_started:
-                await send_rest(call, error.status, [], error_event(error))
+            if call is not None:
+                await send_error(call, error, [(b"x-gateway-route", route_kind.encode())])
             else:
-                routed = {"x-gateway-route": route_kind} if route_kind != "none" else None
-                await error.response(routed)(scope, receive, send)
+                await error.response()(scope, receive, send)
             status = error.status
         except UpstreamFailure as failure:
             if call is not None and call.response_started:
