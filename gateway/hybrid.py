@@ -26,7 +26,7 @@ from gateway.human.serve import HumanService
 from gateway.metrics import Metrics
 from gateway.replies import ModelAnswer, ask_for_logprobs, parse_reply, strip_logprobs
 from gateway.stats import Stats
-from gateway.streams import keep_alive, send_rest
+from gateway.streams import keep_alive, send_rest, send_upstream_error
 from gateway.upstream import UpstreamFailure, open_chain, relay
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class HybridService:
         ]
         reply = ModelReply(response.status, headers, raw)
         if reply.status >= 400:  # the client's own mistake, relayed as it came
-            await send_rest(call, reply.status, reply.headers, _as_event(call, reply.body))
+            await send_upstream_error(call, reply.status, reply.headers, reply.body)
             return reply.status
         return await self._judge(call, route, reply, added_logprobs, client_asks)
 
@@ -174,8 +174,3 @@ class HybridService:
         if reason is not None:
             headers.append((b"x-gateway-escalation", reason.encode()))
         return headers
-
-
-def _as_event(call: Call, body: bytes) -> bytes:
-    """An upstream error body as the rest of a started stream, or as it is."""
-    return b"data: " + body.strip() + b"\n\n" if call.response_started else body

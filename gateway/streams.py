@@ -56,6 +56,13 @@ async def send_rest(call: Call, status: int, headers: Headers, body: bytes) -> N
         await send_whole(call.send, status, headers, body)
 
 
+async def send_upstream_error(call: Call, status: int, headers: Headers, body: bytes) -> None:
+    """An upstream's error reply as it came, or as a ``data:`` event once a stream began."""
+    if call.response_started:
+        body = b"data: " + body.strip() + b"\n\n"
+    await send_rest(call, status, headers, body)
+
+
 async def send_error(
     call: Call, error: GatewayError, headers: Sequence[tuple[bytes, bytes]] = ()
 ) -> None:

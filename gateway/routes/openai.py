@@ -24,7 +24,7 @@ from gateway.errors import GatewayError, model_not_found, not_found
 from gateway.metrics import Metrics
 from gateway.routing import ForwardRoute, HumanRoute
 from gateway.services import Services
-from gateway.streams import send_error, send_rest
+from gateway.streams import send_error, send_upstream_error
 from gateway.upstream import UpstreamBroke, UpstreamFailure, open_chain, relay
 
 FORWARD_HEADERS = ((b"x-gateway-route", b"forward"), (b"x-gateway-answered-by", b"model"))
@@ -92,8 +92,8 @@ class ModelEndpoint:
                 await error.response()(scope, receive, send)
             status = error.status
         except UpstreamFailure as failure:
-            if call is not None and call.response_started:
-                await send_rest(call, failure.status, [], b"data: " + failure.body + b"\n\n")
+            if call is not None:
+                await send_upstream_error(call, failure.status, failure.headers, failure.body)
             else:
                 await send_whole(send, failure.status, failure.headers, failure.body)
             status = failure.status
