@@ -28,34 +28,25 @@ from pathlib import Path
 import forward
 
 TOKENS = [f"tok{i}" for i in range(24)]
-COMPLETION = json.dumps(
-    {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": 1741569952,
-        "model": "bench-upstream",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": " ".join(TOKENS), "refusal": None},
-                "logprobs": {
-                    "content": [
-                        {
-                            "token": t,
-                            "logprob": math.log(0.97),
-                            "bytes": list(t.encode()),
-                            "top_logprobs": [],
-                        }
-                        for t in TOKENS
-                    ],
-                    "refusal": None,
-                },
-                "finish_reason": "stop",
-            }
+
+
+def _with_logprobs(completion: bytes) -> bytes:
+    """bench/forward.py's canned completion, 24 tokens long, with their logprobs."""
+    body = json.loads(completion)
+    choice = body["choices"][0]
+    choice["message"]["content"] = " ".join(TOKENS)
+    choice["logprobs"] = {
+        "content": [
+            {"token": t, "logprob": math.log(0.97), "bytes": list(t.encode()), "top_logprobs": []}
+            for t in TOKENS
         ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 24, "total_tokens": 36},
+        "refusal": None,
     }
-).encode()
+    body["usage"] = {"prompt_tokens": 12, "completion_tokens": 24, "total_tokens": 36}
+    return json.dumps(body).encode()
+
+
+COMPLETION = _with_logprobs(forward.COMPLETION)
 
 
 class LogprobsUpstream(forward.UpstreamProtocol):
