@@ -24,6 +24,7 @@ from pathlib import Path
 
 import openai
 import orjson
+import pytest
 from aiohttp import web
 from harness import Gateway, ThreadedServer, free_port, run_gateway, wait_until
 
@@ -507,3 +508,25 @@ def forwarding_gateway(tmp_path: Path) -> Iterator[Forwarding]:
         env = {"HITL_TEST_ALPHA_KEY": ALPHA_KEY}
         with run_gateway(tmp_path, config, env=env) as gateway:
             yield Forwarding(gateway, alpha, beta)
+
+
+# -- the forwarding tests' shared gateway (import both fixtures into a test module) -----
+
+MESSAGES = [{"role": "user", "content": "Say hello"}]
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def fwd(tmp_path_factory) -> Iterator[Forwarding]:
+    """One forwarding gateway and its two fakes for the whole test module."""
+    with forwarding_gateway(tmp_path_factory.mktemp("forwarding")) as forwarding:
+        yield forwarding
+
+
+@pytest.fixture(autouse=True)
+def fresh(fwd: Forwarding) -> Iterator[None]:
+    """Each test scripts the fakes afresh, and leaves no request held in them."""
+    fwd.reset()
+    yield
+    fwd.alpha.release()
+    fwd.beta.release()

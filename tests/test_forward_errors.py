@@ -11,7 +11,9 @@ import httpx2
 import openai
 import orjson
 import pytest
-from fake_upstream import MAX_BODY_BYTES, Forwarding, Step, forwarding_gateway
+from fake_upstream import JSON_HEADERS, MAX_BODY_BYTES, MESSAGES, Forwarding, Step
+from fake_upstream import fresh as fresh  # autouse: fakes scripted afresh per test
+from fake_upstream import fwd as fwd  # the module-scoped gateway fixture
 from openai.types import ErrorObject
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import ResponseStreamEvent
@@ -21,22 +23,6 @@ CHAT = TypeAdapter(ChatCompletion)
 CHUNK = TypeAdapter(ChatCompletionChunk)
 EVENT = TypeAdapter(ResponseStreamEvent)
 ERROR = TypeAdapter(ErrorObject)
-MESSAGES = [{"role": "user", "content": "Say hello"}]
-JSON_HEADERS = {"Content-Type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def fwd(tmp_path_factory) -> Forwarding:
-    with forwarding_gateway(tmp_path_factory.mktemp("errors")) as forwarding:
-        yield forwarding
-
-
-@pytest.fixture(autouse=True)
-def fresh(fwd: Forwarding):
-    fwd.reset()
-    yield
-    fwd.alpha.release()
-    fwd.beta.release()
 
 
 def envelope(error: openai.APIStatusError) -> ErrorObject:

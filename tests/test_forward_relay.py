@@ -18,10 +18,13 @@ from fake_upstream import (
     BETA_KEY,
     CLIENT_KEY,
     FORWARDING_MODELS,
+    JSON_HEADERS,
+    MESSAGES,
     Forwarding,
     Step,
-    forwarding_gateway,
 )
+from fake_upstream import fresh as fresh  # autouse: fakes scripted afresh per test
+from fake_upstream import fwd as fwd  # the module-scoped gateway fixture
 from harness import wait_until
 from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -33,22 +36,6 @@ CHUNK = TypeAdapter(ChatCompletionChunk)
 RESPONSE = TypeAdapter(Response)
 EVENT = TypeAdapter(ResponseStreamEvent)
 MODEL = TypeAdapter(Model)
-MESSAGES = [{"role": "user", "content": "Say hello"}]
-JSON_HEADERS = {"Content-Type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def fwd(tmp_path_factory) -> Forwarding:
-    with forwarding_gateway(tmp_path_factory.mktemp("relay")) as forwarding:
-        yield forwarding
-
-
-@pytest.fixture(autouse=True)
-def fresh(fwd: Forwarding):
-    fwd.reset()
-    yield
-    fwd.alpha.release()
-    fwd.beta.release()
 
 
 # -- chat completions ---------------------------------------------------------
