@@ -13,12 +13,14 @@ import shutil
 import struct
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import openai
 import pytest
 from harness import Gateway
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from reviewer_client import background
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -92,6 +94,48 @@ def watched(browser: Browser) -> Iterator[Watched]:
 def sdk_client(gateway: Gateway) -> openai.OpenAI:
     """The real openai SDK pointed at the gateway (no retries: a test sees every error)."""
     return openai.OpenAI(base_url=gateway.base_url, api_key="sk-test", max_retries=0, timeout=60)
+
+
+def computer_tool(width: int = 1024, height: int = 768) -> dict:
+    """The Responses computer-use tool for a ``width`` x ``height`` browser display."""
+    return {
+        "type": "computer_use_preview",
+        "display_width": width,
+        "display_height": height,
+        "environment": "browser",
+    }
+
+
+def computer_task(
+    gateway: Gateway, session: str, shot: str, width: int = 1024, height: int = 768
+) -> Future:
+    """A computer-use turn on a thread: the task shows screenshot ``shot`` (a data URL).
+
+    A Responses request with :func:`computer_tool` of ``width`` x ``height``, after one
+    ``screenshot`` call; the future of its raw response.
+    """
+    return background(
+        sdk_client(gateway).responses.with_raw_response.create,
+        model="human",
+        tools=[computer_tool(width, height)],
+        input=[
+            {"role": "user", "content": "Search for flights to Paris."},
+            {
+                "type": "computer_call",
+                "id": "cu_1",
+                "call_id": "call_1",
+                "status": "completed",
+                "pending_safety_checks": [],
+                "action": {"type": "screenshot"},
+            },
+            {
+                "type": "computer_call_output",
+                "call_id": "call_1",
+                "output": {"type": "computer_screenshot", "image_url": shot},
+            },
+        ],
+        extra_headers={"x-session-id": session},
+    )
 
 
 def open_dashboard(page: Page, gateway: Gateway) -> None:

@@ -17,6 +17,8 @@ import pytest
 from browser import (
     DESKTOP_BOXES,
     Watched,
+    computer_task,
+    computer_tool,
     open_dashboard,
     open_row,
     pixel_on_screen,
@@ -45,12 +47,7 @@ timeout_s = 1.0
 """
 
 WIDTH, HEIGHT = 1024, 768
-COMPUTER = {
-    "type": "computer_use_preview",
-    "display_width": WIDTH,
-    "display_height": HEIGHT,
-    "environment": "browser",
-}
+COMPUTER = computer_tool(WIDTH, HEIGHT)
 
 
 @pytest.fixture(scope="module")
@@ -75,29 +72,7 @@ def test_computer_use_answer_from_the_screenshot(gateway: Gateway, watched: Watc
     open_dashboard(page, gateway)
     session = f"cu-{uuid.uuid4().hex[:8]}"
     shot = png_data_url(WIDTH, HEIGHT, DESKTOP_BOXES)
-    sdk = client(gateway)
-    reply = background(
-        sdk.responses.with_raw_response.create,
-        model="human",
-        tools=[COMPUTER],
-        input=[
-            {"role": "user", "content": "Search for flights to Paris."},
-            {
-                "type": "computer_call",
-                "id": "cu_1",
-                "call_id": "call_1",
-                "status": "completed",
-                "pending_safety_checks": [],
-                "action": {"type": "screenshot"},
-            },
-            {
-                "type": "computer_call_output",
-                "call_id": "call_1",
-                "output": {"type": "computer_screenshot", "image_url": shot},
-            },
-        ],
-        extra_headers={"x-session-id": session},
-    )
+    reply = computer_task(gateway, session, shot, WIDTH, HEIGHT)
 
     # The task appears without a reload; opening it claims it.
     open_row(page, session)

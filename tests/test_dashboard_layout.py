@@ -11,6 +11,7 @@ import pytest
 from browser import (
     DESKTOP_BOXES,
     Watched,
+    computer_tool,
     open_dashboard,
     open_row,
     pixel_on_screen,
@@ -64,19 +65,13 @@ def test_narrow_screen_stacks_queue_and_task_and_stays_usable(
     page = watched.page
     page.set_viewport_size(NARROW)
     open_dashboard(page, gateway)
-    computer = {
-        "type": "computer_use_preview",
-        "display_width": 1024,
-        "display_height": 768,
-        "environment": "browser",
-    }
     shot = png_data_url(1024, 768, DESKTOP_BOXES)
     sessions = [f"narrow-{i}-{uuid.uuid4().hex[:6]}" for i in range(2)]
     replies = [
         background(
             sdk_client(gateway).responses.with_raw_response.create,
             model="human",
-            tools=[computer],
+            tools=[computer_tool()],
             input=[
                 {
                     "role": "user",

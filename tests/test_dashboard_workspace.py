@@ -11,12 +11,12 @@ import pytest
 from browser import (
     DESKTOP_BOXES,
     Watched,
+    computer_task,
     open_dashboard,
     open_row,
     pixel_on_screen,
     png_data_url,
     requires_chromium,
-    sdk_client,
     zoom_percent,
 )
 from browser import browser as browser  # the module-scoped fixture
@@ -25,7 +25,6 @@ from harness import Gateway, run_gateway
 from openai.types.responses import Response
 from playwright.sync_api import Page, expect
 from pydantic import TypeAdapter
-from reviewer_client import background
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -34,38 +33,6 @@ pytestmark = [pytest.mark.browser, requires_chromium]
 def gateway(tmp_path_factory) -> Iterator[Gateway]:
     with run_gateway(tmp_path_factory.mktemp("workspace"), "") as gateway:
         yield gateway
-
-
-def computer_task(gateway: Gateway, session: str, shot: str, width: int, height: int):
-    """A Responses request with a computer tool of ``width`` x ``height`` and one screenshot."""
-    computer = {
-        "type": "computer_use_preview",
-        "display_width": width,
-        "display_height": height,
-        "environment": "browser",
-    }
-    return background(
-        sdk_client(gateway).responses.with_raw_response.create,
-        model="human",
-        tools=[computer],
-        input=[
-            {"role": "user", "content": "Search for flights to Paris."},
-            {
-                "type": "computer_call",
-                "id": "cu_1",
-                "call_id": "call_1",
-                "status": "completed",
-                "pending_safety_checks": [],
-                "action": {"type": "screenshot"},
-            },
-            {
-                "type": "computer_call_output",
-                "call_id": "call_1",
-                "output": {"type": "computer_screenshot", "image_url": shot},
-            },
-        ],
-        extra_headers={"x-session-id": session},
-    )
 
 
 def marker_centre(page: Page, number: int) -> tuple[float, float]:
