@@ -19,6 +19,19 @@ CREATED = 1741569952
 SURE = math.log(0.95)  # per-token logprob of a confident answer
 UNSURE = math.log(0.2)
 
+# The tool a client declares for the ``delete`` scenario, whose draft calls it.
+DELETE_FILE = {
+    "type": "function",
+    "function": {
+        "name": "delete_file",
+        "parameters": {
+            "type": "object",
+            "properties": {"path": {"type": "string"}},
+            "required": ["path"],
+        },
+    },
+}
+
 
 def _tokens(text: str, logprob: float) -> list[dict[str, Any]]:
     return [

@@ -257,6 +257,22 @@ class EventLog:
         return [event for event, data in list(self.events) if data.get("id") == task_id]
 
 
+# -- what a client's request carries -----------------------------------------------------
+
+# A chat-format function tool with one required argument, as an agent declares it.
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
 def png(width: int = 4, height: int = 3, shade: int = 0) -> bytes:
     """A real PNG image (a flat grey), as a screenshot stands in for a screen."""
     row = b"\x00" + bytes([shade, shade, shade]) * width

@@ -35,6 +35,7 @@ from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 from playwright.sync_api import expect
 from pydantic import TypeAdapter
+from reviewer_client import WEATHER_TOOL as GET_WEATHER
 from reviewer_client import Reviewer, background
 
 pytestmark = [pytest.mark.browser, requires_chromium]
@@ -210,17 +211,6 @@ BOOK_FLIGHT = {
             },
             "required": ["destination", "passengers", "cabin"],
             "additionalProperties": False,
-        },
-    },
-}
-GET_WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
         },
     },
 }

@@ -13,7 +13,7 @@ from browser import Watched, requires_chromium
 from browser import browser as browser  # the module-scoped fixture
 from browser import watched as watched
 from harness import Gateway, ThreadedServer, run_gateway
-from hybrid_upstream import make_app
+from hybrid_upstream import DELETE_FILE, make_app
 from openai.types.chat import ChatCompletion
 from playwright.sync_api import expect
 from pydantic import TypeAdapter
@@ -32,17 +32,6 @@ human = "escalate"
 min_confidence = 0.7
 review_tools = ["delete_*"]
 """
-DELETE_FILE = {
-    "type": "function",
-    "function": {
-        "name": "delete_file",
-        "parameters": {
-            "type": "object",
-            "properties": {"path": {"type": "string"}},
-            "required": ["path"],
-        },
-    },
-}
 
 
 @pytest.fixture(scope="module")

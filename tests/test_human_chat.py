@@ -15,6 +15,7 @@ import pytest
 from harness import run_gateway
 from openai.types.chat import ChatCompletion
 from pydantic import TypeAdapter
+from reviewer_client import WEATHER_TOOL as WEATHER
 from reviewer_client import AsyncReviewer, Reviewer, background
 
 CONFIG = """
@@ -22,17 +23,6 @@ CONFIG = """
 route = "human"
 """
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 completions = TypeAdapter(ChatCompletion)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import openai
 import pytest
 from harness import Gateway, ThreadedServer, run_gateway
-from hybrid_upstream import SURE, UNSURE, make_app
+from hybrid_upstream import DELETE_FILE, SURE, UNSURE, make_app
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response
 from prometheus_client.parser import text_string_to_metric_families
@@ -194,20 +194,7 @@ def test_model_trouble_escalates_and_person_answers(client, gateway, reviewer, s
 
 
 def test_reviewed_tool_call_waits_and_edited_draft_is_sent(client, reviewer):
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "delete_file",
-                "parameters": {
-                    "type": "object",
-                    "properties": {"path": {"type": "string"}},
-                    "required": ["path"],
-                },
-            },
-        }
-    ]
-    pending = background(chat, client, "small+human", "delete", tools=tools)
+    pending = background(chat, client, "small+human", "delete", tools=[DELETE_FILE])
     task = reviewer.wait_for_task(lambda t: t["reason"] == "tool_review")
     draft = reviewer.task(task["id"])["draft"]
     assert draft["tool_calls"] == [{"name": "delete_file", "arguments": {"path": "/tmp/x"}}]
