@@ -18,7 +18,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from harness import Gateway
+from harness import Gateway, openai_client
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 from reviewer_client import background
 
@@ -93,7 +93,7 @@ def watched(browser: Browser) -> Iterator[Watched]:
 
 def sdk_client(gateway: Gateway) -> openai.OpenAI:
     """The real openai SDK pointed at the gateway (no retries: a test sees every error)."""
-    return openai.OpenAI(base_url=gateway.base_url, api_key="sk-test", max_retries=0, timeout=60)
+    return openai_client(gateway, "sk-test", timeout=60)
 
 
 def computer_tool(width: int = 1024, height: int = 768) -> dict:

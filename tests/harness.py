@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import openai
 from aiohttp import web
 
 START_TIMEOUT = 20.0
@@ -41,6 +42,15 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01, what: st
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def openai_client(gateway: Gateway, key: str = "client-key", **options) -> openai.OpenAI:
+    """The real sync ``openai`` SDK pointed at ``gateway``, with client key ``key``.
+
+    It does not retry unless ``options`` say so, so a test sees every error as sent.
+    """
+    options = {"max_retries": 0, **options}
+    return openai.OpenAI(base_url=gateway.base_url, api_key=key, **options)
 
 
 @dataclass

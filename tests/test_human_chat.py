@@ -12,11 +12,11 @@ import uuid
 
 import openai
 import pytest
-from harness import run_gateway
+from harness import openai_client, run_gateway
 from openai.types.chat import ChatCompletion
 from pydantic import TypeAdapter
 from reviewer_client import WEATHER_TOOL as WEATHER
-from reviewer_client import AsyncReviewer, Reviewer, background
+from reviewer_client import AsyncReviewer, background
 
 CONFIG = """
 [models.ops-desk]
@@ -32,20 +32,11 @@ def gateway(tmp_path_factory):
         yield gateway
 
 
-@pytest.fixture
-def reviewer(gateway) -> Reviewer:
-    return Reviewer(gateway.url, "alice")
-
-
-def sync_client(gateway, key: str = "client-key") -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0)
-
-
 def ask(gateway, text: str, key: str = "client-key", headers=None, **request):
     """A chat request on a thread; the future of its raw response."""
     request.setdefault("model", "human")
     request.setdefault("messages", [{"role": "user", "content": text}])
-    create = sync_client(gateway, key).chat.completions.with_raw_response.create
+    create = openai_client(gateway, key).chat.completions.with_raw_response.create
     return background(create, extra_headers=headers, **request)
 
 
@@ -72,7 +63,7 @@ def test_text_answer(gateway, reviewer):
     assert raw.parse() == completion
 
 
-async def test_tool_calls_with_the_async_client(gateway):
+async def test_tool_calls_with_the_aopenai_client(gateway):
     text = f"weather {uuid.uuid4()}"
     client = openai.AsyncOpenAI(base_url=gateway.base_url, api_key="async-key", max_retries=0)
     async with AsyncReviewer(gateway.url, "bob") as bob:
@@ -144,7 +135,7 @@ def test_human_model_names_become_tasks(gateway, reviewer, model):
 
 def test_other_model_names_are_not_found(gateway):
     with pytest.raises(openai.NotFoundError) as caught:
-        sync_client(gateway).chat.completions.create(
+        openai_client(gateway).chat.completions.create(
             model="humanoid", messages=[{"role": "user", "content": "hi"}]
         )
     assert caught.value.code == "model_not_found"

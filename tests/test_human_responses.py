@@ -14,10 +14,10 @@ from typing import Any
 
 import openai
 import pytest
-from harness import run_gateway
+from harness import openai_client, run_gateway
 from openai.types.responses import Response
 from pydantic import TypeAdapter
-from reviewer_client import AsyncReviewer, Reviewer, background, data_url, png
+from reviewer_client import AsyncReviewer, background, data_url, png
 
 WEATHER = {
     "type": "function",
@@ -40,19 +40,10 @@ def gateway(tmp_path_factory):
         yield gateway
 
 
-@pytest.fixture
-def reviewer(gateway) -> Reviewer:
-    return Reviewer(gateway.url, "alice")
-
-
-def client(gateway, key: str = "client-key") -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0)
-
-
 def create(gateway, key: str = "client-key", **request: Any):
     """A Responses request on a thread; the future of its raw response."""
     request.setdefault("model", "human")
-    return background(client(gateway, key).responses.with_raw_response.create, **request)
+    return background(openai_client(gateway, key).responses.with_raw_response.create, **request)
 
 
 def validated(raw) -> Response:
@@ -128,13 +119,13 @@ def test_stored_response_is_returned_to_its_client_only(gateway, reviewer):
     task = reviewer.wait_for_task(lambda t: t["preview"] == text)
     assert reviewer.answer(task["id"], content="kept").status == 200
     response = validated(reply.result(timeout=10))
-    fetched = client(gateway).responses.with_raw_response.retrieve(response.id)
+    fetched = openai_client(gateway).responses.with_raw_response.retrieve(response.id)
     assert validated(fetched) == response
     assert fetched.http_response.json() == reply.result().http_response.json()
     with pytest.raises(openai.NotFoundError):
-        client(gateway, key="someone-else").responses.retrieve(response.id)
+        openai_client(gateway, key="someone-else").responses.retrieve(response.id)
     with pytest.raises(openai.NotFoundError):
-        client(gateway).responses.retrieve("resp_unknown")
+        openai_client(gateway).responses.retrieve("resp_unknown")
 
 
 def test_store_false_keeps_nothing(gateway, reviewer):
@@ -145,7 +136,7 @@ def test_store_false_keeps_nothing(gateway, reviewer):
     response = validated(reply.result(timeout=10))
     assert response.store is False
     with pytest.raises(openai.NotFoundError):
-        client(gateway).responses.retrieve(response.id)
+        openai_client(gateway).responses.retrieve(response.id)
 
 
 def test_previous_response_id_chains_resolve_into_the_task(gateway, reviewer):
@@ -194,7 +185,7 @@ def test_chains_are_private_and_must_exist(gateway, reviewer):
     before = len(reviewer.tasks("pending"))
     for key, previous in (("someone-else", response.id), ("client-key", "resp_missing")):
         with pytest.raises(openai.NotFoundError) as caught:
-            client(gateway, key).responses.create(
+            openai_client(gateway, key).responses.create(
                 model="human", input="next", previous_response_id=previous
             )
         assert caught.value.code == "previous_response_not_found"

@@ -14,7 +14,7 @@ from typing import Any
 
 import openai
 import pytest
-from harness import run_gateway
+from harness import openai_client, run_gateway
 from reviewer_client import EventLog, Reviewer, background, data_url, png
 
 WEATHER = {
@@ -73,18 +73,13 @@ def gateway(tmp_path_factory):
         yield gateway
 
 
-@pytest.fixture
-def reviewer(gateway) -> Reviewer:
-    return Reviewer(gateway.url, "alice")
-
-
 def open_task(gateway, api: str, content: Any = None, text: str = "", **request: Any):
     """Send a request for ``human`` on a thread; the pending task and the client's future.
 
     The task is found by its preview: ``text``, which must be in ``content`` when given.
     """
     text = text or f"please {uuid.uuid4()}"
-    client = openai.OpenAI(base_url=gateway.base_url, api_key="client-key", max_retries=0)
+    client = openai_client(gateway)
     if api == "chat":
         message = {"role": "user", "content": content or text}
         future = background(
