@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from harness import wait_until
 
 
 @dataclass
@@ -44,6 +45,13 @@ def _decode(raw: bytes, content_type: str) -> Any:
     if content_type.startswith("application/json"):
         return json.loads(raw)
     return raw
+
+
+def _oldest(
+    tasks: list[dict[str, Any]], predicate: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any] | None:
+    """The first (oldest: the API lists oldest first) of ``tasks`` that matches, if any."""
+    return next((task for task in tasks if predicate(task)), None)
 
 
 def background(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
@@ -122,13 +130,12 @@ class Reviewer:
         timeout: float = 10,
     ) -> dict[str, Any]:
         """The oldest task in ``status`` that matches, once one shows up."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [task for task in self.tasks(status) if predicate(task)]
-            if found:
-                return found[0]
-            time.sleep(0.02)
-        raise AssertionError(f"no {status} task matched within {timeout}s")
+        return wait_until(
+            lambda: _oldest(self.tasks(status), predicate),
+            timeout,
+            interval=0.02,
+            what=f"a {status} task that matches",
+        )
 
     def wait_for_status(self, task_id: str, status: str, timeout: float = 10) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -184,12 +191,12 @@ class AsyncReviewer:
         status: str = "pending",
         timeout: float = 10,
     ) -> dict[str, Any]:
-        """The oldest task in ``status`` that matches, once one shows up."""
+        """:meth:`Reviewer.wait_for_task`, polling without blocking the event loop."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = [task for task in await self.tasks(status) if predicate(task)]
-            if found:
-                return found[0]
+            task = _oldest(await self.tasks(status), predicate)
+            if task is not None:
+                return task
             await asyncio.sleep(0.02)
         raise AssertionError(f"no {status} task matched within {timeout}s")
 
