@@ -63,7 +63,7 @@ def test_text_answer(gateway, reviewer):
     assert raw.parse() == completion
 
 
-async def test_tool_calls_with_the_aopenai_client(gateway):
+async def test_tool_calls_with_the_async_client(gateway):
     text = f"weather {uuid.uuid4()}"
     client = openai.AsyncOpenAI(base_url=gateway.base_url, api_key="async-key", max_retries=0)
     async with AsyncReviewer(gateway.url, "bob") as bob:
