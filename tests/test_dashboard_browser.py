@@ -520,7 +520,7 @@ def test_tab_state_survives_reload_is_per_tab_and_leaving_releases(
     other.close()
 
     # Closing the tab releases the claim.
-    page.close()
+    page.close(run_before_unload=True)  # as a person closing the tab: unload handlers run
     wait_until(lambda: reviewer.task(task_id)["status"] == "pending", 10, what="release on close")
     assert reviewer.answer(task_id, content="done").status == 200
     assert reply.result(timeout=30).output_text == "done"

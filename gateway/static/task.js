@@ -42,6 +42,7 @@ export class TaskPanel {
     this.calls = [];
     this.forms = [];
     this.renewTimer = null;
+    this.leaving = false; // the page is going away (pagehide)
     this.workspace = new Workspace({
       onChange: () => this.save(),
       onPick: (x, y) => this.pick(x, y),
@@ -59,8 +60,16 @@ export class TaskPanel {
     $('btn-edit-draft').addEventListener('click', () => this.editDraft());
     $('reply-text').addEventListener('input', () => this.save());
     // Leaving the page releases the claim; a reload claims it again from sessionStorage.
+    // ``leaving`` keeps this page from re-claiming on the event its own release causes.
     window.addEventListener('pagehide', () => {
-      if (this.task && !this.done) api.release(this.task.id, true).catch(() => {});
+      if (!this.task || this.done) return;
+      this.leaving = true;
+      api.release(this.task.id, true).catch(() => {});
+    });
+    window.addEventListener('pageshow', (event) => {
+      if (!event.persisted || !this.leaving) return; // back from the page cache
+      this.leaving = false;
+      this.renew();
     });
   }
 
@@ -302,7 +311,7 @@ export class TaskPanel {
 
   /** An event about the open task from someone or something else. */
   event(name, summary) {
-    if (!this.task || summary.id !== this.task.id || this.sending) return;
+    if (!this.task || summary.id !== this.task.id || this.sending || this.leaving) return;
     if (FINISHED.has(summary.status)) {
       this.done = true;
       $('btn-submit').disabled = true;
