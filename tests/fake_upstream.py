@@ -450,6 +450,10 @@ upstream_model = "alpha-fallback"
 [models.slow]
 upstream = "slow"
 
+[models.slow-or-small]
+upstream = "slow"
+fallbacks = ["small"]
+
 [models.gone]
 upstream = "dead"
 
@@ -466,6 +470,7 @@ FORWARDING_MODELS = {
     "primary",
     "secondary",
     "slow",
+    "slow-or-small",
     "gone",
     "gone-or-small",
     "human",

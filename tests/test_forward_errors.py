@@ -243,6 +243,14 @@ def test_fallback_after_an_unreachable_upstream(fwd: Forwarding) -> None:
     assert fwd.alpha.last.json()["model"] == "qwen2.5"
 
 
+def test_fallback_after_an_upstream_timeout(fwd: Forwarding) -> None:
+    fwd.beta.plan(Step(delay_s=5))  # the "slow" upstream allows 0.5 s of silence
+    completion = fwd.client().chat.completions.create(model="slow-or-small", messages=MESSAGES)
+    assert completion.choices[0].message.content == "hello from alpha"
+    assert len(fwd.beta.received) == 1  # timed out once, not retried
+    assert fwd.alpha.last.json()["model"] == "qwen2.5"
+
+
 def test_when_every_model_fails_the_last_failure_is_relayed(fwd: Forwarding) -> None:
     fwd.beta.plan(Step(status=500))
     fwd.alpha.plan(*[Step(status=503, headers={"retry-after": "0"})] * 3)
