@@ -123,6 +123,11 @@ class TaskQueue:
             raise conflict(f"Task {task_id} is no longer open.", code="task_not_open")
         return waiting
 
+    def current(self, task: Task) -> Task:
+        """The in-memory copy of a stored task while it is open (leases renew in memory)."""
+        waiting = self._open.get(task.id)
+        return waiting.task if waiting is not None else task
+
     async def get(self, task_id: str) -> Task:
         waiting = self._open.get(task_id)
         task = waiting.task if waiting else await self.store.get(task_id)

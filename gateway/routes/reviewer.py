@@ -74,8 +74,7 @@ def routes(services: Services) -> list[BaseRoute]:
             newest_first=request.query_params.get("order") == "newest",
             limit=limit,
         )
-        live = {t.id: t for t in tasks if t.status in OPEN}
-        data = [_fresh(queue, task, live).summary() for task in tasks]
+        data = [queue.current(task).summary() for task in tasks]
         return json_response({"object": "list", "data": data})
 
     async def get_task(request: Request) -> Response:
@@ -204,11 +203,3 @@ def routes(services: Services) -> list[BaseRoute]:
         Route("/api/login", login, methods=["POST"]),
         Route("/api/logout", logout, methods=["POST"]),
     ]
-
-
-def _fresh(queue: Any, task: Task, live: dict[str, Task]) -> Task:
-    """Prefer the in-memory copy of an open task: leases renew without a write."""
-    try:
-        return queue.open_task(task.id).task if task.id in live else task
-    except GatewayError:
-        return task
