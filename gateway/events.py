@@ -30,10 +30,6 @@ class Events:
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[Event | None]] = set()
 
-    @property
-    def subscribers(self) -> int:
-        return len(self._subscribers)
-
     def publish(self, name: str, payload: dict[str, Any]) -> None:
         if not self._subscribers:
             return

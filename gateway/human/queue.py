@@ -212,10 +212,6 @@ class TaskQueue:
 
     # -- counts -------------------------------------------------------------------
 
-    @property
-    def waiting_count(self) -> int:
-        return len(self._open)
-
     def counts(self) -> dict[str, int]:
         return {status: self._counts.get(status, 0) for status in STATUSES}
 
