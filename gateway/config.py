@@ -99,8 +99,12 @@ class ModelConfig(_Strict):
         route = self.kind
         if route in ("forward", "hybrid") and not self.upstream:
             raise ValueError(f"a {route} model needs 'upstream'")
-        if route == "human" and self.upstream:
-            raise ValueError("a human model takes no 'upstream'")
+        if route == "human" and (self.upstream or self.fallbacks):
+            raise ValueError("a human model takes no 'upstream' or 'fallbacks'")
+        # A key that does nothing on this route is a mistake worth stopping for.
+        allowed = _ROUTE_KEYS[route]
+        for key in sorted(self.model_fields_set - allowed - {"route"}):
+            raise _FieldError(key, f"does not apply to a {route} model")
         return self
 
     @property
@@ -111,6 +115,21 @@ class ModelConfig(_Strict):
         if self.human:
             return "hybrid"
         return "forward" if self.upstream else "human"
+
+
+_FORWARD_KEYS = frozenset({"upstream", "upstream_model", "fallbacks"})
+_HUMAN_KEYS = frozenset({"timeout_s", "keepalive_s"})
+_HYBRID_KEYS = frozenset(
+    {
+        "human", "min_confidence", "confidence", "on_unknown_confidence", "escalate_on",
+        "review_tools", "audit_sample_rate", "on_timeout",
+    }
+)  # fmt: skip
+_ROUTE_KEYS = {
+    "forward": _FORWARD_KEYS,
+    "human": _HUMAN_KEYS,
+    "hybrid": _FORWARD_KEYS | _HUMAN_KEYS | _HYBRID_KEYS,
+}
 
 
 class HumanConfig(_Strict):
@@ -158,6 +177,15 @@ class Config(_Strict):
                 f"server.host is {self.server.host!r} but auth.client_keys is empty: "
                 "set client keys, or server.allow_open = true to serve without them"
             )
+
+
+class _FieldError(ValueError):
+    """A problem with one field of a table, named relative to that table."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
 
 
 class _KeyedError(ValueError):
@@ -217,6 +245,8 @@ def _describe(exc: ValidationError) -> str:
     if isinstance(cause, _KeyedError):
         return f"{cause.key}: {cause.message}"
     key = ".".join(str(part) for part in error["loc"])
+    if isinstance(cause, _FieldError):
+        return f"{key}.{cause.field}: {cause.message}"
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key"
     message = str(cause) if cause else error["msg"]

@@ -54,6 +54,18 @@ def start_with_bad_config(tmp_path: Path, text: str, *flags: str) -> tuple[int, 
             id="wrong-type-in-upstream",
         ),
         pytest.param(
+            UPSTREAM + '[models.small]\nupstream = "local"\nmin_confidence = 0.5\n',
+            "models.small.min_confidence",
+            "does not apply to a forward model",
+            id="hybrid-key-on-a-forward-model",
+        ),
+        pytest.param(
+            '[models.helper]\nroute = "human"\nreview_tools = ["send_*"]\n',
+            "models.helper.review_tools",
+            "does not apply to a human model",
+            id="hybrid-key-on-a-human-model",
+        ),
+        pytest.param(
             '[models.small]\nupstream = "nowhere"\n',
             "models.small.upstream",
             "nowhere",
