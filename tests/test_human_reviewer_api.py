@@ -329,13 +329,13 @@ def test_full_task_has_the_request_tools_and_answer(gateway, reviewer):
     assert weather["type"] == "function" and weather["name"] == "get_weather"
     assert weather["parameters"]["required"] == ["city"]
     assert full["answer"] is None
-    answer = {"content": "Looking.", "computer_actions": [CLICK]}
+    answer = {"content": "Looking.", "computer_actions": [CLICK, {"type": "move", "x": 3, "y": 4}]}
     assert reviewer.answer(task["id"], **answer).status == 200
     reply.result(timeout=10)
     recorded = reviewer.task(task["id"])["answer"]
     assert recorded["content"] == "Looking."
-    actions = recorded["computer_actions"]
-    assert [(a["type"], a["x"], a["y"]) for a in actions] == [("click", 10, 10)]
+    # Actions are kept whole, as sent: the click keeps its (default) button.
+    assert recorded["computer_actions"] == [CLICK, {"type": "move", "x": 3, "y": 4}]
 
 
 def test_images_are_links_fetched_one_by_one(gateway, reviewer):

@@ -282,6 +282,8 @@ class HumanService:
                 response_id, request, task.model, created, reply, task.prompt_tokens
             )
         recorded = answer.model_dump(exclude_defaults=True)
+        if actions:  # each action whole, as sent (a click keeps its default button)
+            recorded["computer_actions"] = actions
         task = await self.queue.answer(task_id, reviewer, recorded, result, response_id)
         usage = result["usage"]
         prompt = usage.get("prompt_tokens", usage.get("input_tokens", 0))
