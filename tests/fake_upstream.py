@@ -26,7 +26,7 @@ import openai
 import orjson
 import pytest
 from aiohttp import web
-from harness import Gateway, ThreadedServer, free_port, run_gateway, wait_until
+from harness import Gateway, ThreadedServer, closed_port, run_gateway, wait_until
 
 # The longest any scripted wait lasts if a test never releases it.
 MAX_HOLD_S = 15.0
@@ -502,10 +502,10 @@ class Forwarding:
 @contextlib.contextmanager
 def forwarding_gateway(tmp_path: Path) -> Iterator[Forwarding]:
     """Start both fakes and a gateway configured with ``FORWARDING_CONFIG``."""
-    with FakeUpstream("alpha") as alpha, FakeUpstream("beta") as beta:
+    with FakeUpstream("alpha") as alpha, FakeUpstream("beta") as beta, closed_port() as dead:
         config = FORWARDING_CONFIG.format(
             client_key=CLIENT_KEY,
-            dead_port=free_port(),
+            dead_port=dead,
             alpha=alpha.url,
             beta=beta.url,
             beta_key=BETA_KEY,

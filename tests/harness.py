@@ -33,6 +33,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections and that nothing else can take meanwhile.
+
+    The socket is bound but never listens, and without SO_REUSEADDR, so no other
+    server (another test's gateway, say) can bind the port while this holds it.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01, what: str = "condition"):
     """Poll a cheap predicate until it holds, or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
