@@ -168,6 +168,19 @@ class SQLiteStore:
         where = f"WHERE {' AND '.join(clauses)} ORDER BY created_at {order} LIMIT ?"
         return await self._run(self._select, where, (*args, limit))
 
+    async def answered_after(
+        self, after: float, *, model: str | None = None, limit: int = 200
+    ) -> list[Task]:
+        """Answered tasks whose answer came after ``after``, oldest answer first."""
+        where = "WHERE status = 'answered' AND answered_at > ?"
+        args: list[Any] = [after]
+        if model:
+            where += " AND model = ?"
+            args.append(model)
+        return await self._run(
+            self._select, f"{where} ORDER BY answered_at LIMIT ?", (*args, limit)
+        )
+
     async def finished_since(self, since: float) -> list[Task]:
         """Answered or rejected tasks not yet delivered, finished after ``since``."""
         where = "WHERE status IN ('answered', 'rejected') AND delivered = 0 AND answered_at >= ?"
