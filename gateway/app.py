@@ -31,7 +31,7 @@ def build_services(config: Config) -> Services:
     upstreams = {name: Upstream(name, cfg) for name, cfg in config.upstreams.items()}
     router = Router(config, upstreams)
     events = Events()
-    metrics = Metrics(router.routed_names())
+    metrics = Metrics(router.routed_names(), upstreams)
     store = SQLiteStore(config.store.path)
     queue = TaskQueue(store, events, metrics, config.human)
     human = HumanService(queue, metrics, config.human)

@@ -66,7 +66,7 @@ class HybridService:
                 raise
             return await self._escalate(call, route, Escalation("upstream_error", "hybrid"))
         upstream = target.upstream.name
-        self.metrics.upstream_ttfb.labels(upstream).observe(time.perf_counter() - sent)
+        self.metrics.upstream_headers(upstream, time.perf_counter() - sent)
         if not reads_answer:
             await relay(response, call.send, call.receive, self._headers("model", None, None))
             return response.status
@@ -74,7 +74,7 @@ class HybridService:
             raw = await self._keeping_alive(call, response.read(), keepalive_s)
         finally:
             response.release()
-        self.metrics.upstream_latency.labels(upstream).observe(time.perf_counter() - sent)
+        self.metrics.upstream_finished(upstream, time.perf_counter() - sent)
         headers = [
             (k.lower(), v) for k, v in response.raw_headers if k.lower() not in _NOT_REPLAYED
         ]

@@ -34,7 +34,7 @@ def _status_outcome(status: int) -> str:
 class Metrics:
     """The gateway's metrics in one registry."""
 
-    def __init__(self, models: Iterable[str]) -> None:
+    def __init__(self, models: Iterable[str], upstreams: Iterable[str] = ()) -> None:
         self.models = frozenset(models)
         self.registry = CollectorRegistry()
         r = self.registry
@@ -99,6 +99,19 @@ class Metrics:
             ["model", "kind"],
             registry=r,
         )
+
+        # Children the forwarding path uses on every request, bound once here.
+        self.forward_overhead = self.overhead.labels("forward")
+        self._ttfb = {name: self.upstream_ttfb.labels(name) for name in upstreams}
+        self._latency = {name: self.upstream_latency.labels(name) for name in upstreams}
+
+    def upstream_headers(self, upstream: str, seconds: float) -> None:
+        """Time from sending a request upstream to the reply's headers."""
+        self._ttfb[upstream].observe(seconds)
+
+    def upstream_finished(self, upstream: str, seconds: float) -> None:
+        """Time from sending a request upstream to the reply's last byte."""
+        self._latency[upstream].observe(seconds)
 
     def model_label(self, model: str) -> str:
         if model in self.models:

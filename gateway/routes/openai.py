@@ -117,14 +117,14 @@ class ModelEndpoint:
 async def forward(call: Call, route: ForwardRoute, metrics: Metrics) -> int:
     """Relay the call to its model's upstream, or the first fallback that answers."""
     sent = time.perf_counter()
-    metrics.overhead.labels("forward").observe(sent - call.started)
+    metrics.forward_overhead.observe(sent - call.started)
     target, response = await open_chain(
         route.chain, call.path, call.body, call.head.model, call.scope["headers"]
     )
     name = target.upstream.name
-    metrics.upstream_ttfb.labels(name).observe(time.perf_counter() - sent)
+    metrics.upstream_headers(name, time.perf_counter() - sent)
     await relay(response, call.send, call.receive, FORWARD_HEADERS)
-    metrics.upstream_latency.labels(name).observe(time.perf_counter() - sent)
+    metrics.upstream_finished(name, time.perf_counter() - sent)
     return response.status
 
 
