@@ -6,6 +6,7 @@ tests with the ``openai`` SDK's own types. Token counts are estimates.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -232,7 +233,7 @@ def _echoed_tools(tools: list[Any]) -> list[Any]:
 
 def response_stream(response: dict[str, Any]) -> Iterator[bytes]:
     """The full Responses event sequence, ``sequence_number`` from 0."""
-    sequence = iter(range(1_000_000))
+    sequence = itertools.count()
 
     def event(kind: str, **fields: Any) -> bytes:
         body = {"type": kind, "sequence_number": next(sequence), **fields}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -144,7 +145,7 @@ def image_urls(value: Any) -> Iterator[str]:
 
 def link_images(value: Any, link: str) -> Any:
     """A copy with each inline image replaced by ``link`` + its index, in order."""
-    counter = iter(range(1_000_000))
+    counter = itertools.count()
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
