@@ -15,6 +15,7 @@ from gateway.auth import ClientAuth, ReviewerAuth
 from gateway.config import Config
 from gateway.errors import GatewayError, error_body
 from gateway.events import Events
+from gateway.guard import Guard
 from gateway.human.queue import TaskQueue
 from gateway.human.serve import HumanService
 from gateway.human.store import SQLiteStore
@@ -58,6 +59,11 @@ async def _gateway_error(request: Request, exc: Exception) -> Response:
     return exc.response()
 
 
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # Starlette logs the traceback; the client gets the envelope, not plain text.
+    return GatewayError(500, "The gateway failed on this request.", type="api_error").response()
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = "not_found" if exc.status_code == 404 else None
@@ -81,14 +87,21 @@ class GatewayApp:
     def __init__(self, starlette: Starlette, services: Services) -> None:
         self.starlette = starlette
         self.services = services
+        self.guard = Guard(services.config.server)
         self._direct = openai.model_endpoints(services)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            endpoint = self._direct.get(scope["path"])
-            if endpoint is not None:
-                await endpoint(scope, receive, send)
+        if scope["type"] == "http":
+            refused = self.guard.refuse(scope)
+            if refused is not None:
+                await refused.response()(scope, receive, send)
                 return
+            if scope["method"] == "POST":
+                endpoint = self._direct.get(scope["path"])
+                if endpoint is not None:
+                    await endpoint(scope, receive, send)  # counts its own body
+                    return
+            receive = self.guard.limited(scope, receive)
         await self.starlette(scope, receive, send)
 
 
@@ -119,6 +132,10 @@ def create_app(config: Config) -> GatewayApp:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
+        exception_handlers={
+            GatewayError: _gateway_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
     )
     return GatewayApp(app, services)

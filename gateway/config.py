@@ -6,6 +6,7 @@ A bad file stops start-up with one line naming the file and the key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -16,9 +17,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 HUMAN_MODEL = "human"
 HYBRID_SUFFIX = "+human"
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+LOOPBACK_HOSTS = frozenset({"localhost", "::1"})
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address can only mean this machine (``*.localhost`` too)."""
+    host = host.lower().rstrip(".")
+    if host in LOOPBACK_HOSTS or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ConfigError(Exception):
@@ -33,12 +45,18 @@ class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_body_mb: float = Field(32, gt=0)
+    max_api_body_mb: float = Field(1, gt=0)
+    allowed_hosts: list[str] = []
     allow_open: bool = False
     access_log: bool = False
 
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_api_body_bytes(self) -> int:
+        return int(self.max_api_body_mb * 1024 * 1024)
 
 
 class AuthConfig(_Strict):
@@ -170,12 +188,26 @@ class Config(_Strict):
         return self
 
     def check_exposure(self) -> None:
-        """Refuse an open gateway on a non-loopback address unless asked for."""
-        open_to_all = not self.auth.client_keys and not self.server.allow_open
-        if open_to_all and self.server.host not in LOOPBACK_HOSTS:
+        """Refuse an open door on a non-loopback address unless asked for.
+
+        Both doors count: without reviewer tokens anyone on the network could
+        read every task and answer it.
+        """
+        if self.server.allow_open or is_loopback(self.server.host):
+            return
+        missing = [
+            name
+            for name, value in (
+                ("auth.client_keys", self.auth.client_keys),
+                ("auth.reviewer_tokens", self.auth.reviewer_tokens),
+            )
+            if not value
+        ]
+        if missing:
             raise ConfigError(
-                f"server.host is {self.server.host!r} but auth.client_keys is empty: "
-                "set client keys, or server.allow_open = true to serve without them"
+                f"server.host is {self.server.host!r} but {' and '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} empty: set them, "
+                "or server.allow_open = true to serve without them"
             )
 
 

@@ -92,6 +92,18 @@ def start_with_bad_config(tmp_path: Path, text: str, *flags: str) -> tuple[int, 
         pytest.param(
             '[server]\nhost = "0.0.0.0"\n', "server.host", "client_keys", id="open-non-loopback"
         ),
+        pytest.param(
+            '[server]\nhost = "0.0.0.0"\n[auth]\nclient_keys = ["sk-public"]\n',
+            "server.host",
+            "auth.reviewer_tokens is empty",
+            id="open-reviewer-side",
+        ),
+        pytest.param(
+            '[server]\nhost = "0.0.0.0"\n[auth]\nreviewer_tokens = { alice = "t" }\n',
+            "server.host",
+            "auth.client_keys is empty",
+            id="open-client-side",
+        ),
     ],
 )
 def test_bad_config_stops_startup_with_one_line_naming_file_and_key(
@@ -203,7 +215,12 @@ def test_allow_open_serves_a_non_loopback_address_without_keys(tmp_path: Path) -
         assert "human" in model_ids(gateway)
 
 
-def test_client_keys_let_a_non_loopback_address_start(tmp_path: Path) -> None:
-    config = '[server]\nhost = "0.0.0.0"\n[auth]\nclient_keys = ["sk-public"]\n'
+def test_client_keys_and_reviewer_tokens_let_a_non_loopback_address_start(
+    tmp_path: Path,
+) -> None:
+    config = (
+        '[server]\nhost = "0.0.0.0"\n[auth]\nclient_keys = ["sk-public"]\n'
+        'reviewer_tokens = { alice = "tok-alice" }\n'
+    )
     with run_gateway(tmp_path, config) as gateway:
         assert "human" in model_ids(gateway, "sk-public")

@@ -52,6 +52,7 @@ def gateway(tmp_path_factory) -> Iterator[Gateway]:
 
 def status_of(gateway: Gateway, method: str, path: str, headers: dict[str, str]) -> int:
     data = b"{}" if method == "POST" else None
+    headers = {"content-type": "application/json", **headers}
     request = urllib.request.Request(gateway.url + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as reply:

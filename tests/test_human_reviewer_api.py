@@ -275,7 +275,10 @@ def test_422_messages_say_what_is_wrong(gateway, reviewer):
 def test_answer_body_must_be_json(gateway, reviewer):
     task, reply = open_task(gateway, "chat")
     request = urllib.request.Request(
-        f"{gateway.url}/api/tasks/{task['id']}/answer", data=b"{not json", method="POST"
+        f"{gateway.url}/api/tasks/{task['id']}/answer",
+        data=b"{not json",
+        method="POST",
+        headers={"content-type": "application/json"},
     )
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)

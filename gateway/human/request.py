@@ -160,6 +160,26 @@ def link_images(value: Any, link: str) -> Any:
     return walk(value)
 
 
+# Raster formats a browser can only ever draw, told apart by their first bytes.
+# Anything else (SVG above all, which can carry script) is never served inline.
+_RASTER_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def raster_type(data: bytes) -> str | None:
+    """The media type of a PNG, JPEG, GIF or WebP image by its bytes, else ``None``."""
+    for magic, media_type in _RASTER_MAGIC:
+        if data.startswith(magic):
+            return media_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
 def decode_image(url: str) -> tuple[str, bytes] | None:
     """``(media type, bytes)`` of a base64 data URL, or ``None`` when it is not one."""
     header, _, payload = url.partition(",")

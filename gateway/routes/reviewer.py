@@ -14,11 +14,17 @@ from starlette.routing import BaseRoute, Route
 from gateway.auth import bearer_token
 from gateway.errors import GatewayError, bad_request, not_found, unauthorized
 from gateway.human.export import FORMATS, export_lines
-from gateway.human.request import decode_image, image_urls, link_images
+from gateway.human.request import decode_image, image_urls, link_images, raster_type
 from gateway.human.task import OPEN, STATUSES, Task
 from gateway.services import Services
 
 SESSION_COOKIE = "hitl_session"
+# On every image reply: the browser must not guess another type, and a document
+# opened from it (a new tab, say) gets a sandbox with no script and no requests.
+IMAGE_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "sandbox; default-src 'none'",
+}
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -124,11 +130,22 @@ def routes(services: Services) -> list[BaseRoute]:
         urls = list(image_urls(orjson.loads(body))) if body else []
         decoded = decode_image(urls[index]) if index < len(urls) else None
         if decoded is None:
-            raise not_found(f"Task {task_id} has no image {index}.")
-        media_type, data = decoded
-        return Response(
-            data, media_type=media_type, headers={"cache-control": "private, max-age=3600"}
-        )
+            missing = not_found(f"Task {task_id} has no image {index}.")
+            missing.headers.update(IMAGE_HEADERS)
+            raise missing
+        media_type = raster_type(decoded[1])
+        if media_type is None:
+            # Decided by the bytes, not the declared type: an SVG (or HTML) served
+            # from this origin could run the client's script with a reviewer's session.
+            raise GatewayError(
+                415,
+                f"Task {task_id}'s image {index} is not a PNG, JPEG, GIF or WebP image; "
+                "it is not served.",
+                code="unsupported_image",
+                headers=IMAGE_HEADERS,
+            )
+        headers = {**IMAGE_HEADERS, "cache-control": "private, max-age=3600"}
+        return Response(decoded[1], media_type=media_type, headers=headers)
 
     async def events(request: Request) -> Response:
         reviewer(request)

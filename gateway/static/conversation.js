@@ -25,8 +25,15 @@ export function textBlock(text, mono = false) {
   return el('div', {}, pre, more);
 }
 
+/** What stands in for an image the gateway will not serve (not PNG, JPEG, GIF or WebP). */
+export const UNSHOWN_IMAGE = 'not shown: not a PNG, JPEG, GIF or WebP image';
+
 function image(url, label = 'image') {
-  if (safeImage(url)) return el('img', { src: url, alt: label, loading: 'lazy' });
+  if (safeImage(url)) {
+    const img = el('img', { src: url, alt: label, loading: 'lazy' });
+    img.addEventListener('error', () => img.replaceWith(el('p', { class: 'muted unshown-image' }, `[${label}: ${UNSHOWN_IMAGE}]`)), { once: true });
+    return img;
+  }
   return el('p', { class: 'muted' }, `[${label}: `, el('code', {}, String(url ?? '')), ']');
 }
 

@@ -5,6 +5,7 @@
 // declares display_width/height other than the screenshot's size (a HiDPI capture,
 // say) gets them scaled by display/natural. Otherwise the two are the same.
 import { ActionList } from './action-list.js';
+import { UNSHOWN_IMAGE } from './conversation.js';
 import { $ } from './dom.js';
 import { captureKeys } from './keys.js';
 
@@ -63,16 +64,26 @@ export class Workspace {
     this.width = 0;
     this.height = 0;
     $('no-shot').hidden = Boolean(src);
+    $('no-shot').textContent = 'No screenshot in this task.';
     this.layer.hidden = !src;
     $('shot-size').textContent = '';
     delete this.viewport.dataset.ready;
     this.img.removeAttribute('src');
     if (src) {
       this.img.addEventListener('load', () => this.imageReady(), { once: true });
+      this.img.addEventListener('error', () => this.imageRefused(src), { once: true });
       this.img.src = src;
     }
     this.list.set(actions ?? [], false);
     this.setTool(computer ? 'click' : pick ? 'pick' : 'none');
+  }
+
+  /** The gateway would not serve the screenshot (not a raster image): say so. */
+  imageRefused(src) {
+    if (this.img.getAttribute('src') !== src) return; // another task's image by now
+    this.layer.hidden = true;
+    $('no-shot').textContent = `Screenshot ${UNSHOWN_IMAGE}.`;
+    $('no-shot').hidden = false;
   }
 
   imageReady() {

@@ -1,0 +1,131 @@
+"""Checks every HTTP request passes before any route sees it.
+
+- **Host** (DNS rebinding): a gateway bound to a loopback address answers only
+  requests whose ``Host`` is a loopback name, unless ``server.allowed_hosts``
+  lists it. A page on ``attacker.example`` that re-resolves its name to
+  127.0.0.1 sends ``Host: attacker.example`` and is refused.
+- **Origin** (forged requests): a state-changing request from a browser must
+  come from the gateway's own origin. ``Sec-Fetch-Site`` decides when the
+  browser sent it (it is computed by the browser and survives a proxy); else
+  ``Origin`` must name the ``Host`` the request was sent to. Non-browser clients
+  send neither and pass.
+- **Content type**: a state-changing ``/api/*`` request with a body must say
+  ``application/json``, so an HTML form or a ``no-cors`` fetch (which can only
+  send form and text types) cannot reach a handler.
+- **Body size**: every route but the two model endpoints (which count their
+  own) reads its body through a counter that refuses with 413 past the limit.
+
+The checks are one pass over the headers, so they cost the forwarding path
+almost nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.config import ServerConfig, is_loopback
+from gateway.errors import GatewayError, body_too_large
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Sec-Fetch-Site values a request from the dashboard (or a typed URL) carries.
+_OWN_SITE = frozenset({"same-origin", "none"})
+
+
+def host_name(host: str) -> str:
+    """``Host`` without its port, lower-case; an IPv6 literal without brackets."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def forbidden(message: str, code: str) -> GatewayError:
+    return GatewayError(403, message, type="permission_error", code=code)
+
+
+class Guard:
+    """The shared request checks, configured once from ``[server]``."""
+
+    def __init__(self, server: ServerConfig) -> None:
+        self.allowed = frozenset(name.lower() for name in server.allowed_hosts)
+        self.any_host = "*" in self.allowed or (not self.allowed and not is_loopback(server.host))
+        self.api_limit = server.max_api_body_bytes
+        self.model_limit = server.max_body_bytes
+
+    def refuse(self, scope: dict[str, Any]) -> GatewayError | None:
+        """The error this request gets before any route, or ``None`` to let it through."""
+        host = origin = fetch_site = content_type = None
+        has_body, length = False, 0
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"origin":
+                origin = value.decode("latin-1")
+            elif name == b"sec-fetch-site":
+                fetch_site = value.decode("latin-1").lower()
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                length = int(value) if value.isdigit() else 0
+                has_body = length > 0
+            elif name == b"transfer-encoding":
+                has_body = True
+        if host is not None and not self.any_host and not self.host_allowed(host):
+            return GatewayError(
+                421,
+                f"Host '{host_name(host)}' is not served here: add it to server.allowed_hosts.",
+                code="host_not_allowed",
+            )
+        limit = self.model_limit if scope["path"].startswith("/v1/") else self.api_limit
+        if length > limit:
+            return body_too_large(limit)
+        if scope["method"] in SAFE_METHODS:
+            return None
+        if fetch_site is not None:
+            if fetch_site not in _OWN_SITE:
+                return forbidden(
+                    f"A {fetch_site} request cannot change anything here.", "cross_origin"
+                )
+        elif origin is not None and not _same_origin(origin, host):
+            return forbidden(
+                "The request's Origin is not this gateway's: it is refused.", "cross_origin"
+            )
+        if scope["path"].startswith("/api/") and (content_type is not None or has_body):
+            media_type = (content_type or "").partition(";")[0].strip().lower()
+            if media_type != "application/json":
+                return GatewayError(
+                    415,
+                    "Send the body as JSON with 'Content-Type: application/json'.",
+                    code="unsupported_media_type",
+                )
+        return None
+
+    def host_allowed(self, host: str) -> bool:
+        name = host_name(host)
+        return name in self.allowed or is_loopback(name)
+
+    def limited(self, scope: dict[str, Any], receive):
+        """``receive`` counting body bytes, raising a 413 error past the route's limit."""
+        limit = self.model_limit if scope["path"].startswith("/v1/") else self.api_limit
+        size = 0
+
+        async def counted():
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise body_too_large(limit)
+            return message
+
+        return counted
+
+
+def _same_origin(origin: str, host: str | None) -> bool:
+    """Whether ``Origin`` (``scheme://host[:port]``) names the ``Host`` asked for.
+
+    The scheme is not compared: behind a TLS proxy the gateway sees plain HTTP.
+    """
+    if host is None:
+        return False
+    _, sep, rest = origin.partition("://")
+    return bool(sep) and rest.lower() == host.strip().lower()
