@@ -1,0 +1,166 @@
+"""One exported line per task (or per session), for each export format.
+
+- ``sft`` (alias ``openai-chat``): OpenAI chat fine-tuning: the conversation the
+  agent sent, then the person's answer as the last assistant turn, ``tools``
+  when declared; Responses-API tasks are converted (``convert.py``).
+- ``dpo``: OpenAI preference fine-tuning, for drafts a person edited or replaced:
+  ``input`` (messages, tools), ``preferred_output`` = the person's answer,
+  ``non_preferred_output`` = the model's draft.
+- ``eval``: one row per reviewed draft: the conversation, the model's answer, its
+  confidence, the verdict and the person's answer.
+- ``records``: the task as stored, request included.
+- ``trajectory``: one line per session (``trajectory.py``).
+
+A builder returns ``None`` when a task does not belong in its format, and raises
+``Unconvertible`` when its stored data cannot make the line; the stream skips
+both and carries on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from typing import Any
+
+import orjson
+
+from gateway.export.convert import (
+    Unconvertible,
+    answer_message,
+    chat_tools,
+    draft_message,
+    request_messages,
+)
+from gateway.human.task import ANSWERED, REJECTED, Task
+
+FORMATS = ("sft", "openai-chat", "dpo", "eval", "records", "trajectory")
+ALIASES = {"openai-chat": "sft"}
+VERDICTS = ("approved", "edited", "replaced", "rejected")
+SIMILAR = 0.5  # share of an answer's text kept from the draft for it to count as edited
+_COMPARED_CHARS = 4000  # difflib is quadratic: compare the start of long texts only
+
+
+def verdict(task: Task) -> str | None:
+    """What the reviewer did with the model's draft; ``None`` without a reviewed draft.
+
+    ``approved``: accepted, or answered exactly as drafted. ``edited``: the same
+    kind of answer (same tools called in order, same computer action types) with
+    at least half of the text kept. ``replaced``: any other answer. ``rejected``:
+    the reviewer refused the request.
+    """
+    if task.draft is None:
+        return None
+    if task.status == REJECTED:
+        return "rejected"
+    if task.status != ANSWERED:
+        return None
+    answer = task.answer or {}
+    if answer.get("accept_draft"):
+        return "approved"
+    mine, draft = _canonical(answer), _canonical(task.draft)
+    if mine == draft:
+        return "approved"
+    return "edited" if _similar(mine, draft) else "replaced"
+
+
+def _canonical(answer: dict[str, Any]) -> dict[str, Any]:
+    calls = []
+    for call in answer.get("tool_calls") or []:
+        arguments = call.get("arguments")
+        if isinstance(arguments, str):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                arguments = orjson.loads(arguments or "{}")
+        calls.append((call.get("name"), orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS)))
+    actions = [
+        orjson.dumps(action, option=orjson.OPT_SORT_KEYS)
+        for action in answer.get("computer_actions") or []
+    ]
+    return {"content": answer.get("content") or None, "calls": calls, "actions": actions}
+
+
+def _similar(mine: dict[str, Any], draft: dict[str, Any]) -> bool:
+    if [name for name, _ in mine["calls"]] != [name for name, _ in draft["calls"]]:
+        return False
+    kinds = [orjson.loads(action).get("type") for action in mine["actions"]]
+    if kinds != [orjson.loads(action).get("type") for action in draft["actions"]]:
+        return False
+    a, b = mine["content"], draft["content"]
+    if (a is None) != (b is None):
+        return False
+    if a is None:
+        return True
+    matcher = difflib.SequenceMatcher(None, a[:_COMPARED_CHARS], b[:_COMPARED_CHARS], False)
+    return matcher.ratio() >= SIMILAR
+
+
+def conversation(task: Task, request: dict[str, Any]) -> dict[str, Any]:
+    """``messages`` (and ``tools``, ``parallel_tool_calls``) of the request, chat-shaped."""
+    if not isinstance(request, dict):
+        raise Unconvertible("the stored request is not an object")
+    shaped: dict[str, Any] = {"messages": request_messages(task.api, request)}
+    tools = chat_tools(task.api, request.get("tools"))
+    if tools:
+        shaped["tools"] = tools
+        parallel = request.get("parallel_tool_calls", True)
+        shaped["parallel_tool_calls"] = parallel if isinstance(parallel, bool) else True
+    return shaped
+
+
+def sft_line(task: Task, request: dict[str, Any]) -> dict[str, Any] | None:
+    if task.status != ANSWERED or not isinstance(task.result, dict):
+        return None
+    line = conversation(task, request)
+    line["messages"].append(answer_message(task.api, task.result))
+    return line
+
+
+def dpo_line(task: Task, request: dict[str, Any]) -> dict[str, Any] | None:
+    if verdict(task) not in ("edited", "replaced") or not isinstance(task.result, dict):
+        return None
+    given = conversation(task, request)
+    given.pop("parallel_tool_calls", None)
+    return {
+        "input": given,
+        "preferred_output": [answer_message(task.api, task.result)],
+        "non_preferred_output": [draft_message(task.draft or {}, "draft_call")],
+    }
+
+
+def eval_line(task: Task, request: dict[str, Any]) -> dict[str, Any] | None:
+    judged = verdict(task)
+    if judged is None:
+        return None
+    person = answer_message(task.api, task.result) if isinstance(task.result, dict) else None
+    return {
+        "task_id": task.id,
+        "model": task.model,
+        "api": task.api,
+        "session": task.session,
+        "reason": task.reason,
+        "created_at": task.created_at,
+        "answered_at": task.answered_at,
+        "reviewer": task.answered_by,
+        "input": conversation(task, request),
+        "model_answer": draft_message(task.draft or {}, "draft_call"),
+        "confidence": task.confidence,
+        "verdict": judged,
+        "correct": judged == "approved",
+        "human_answer": person,
+        "reject_reason": task.reject_reason,
+    }
+
+
+def record_line(task: Task, request: Any) -> dict[str, Any]:
+    """The task as stored, request included, for evaluation sets and archives."""
+    return {
+        **task.summary(),
+        "verdict": verdict(task),
+        "request": request,
+        "answer": task.answer,
+        "draft": task.draft,
+        "result": task.result,
+        "reject_reason": task.reject_reason,
+    }
+
+
+BUILDERS = {"sft": sft_line, "dpo": dpo_line, "eval": eval_line, "records": record_line}
