@@ -115,6 +115,7 @@ def create_app(config: Config) -> GatewayApp:
             await upstream.start()
         await services.queue.store.open()
         await services.queue.start()
+        await services.human.steps.rebuild(services.queue.store)
         try:
             yield
         finally:

@@ -238,18 +238,24 @@ def test_session_from_header_or_user(gateway, reviewer, headers, extra, session)
     reply.result(timeout=10)
 
 
-def test_session_from_the_first_message(gateway, reviewer):
+def test_runs_that_begin_alike_are_separate_sessions(gateway, reviewer):
+    """Without a header or user, a run's session is its own; the same opening never merges."""
     opening = {"role": "system", "content": f"You are agent {uuid.uuid4()}"}
-    turns = [f"turn {i} {uuid.uuid4()}" for i in range(3)]
     sessions = []
-    for index, text in enumerate(turns):
-        first = opening if index < 2 else {"role": "system", "content": "Someone else"}
-        history = [first, {"role": "user", "content": "earlier"}] * index
-        messages = [first, *history[1:], {"role": "user", "content": text}]
-        reply = ask(gateway, text, messages=messages)
+    for index in range(2):
+        text = f"turn {index} {uuid.uuid4()}"
+        reply = ask(
+            gateway,
+            text,
+            messages=[
+                opening,
+                {"role": "user", "content": "Hello there"},
+                {"role": "user", "content": text},
+            ],
+        )
         task = reviewer.wait_for_task(lambda t, text=text: t["preview"] == text)
         sessions.append(task["session"])
         assert reviewer.answer(task["id"], content="ok").status == 200
         reply.result(timeout=10)
-    assert sessions[0] == sessions[1] != sessions[2]
-    assert all(session.startswith("s_") for session in sessions)
+    assert sessions[0] != sessions[1]
+    assert all(session.startswith("Hello there #") for session in sessions)

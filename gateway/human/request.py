@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import itertools
 import math
 from collections.abc import Iterator
 from typing import Any
-
-import orjson
 
 # Tool types that mean "a computer the model drives" across SDK generations.
 COMPUTER_TOOL_TYPES = frozenset({"computer_use_preview", "computer-preview", "computer"})
@@ -56,6 +53,22 @@ def normalise_tools(api: str, data: dict[str, Any]) -> list[dict[str, Any]]:
     return tools
 
 
+def kind_of(api: str, data: dict[str, Any], tools: list[dict[str, Any]]) -> str:
+    """What answering takes: ``screen`` (a computer), ``tools``, ``structured`` or ``text``."""
+    names = [str(tool.get("name") or "").lower() for tool in tools if tool["type"] == "function"]
+    if any(tool["type"] == "computer" for tool in tools) or any("computer" in n for n in names):
+        return "screen"
+    if names:
+        return "tools"
+    shape = data.get("response_format") if api == "chat.completions" else None
+    if api == "responses":
+        text = data.get("text")
+        shape = text.get("format") if isinstance(text, dict) else None
+    if isinstance(shape, dict) and shape.get("type") in ("json_schema", "json_object"):
+        return "structured"
+    return "text"
+
+
 def responses_input(data: dict[str, Any]) -> list[Any]:
     """A Responses ``input`` as a list of items (a bare string is one user message)."""
     value = data.get("input")
@@ -70,8 +83,15 @@ def messages_of(api: str, data: dict[str, Any]) -> list[Any]:
     return data.get("messages") or [] if api == "chat.completions" else responses_input(data)
 
 
-def session_of(api: str, data: dict[str, Any], header: str | None, chained: str | None) -> str:
-    """Header ``x-session-id``, else the chain's session, else ``user``, else a hash."""
+def session_of(
+    api: str, data: dict[str, Any], header: str | None, chained: str | None
+) -> str | None:
+    """Header ``x-session-id``, else the chain's session, else ``user``, else ``None``.
+
+    Without any of them, the run's earlier step names the session, or a new run
+    gets a fresh name (human/steps.py): two runs that merely begin alike are
+    never one session.
+    """
     if header:
         return header[:128]
     if chained:
@@ -80,9 +100,7 @@ def session_of(api: str, data: dict[str, Any], header: str | None, chained: str 
         value = data.get(field)
         if isinstance(value, str) and value:
             return value[:128]
-    messages = messages_of(api, data)
-    first = messages[0] if messages else data.get("instructions") or ""
-    return "s_" + hashlib.sha256(orjson.dumps(first)).hexdigest()[:12]
+    return None
 
 
 def texts(value: Any) -> Iterator[str]:

@@ -25,12 +25,14 @@ from gateway.human.answers import Reply
 from gateway.human.outcome import HUMAN_ROUTE, Escalation, outcome_error
 from gateway.human.queue import TaskQueue, Waiting
 from gateway.human.request import (
+    kind_of,
     normalise_tools,
     preview_of,
     prompt_tokens,
     responses_input,
     session_of,
 )
+from gateway.human.steps import Steps, session_name
 from gateway.human.store import StoredResponse
 from gateway.human.task import ANSWERED, EXPIRED, PENDING, Task
 from gateway.human.validate import check_answer, parse_answer
@@ -53,6 +55,7 @@ class HumanService:
         self.store = queue.store
         self.metrics = metrics
         self.settings = settings
+        self.steps = Steps()
         self._stopping: asyncio.Future[None] | None = None
 
     # -- the client's side --------------------------------------------------------
@@ -93,6 +96,12 @@ class HumanService:
                     code="previous_response_not_found",
                 )
             # On a hybrid route the chain may live upstream: the task shows this turn.
+        owner = call.client.hex()
+        earlier = self.steps.follow(owner, call.api, data, call.data.get("previous_response_id"))
+        session = session_of(call.api, data, call.header(b"x-session-id"), chained)
+        if not call.header(b"x-session-id") and earlier is not None:
+            session = earlier.session
+        tools = normalise_tools(call.api, data)
         now = time.time()
         task = Task(
             id="task_" + secrets.token_hex(8),
@@ -100,18 +109,21 @@ class HumanService:
             api=call.api,
             model=call.head.model,
             reason=why.reason,
-            session=session_of(call.api, data, call.header(b"x-session-id"), chained),
+            session=session or session_name(call.api, data),
             created_at=now,
             expires_at=now + route.timeout_s,
             dedup=self.dedup_key(call),
-            owner=call.client.hex(),
+            owner=owner,
             stream=call.head.stream,
             preview=preview_of(call.api, data),
             prompt_tokens=prompt_tokens(call.api, data),
-            tools=normalise_tools(call.api, data),
+            tools=tools,
             tool_choice=data.get("tool_choice"),
             draft=why.draft,
             confidence=why.confidence,
+            kind=kind_of(call.api, data, tools),
+            step=earlier.step + 1 if earlier else 1,
+            follows=earlier.task_id if earlier else None,
         )
         return task, request
 
@@ -285,6 +297,7 @@ class HumanService:
         if actions:  # each action whole, as sent (a click keeps its default button)
             recorded["computer_actions"] = actions
         task = await self.queue.answer(task_id, reviewer, recorded, result, response_id)
+        self.steps.answered(task, request)
         usage = result["usage"]
         prompt = usage.get("prompt_tokens", usage.get("input_tokens", 0))
         completion = usage.get("completion_tokens", usage.get("output_tokens", 0))

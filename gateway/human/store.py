@@ -86,6 +86,11 @@ class SQLiteStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
+        # A file made by an older version lacks the newer task fields: add them.
+        present = {row[1] for row in db.execute("PRAGMA table_info(tasks)")}
+        for name in _COLUMNS:
+            if name not in present:
+                db.execute(f"ALTER TABLE tasks ADD COLUMN {name}")
         self._db = db
 
     async def close(self) -> None:
@@ -319,4 +324,6 @@ def _from_row(row: Sequence[Any]) -> Task:
     values["delivered"] = bool(values["delivered"])
     values["stream"] = bool(values["stream"])
     values["tools"] = values["tools"] or []
+    values["kind"] = values["kind"] or "text"
+    values["step"] = values["step"] or 1
     return Task(**values)

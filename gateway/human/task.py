@@ -49,6 +49,9 @@ class Task:
     response_id: str | None = None
     tools: list[dict[str, Any]] = field(default_factory=list)
     tool_choice: Any = None
+    kind: str = "text"  # screen, tools, structured or text: what the reviewer will do
+    step: int = 1  # the step within its run (see human/steps.py)
+    follows: str | None = None  # the task whose answer this request continues
 
     @property
     def is_open(self) -> bool:
@@ -73,6 +76,9 @@ class Task:
             "finished_at": self.finished_at,
             "confidence": self.confidence,
             "has_draft": self.draft is not None,
+            "kind": self.kind,
+            "step": self.step,
+            "follows": self.follows,
         }
 
     def record(self) -> dict[str, Any]:

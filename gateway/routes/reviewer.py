@@ -16,6 +16,7 @@ from gateway.errors import GatewayError, bad_request, not_found, unauthorized
 from gateway.human.export import FORMATS, export_lines
 from gateway.human.request import decode_image, image_urls, link_images, raster_type
 from gateway.human.task import OPEN, STATUSES, Task
+from gateway.human.thumbs import Thumbnails
 from gateway.services import Services
 
 SESSION_COOKIE = "hitl_session"
@@ -31,13 +32,19 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(data), status, headers, media_type="application/json")
 
 
-def task_view(task: Task, request: dict[str, Any], history: list[Any]) -> dict[str, Any]:
+def task_view(
+    task: Task,
+    request: dict[str, Any],
+    history: list[Any],
+    sizes: list[tuple[int, int] | None] | None = None,
+) -> dict[str, Any]:
     """The full task a reviewer works from; images are links, fetched when shown."""
     link = f"/api/tasks/{task.id}/images/"
     return {
         **task.summary(),
         "request": link_images(request, link),
         "images": sum(1 for _ in image_urls(request)),
+        "image_sizes": sizes or [],
         "tools": task.tools,
         "tool_choice": task.tool_choice,
         "lease_until": task.lease_until,
@@ -55,6 +62,7 @@ def task_view(task: Task, request: dict[str, Any], history: list[Any]) -> dict[s
 def routes(services: Services) -> list[BaseRoute]:
     queue = services.queue
     auth = services.reviewer_auth
+    thumbnails = Thumbnails()
 
     def reviewer(request: Request) -> str:
         return auth.reviewer(
@@ -91,7 +99,10 @@ def routes(services: Services) -> list[BaseRoute]:
         queue.renew(task_id, name)
         body = await queue.store.request(task_id)
         history = await queue.store.audit(task_id)
-        return json_response(task_view(task, orjson.loads(body or b"{}"), history))
+        request_data = orjson.loads(body or b"{}")
+        decoded = [decode_image(url) for url in image_urls(request_data)]
+        sizes = await thumbnails.sizes([d[1] if d else b"" for d in decoded])
+        return json_response(task_view(task, request_data, history, sizes))
 
     async def claim(request: Request) -> Response:
         task = await queue.claim(request.path_params["task_id"], reviewer(request))
@@ -123,17 +134,20 @@ def routes(services: Services) -> list[BaseRoute]:
         return json_response(task.summary())
 
     async def image(request: Request) -> Response:
+        """The n-th image of a task's request; ``?w=`` for a reduced JPEG of that width."""
         reviewer(request)
         task_id = request.path_params["task_id"]
         body = await queue.store.request(task_id)
-        index = request.path_params["index"]
+        index = request.path_params.get("index")
         urls = list(image_urls(orjson.loads(body))) if body else []
-        decoded = decode_image(urls[index]) if index < len(urls) else None
+        if index is None:  # the latest: what the agent sees now
+            index = len(urls) - 1
+        decoded = decode_image(urls[index]) if 0 <= index < len(urls) else None
         if decoded is None:
             missing = not_found(f"Task {task_id} has no image {index}.")
             missing.headers.update(IMAGE_HEADERS)
             raise missing
-        media_type = raster_type(decoded[1])
+        media_type, data = raster_type(decoded[1]), decoded[1]
         if media_type is None:
             # Decided by the bytes, not the declared type: an SVG (or HTML) served
             # from this origin could run the client's script with a reviewer's session.
@@ -144,8 +158,16 @@ def routes(services: Services) -> list[BaseRoute]:
                 code="unsupported_image",
                 headers=IMAGE_HEADERS,
             )
+        if "w" in request.query_params:
+            width = thumbnails.width(request.query_params["w"])
+            thumb = await thumbnails.get(task_id, index, width, data)
+            if thumb is None:
+                missing = not_found(f"Image {index} of task {task_id} cannot be read.")
+                missing.headers.update(IMAGE_HEADERS)
+                raise missing
+            media_type, data = "image/jpeg", thumb
         headers = {**IMAGE_HEADERS, "cache-control": "private, max-age=3600"}
-        return Response(decoded[1], media_type=media_type, headers=headers)
+        return Response(data, media_type=media_type, headers=headers)
 
     async def events(request: Request) -> Response:
         reviewer(request)
@@ -228,6 +250,7 @@ def routes(services: Services) -> list[BaseRoute]:
         Route("/api/tasks/{task_id}/answer", answer, methods=["POST"]),
         Route("/api/tasks/{task_id}/reject", reject, methods=["POST"]),
         Route("/api/tasks/{task_id}/images/{index:int}", image, methods=["GET"]),
+        Route("/api/tasks/{task_id}/images/latest", image, methods=["GET"]),
         Route("/api/events", events, methods=["GET"]),
         Route("/api/stats", stats, methods=["GET"]),
         Route("/api/export", export, methods=["GET"]),
