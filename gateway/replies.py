@@ -29,15 +29,26 @@ class ModelAnswer:
     logprobs: list[float] = field(default_factory=list)  # of the generated content tokens
     usage: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict)  # the reply body (for streams, rebuilt)
+    choices: list[dict[str, Any]] = field(default_factory=list)  # every choice's draft, when n > 1
 
     def draft(self, confidence: float | None) -> dict[str, Any]:
-        """The model's answer as a draft a reviewer may accept or edit."""
-        return {
+        """The model's answer as a draft a reviewer may accept or edit.
+
+        With ``n > 1`` the draft holds every choice, as a person's answer must.
+        """
+        if len(self.choices) > 1:
+            return {"choices": self.choices, "confidence": confidence}
+        return {**self.choice_draft(), "confidence": confidence}
+
+    def choice_draft(self) -> dict[str, Any]:
+        draft = {
             "content": self.content,
             "tool_calls": self.tool_calls,
             "computer_actions": self.computer_actions,
-            "confidence": confidence,
         }
+        if self.refusal is not None:
+            draft["refusal"] = self.refusal
+        return draft
 
 
 def ask_for_logprobs(api: str, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -110,7 +121,15 @@ def _arguments(text: str) -> dict[str, Any] | str:
 
 
 def _chat(body: dict[str, Any]) -> ModelAnswer:
-    choice = body["choices"][0]
+    answers = [_chat_choice(choice) for choice in body["choices"]]
+    answer = answers[0]
+    answer.usage, answer.raw = body.get("usage"), body
+    if len(answers) > 1:
+        answer.choices = [each.choice_draft() for each in answers]
+    return answer
+
+
+def _chat_choice(choice: dict[str, Any]) -> ModelAnswer:
     message = choice["message"]
     functions = [call["function"] for call in message.get("tool_calls") or []]
     tokens = (choice.get("logprobs") or {}).get("content") or []
@@ -123,39 +142,46 @@ def _chat(body: dict[str, Any]) -> ModelAnswer:
         finish_reason=choice.get("finish_reason"),
         refusal=message.get("refusal"),
         logprobs=[token["logprob"] for token in tokens],
-        usage=body.get("usage"),
-        raw=body,
     )
 
 
 def _chat_stream(chunks: list[dict[str, Any]]) -> ModelAnswer:
-    text: list[str] = []
-    refusal: list[str] = []
-    calls: dict[int, dict[str, str]] = {}
-    answer = ModelAnswer()
+    """The streamed choices put back together; the first is the answer judged."""
+    parts: dict[int, dict[str, Any]] = {}
+    usage = None
     for chunk in chunks:
-        answer.usage = chunk.get("usage") or answer.usage
+        usage = chunk.get("usage") or usage
         for choice in chunk.get("choices") or []:
-            if choice.get("index", 0) != 0:
-                continue
+            part = parts.setdefault(
+                choice.get("index", 0),
+                {"text": [], "refusal": [], "calls": {}, "answer": ModelAnswer()},
+            )
             delta = choice.get("delta") or {}
-            text.append(delta.get("content") or "")
-            refusal.append(delta.get("refusal") or "")
+            part["text"].append(delta.get("content") or "")
+            part["refusal"].append(delta.get("refusal") or "")
             for call in delta.get("tool_calls") or []:
-                slot = calls.setdefault(call["index"], {"name": "", "arguments": ""})
+                slot = part["calls"].setdefault(call["index"], {"name": "", "arguments": ""})
                 function = call.get("function") or {}
                 slot["name"] += function.get("name") or ""
                 slot["arguments"] += function.get("arguments") or ""
+            answer = part["answer"]
             logprobs = (choice.get("logprobs") or {}).get("content") or []
             answer.logprobs.extend(token["logprob"] for token in logprobs)
             answer.finish_reason = choice.get("finish_reason") or answer.finish_reason
-    answer.content = "".join(text) or None
-    answer.refusal = "".join(refusal) or None
-    answer.tool_calls = [
-        {"name": call["name"], "arguments": _arguments(call["arguments"])}
-        for _, call in sorted(calls.items())
-    ]
-    answer.raw = {"chunks": chunks}
+    answers = []
+    for _, part in sorted(parts.items()):
+        answer = part["answer"]
+        answer.content = "".join(part["text"]) or None
+        answer.refusal = "".join(part["refusal"]) or None
+        answer.tool_calls = [
+            {"name": call["name"], "arguments": _arguments(call["arguments"])}
+            for _, call in sorted(part["calls"].items())
+        ]
+        answers.append(answer)
+    answer = answers[0] if answers else ModelAnswer()
+    answer.usage, answer.raw = usage, {"chunks": chunks}
+    if len(answers) > 1:
+        answer.choices = [each.choice_draft() for each in answers]
     return answer
 
 

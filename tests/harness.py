@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -189,3 +190,17 @@ class ThreadedServer:
     def call(self, coro, timeout: float = 10):
         """Run a coroutine on the server's loop (e.g. to release a held reply)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=timeout)
+
+
+def sse_payloads(gateway, path: str, body: dict) -> list[dict]:
+    """POST a streaming request to ``gateway`` (``path`` below ``/v1``) with plain urllib,
+    as client key ``client-key``; every ``data:`` JSON payload, in order, ``[DONE]`` left out."""
+    request = urllib.request.Request(
+        gateway.base_url + path,
+        data=json.dumps({**body, "stream": True}).encode(),
+        headers={"content-type": "application/json", "authorization": "Bearer client-key"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        raw = reply.read().decode()
+    data = [line[6:] for line in raw.split("\n") if line.startswith("data: ")]
+    return [json.loads(item) for item in data if item != "[DONE]"]

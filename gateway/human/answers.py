@@ -30,9 +30,10 @@ class Reply:
     content: str | None
     calls: list[dict[str, Any]]  # {"name", "arguments": dict}
     actions: list[dict[str, Any]] = field(default_factory=list)  # Responses computer actions
+    refusal: str | None = None  # a refusal stands alone: no content, calls or actions
 
     def completion_tokens(self) -> int:
-        chars = len(self.content or "")
+        chars = len(self.content or "") + len(self.refusal or "")
         chars += sum(
             len(orjson.dumps(call["arguments"])) + len(call["name"]) for call in self.calls
         )
@@ -43,9 +44,24 @@ class Reply:
 
 
 def chat_completion(
-    completion_id: str, model: str, created: int, reply: Reply, prompt_tokens: int
+    completion_id: str, model: str, created: int, replies: list[Reply], prompt_tokens: int
 ) -> dict[str, Any]:
+    """A ``chat.completion`` with one choice per reply (``n`` of them), index 0 up."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [_chat_choice(index, reply) for index, reply in enumerate(replies)],
+        "usage": _chat_usage(prompt_tokens, sum(reply.completion_tokens() for reply in replies)),
+        "system_fingerprint": None,
+    }
+
+
+def _chat_choice(index: int, reply: Reply) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
+    if reply.refusal is not None:
+        message["refusal"] = reply.refusal
     if reply.calls:
         message["tool_calls"] = [
             {
@@ -55,54 +71,60 @@ def chat_completion(
             }
             for call in reply.calls
         ]
-    completion_tokens = reply.completion_tokens()
     return {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": "tool_calls" if reply.calls else "stop",
-            }
-        ],
-        "usage": _chat_usage(prompt_tokens, completion_tokens),
-        "system_fingerprint": None,
+        "index": index,
+        "message": message,
+        "logprobs": None,
+        "finish_reason": "tool_calls" if reply.calls else "stop",
     }
 
 
 def chat_stream(completion: dict[str, Any], include_usage: bool) -> Iterator[bytes]:
-    """The SSE lines of a completion: role, content, tool calls, finish, usage, [DONE]."""
+    """The SSE lines of a completion: per choice role, content or refusal, tool calls and
+    finish, each chunk with its choice's ``index``; then usage and ``[DONE]``."""
     base = {
         "id": completion["id"],
         "object": "chat.completion.chunk",
         "created": completion["created"],
         "model": completion["model"],
     }
-    choice = completion["choices"][0]
+    for choice in completion["choices"]:
+        for delta, finish_reason in _choice_deltas(choice):
+            body = {
+                **base,
+                "choices": [
+                    {
+                        "index": choice["index"],
+                        "delta": delta,
+                        "logprobs": None,
+                        "finish_reason": finish_reason,
+                    }
+                ],
+            }
+            if include_usage:
+                body["usage"] = None
+            yield sse_data(body)
+    if include_usage:
+        yield sse_data({**base, "choices": [], "usage": completion["usage"]})
+    yield b"data: [DONE]\n\n"
+
+
+def _choice_deltas(choice: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """One choice's deltas, each with its finish reason (set on the last only)."""
     message = choice["message"]
-
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        body = {
-            **base,
-            "choices": [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-            ],
-        }
-        if include_usage:
-            body["usage"] = None
-        return sse_data(body)
-
-    yield chunk({"role": "assistant", "content": "" if message["content"] is not None else None})
+    refusal = message.get("refusal")
+    if refusal is not None:  # refusal deltas in place of content deltas, as a model sends
+        yield {"role": "assistant", "content": None, "refusal": ""}, None
+        for start in range(0, len(refusal), CONTENT_DELTA_CHARS):
+            yield {"refusal": refusal[start : start + CONTENT_DELTA_CHARS]}, None
+    else:
+        yield {"role": "assistant", "content": "" if message["content"] is not None else None}, None
     content = message["content"] or ""
     for start in range(0, len(content), CONTENT_DELTA_CHARS):
-        yield chunk({"content": content[start : start + CONTENT_DELTA_CHARS]})
+        yield {"content": content[start : start + CONTENT_DELTA_CHARS]}, None
     for index, call in enumerate(message.get("tool_calls") or []):
         function = call["function"]
-        yield chunk(
+        yield (
             {
                 "tool_calls": [
                     {
@@ -112,15 +134,14 @@ def chat_stream(completion: dict[str, Any], include_usage: bool) -> Iterator[byt
                         "function": {"name": function["name"], "arguments": ""},
                     }
                 ]
-            }
+            },
+            None,
         )
-        yield chunk(
-            {"tool_calls": [{"index": index, "function": {"arguments": function["arguments"]}}]}
+        yield (
+            {"tool_calls": [{"index": index, "function": {"arguments": function["arguments"]}}]},
+            None,
         )
-    yield chunk({}, choice["finish_reason"])
-    if include_usage:
-        yield sse_data({**base, "choices": [], "usage": completion["usage"]})
-    yield b"data: [DONE]\n\n"
+    yield {}, choice["finish_reason"]
 
 
 def _chat_usage(prompt: int, completion: int) -> dict[str, int]:
@@ -144,21 +165,19 @@ def response_object(
 ) -> dict[str, Any]:
     """A completed ``response`` whose output holds the message, calls and computer calls."""
     output: list[dict[str, Any]] = []
-    if reply.content is not None:
+    part: dict[str, Any] | None = None
+    if reply.refusal is not None:
+        part = {"type": "refusal", "refusal": reply.refusal}
+    elif reply.content is not None:
+        part = {"type": "output_text", "text": reply.content, "annotations": [], "logprobs": []}
+    if part is not None:
         output.append(
             {
                 "id": new_id("msg"),
                 "type": "message",
                 "status": "completed",
                 "role": "assistant",
-                "content": [
-                    {
-                        "type": "output_text",
-                        "text": reply.content,
-                        "annotations": [],
-                        "logprobs": [],
-                    }
-                ],
+                "content": [part],
             }
         )
     for call in reply.calls:
@@ -257,8 +276,16 @@ def _item_events(event, index: int, item: dict[str, Any]) -> Iterator[bytes]:
         )
         for part_index, part in enumerate(item["content"]):
             where = {"item_id": item["id"], "output_index": index, "content_index": part_index}
-            empty = {**part, "text": ""}
-            yield event("response.content_part.added", **where, part=empty)
+            if part["type"] == "refusal":
+                refusal = part["refusal"]
+                yield event("response.content_part.added", **where, part={**part, "refusal": ""})
+                for start in range(0, len(refusal), CONTENT_DELTA_CHARS):
+                    delta = refusal[start : start + CONTENT_DELTA_CHARS]
+                    yield event("response.refusal.delta", **where, delta=delta)
+                yield event("response.refusal.done", **where, refusal=refusal)
+                yield event("response.content_part.done", **where, part=part)
+                continue
+            yield event("response.content_part.added", **where, part={**part, "text": ""})
             text = part["text"]
             for start in range(0, len(text), CONTENT_DELTA_CHARS):
                 delta = text[start : start + CONTENT_DELTA_CHARS]

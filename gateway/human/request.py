@@ -9,10 +9,13 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from gateway.errors import bad_request
+
 # Tool types that mean "a computer the model drives" across SDK generations.
 COMPUTER_TOOL_TYPES = frozenset({"computer_use_preview", "computer-preview", "computer"})
 IMAGE_TOKENS = 85  # a flat estimate per image, like OpenAI's low-detail price
 PREVIEW_CHARS = 160
+MAX_CHOICES = 128  # OpenAI's own limit on n
 
 
 def normalise_tools(api: str, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -67,6 +70,16 @@ def kind_of(api: str, data: dict[str, Any], tools: list[dict[str, Any]]) -> str:
     if isinstance(shape, dict) and shape.get("type") in ("json_schema", "json_object"):
         return "structured"
     return "text"
+
+
+def choices_wanted(api: str, data: dict[str, Any]) -> int:
+    """How many answers a request asks for: Chat Completions' ``n`` (Responses has none)."""
+    n = data.get("n") if api == "chat.completions" else None
+    if n is None:
+        return 1
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CHOICES:
+        raise bad_request(f"Invalid 'n': expected an integer from 1 to {MAX_CHOICES}.", "n")
+    return n
 
 
 def responses_input(data: dict[str, Any]) -> list[Any]:

@@ -21,10 +21,11 @@ from gateway.asgi import disconnected, send_whole
 from gateway.config import HumanConfig
 from gateway.errors import GatewayError, not_found, unprocessable
 from gateway.human import answers
-from gateway.human.answers import Reply
+from gateway.human.formats import output_format_of
 from gateway.human.outcome import HUMAN_ROUTE, Escalation, outcome_error
 from gateway.human.queue import TaskQueue, Waiting
 from gateway.human.request import (
+    choices_wanted,
     kind_of,
     normalise_tools,
     preview_of,
@@ -35,7 +36,7 @@ from gateway.human.request import (
 from gateway.human.steps import Steps, session_name
 from gateway.human.store import StoredResponse
 from gateway.human.task import ANSWERED, EXPIRED, PENDING, Task
-from gateway.human.validate import check_answer, parse_answer
+from gateway.human.validate import checked_replies, parse_answer
 from gateway.metrics import Metrics
 from gateway.streams import JSON_HEADERS, keep_alive, send_error, send_rest, start_stream
 
@@ -119,6 +120,8 @@ class HumanService:
             prompt_tokens=prompt_tokens(call.api, data),
             tools=tools,
             tool_choice=data.get("tool_choice"),
+            output_format=output_format_of(call.api, data),
+            n=choices_wanted(call.api, data),
             draft=why.draft,
             confidence=why.confidence,
             kind=kind_of(call.api, data, tools),
@@ -273,30 +276,21 @@ class HumanService:
             draft = {key: value for key, value in task.draft.items() if key != "confidence"}
             answer = parse_answer(orjson.dumps({**draft, "accept_draft": True}))
         request = orjson.loads(await self.store.request(task_id) or b"{}")
-        calls = check_answer(
-            answer,
-            task.api,
-            task.tools,
-            task.tool_choice,
-            request.get("parallel_tool_calls", True) is not False,
-        )
-        actions = [action.model_dump() for action in answer.computer_actions]
-        reply = Reply(answer.content, calls, actions if task.api == "responses" else [])
+        parallel = request.get("parallel_tool_calls", True) is not False
+        replies = checked_replies(answer, task, parallel)
         created = int(time.time())
         response_id = None
         if task.api == "chat.completions":
+            completion_id = "chatcmpl-" + secrets.token_hex(12)
             result = answers.chat_completion(
-                "chatcmpl-" + secrets.token_hex(12), task.model, created, reply, task.prompt_tokens
+                completion_id, task.model, created, replies, task.prompt_tokens
             )
         else:
             response_id = answers.new_id("resp")
             result = answers.response_object(
-                response_id, request, task.model, created, reply, task.prompt_tokens
+                response_id, request, task.model, created, replies[0], task.prompt_tokens
             )
-        recorded = answer.model_dump(exclude_defaults=True)
-        if actions:  # each action whole, as sent (a click keeps its default button)
-            recorded["computer_actions"] = actions
-        task = await self.queue.answer(task_id, reviewer, recorded, result, response_id)
+        task = await self.queue.answer(task_id, reviewer, answer.record(), result, response_id)
         self.steps.answered(task, request)
         usage = result["usage"]
         prompt = usage.get("prompt_tokens", usage.get("input_tokens", 0))

@@ -22,7 +22,7 @@ from gateway.human.task import Task
 
 T = TypeVar("T")
 
-_JSON_FIELDS = frozenset({"answer", "result", "draft", "tools", "tool_choice"})
+_JSON_FIELDS = frozenset({"answer", "result", "draft", "tools", "tool_choice", "output_format"})
 _COLUMNS = tuple(f.name for f in fields(Task))
 
 _SCHEMA = f"""
@@ -86,11 +86,11 @@ class SQLiteStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
-        # A file made by an older version lacks the newer task fields: add them.
+        # A file made before a Task field existed gets its column, with the field's default.
         present = {row[1] for row in db.execute("PRAGMA table_info(tasks)")}
-        for name in _COLUMNS:
-            if name not in present:
-                db.execute(f"ALTER TABLE tasks ADD COLUMN {name}")
+        for spec in fields(Task):
+            if spec.name not in present:
+                db.execute(f"ALTER TABLE tasks ADD COLUMN {spec.name}{_sql_default(spec.default)}")
         self._db = db
 
     async def close(self) -> None:
@@ -327,3 +327,12 @@ def _from_row(row: Sequence[Any]) -> Task:
     values["kind"] = values["kind"] or "text"
     values["step"] = values["step"] or 1
     return Task(**values)
+
+
+def _sql_default(default: Any) -> str:
+    """A ``DEFAULT`` clause for a plain int or str field default, else nothing."""
+    if isinstance(default, int):
+        return f" DEFAULT {int(default)}"
+    if isinstance(default, str):
+        return " DEFAULT '" + default.replace("'", "''") + "'"
+    return ""

@@ -52,6 +52,8 @@ class Task:
     kind: str = "text"  # screen, tools, structured or text: what the reviewer will do
     step: int = 1  # the step within its run (see human/steps.py)
     follows: str | None = None  # the task whose answer this request continues
+    output_format: dict[str, Any] | None = None  # the JSON required (human/formats.py)
+    n: int = 1  # how many answers (choices) the client asked for
 
     @property
     def is_open(self) -> bool:
@@ -79,6 +81,7 @@ class Task:
             "kind": self.kind,
             "step": self.step,
             "follows": self.follows,
+            "n": self.n,
         }
 
     def record(self) -> dict[str, Any]:

@@ -1,16 +1,22 @@
-"""A reviewer's answer: its shape, and its check against the tools the agent declared."""
+"""A reviewer's answer: its shape, and its check against what the agent asked for.
+
+An answer is one choice (content, refusal, tool calls, computer actions) or, for a
+request with ``n > 1``, ``{"choices": [...]}`` with exactly ``n`` of them. Each
+is checked against the declared tools, ``tool_choice`` and the output format.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 import orjson
-from jsonschema import Draft202012Validator, SchemaError
-from jsonschema.validators import validator_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.errors import GatewayError, unprocessable
+from gateway.human.answers import Reply
+from gateway.human.formats import check_schema, checked_content
 from gateway.human.request import COMPUTER_TOOL_TYPES
+from gateway.human.task import Task
 
 
 class _Action(BaseModel):
@@ -90,19 +96,40 @@ class ToolCallAnswer(BaseModel):
     arguments: dict[str, Any] | str = Field(default_factory=dict)
 
 
-class Answer(BaseModel):
-    """What a reviewer sends to ``POST /api/tasks/{id}/answer``."""
+class Choice(BaseModel):
+    """One answer, as one of a model's choices: text (or JSON), a refusal, or actions."""
 
     model_config = ConfigDict(extra="forbid")
 
-    content: str | None = None
+    # A JSON value is taken where the request asked for JSON (it is sent serialised).
+    content: str | dict[str, Any] | list[Any] | None = None
+    refusal: str | None = None
     tool_calls: list[ToolCallAnswer] = []
     computer_actions: list[ComputerAction] = []
-    accept_draft: bool = False
 
     @property
     def is_empty(self) -> bool:
-        return not (self.content or self.tool_calls or self.computer_actions)
+        return not (self.content or self.refusal or self.tool_calls or self.computer_actions)
+
+    def record(self) -> dict[str, Any]:
+        """The answer as stored: as sent, each computer action whole (defaults included)."""
+        recorded = self.model_dump(exclude_defaults=True, exclude={"computer_actions", "choices"})
+        if self.computer_actions:
+            recorded["computer_actions"] = [action.model_dump() for action in self.computer_actions]
+        return recorded
+
+
+class Answer(Choice):
+    """What a reviewer sends to ``POST /api/tasks/{id}/answer``."""
+
+    choices: list[Choice] | None = None
+    accept_draft: bool = False
+
+    def record(self) -> dict[str, Any]:
+        recorded = super().record()
+        if self.choices is not None:
+            recorded["choices"] = [choice.record() for choice in self.choices]
+        return recorded
 
 
 def parse_answer(body: bytes) -> Answer:
@@ -121,8 +148,62 @@ def parse_answer(body: bytes) -> Answer:
         ) from None
 
 
+def checked_replies(answer: Answer, task: Task, parallel_tool_calls: bool = True) -> list[Reply]:
+    """The task's ``n`` replies, each checked; a 422 naming the field at fault."""
+    if answer.choices is None:
+        if task.n > 1:
+            raise unprocessable(
+                f"choices: this request asked for n={task.n} answers; "
+                f'send {{"choices": [...]}} with {task.n} entries',
+                param="choices",
+            )
+        choices, prefix = [answer], ""
+    else:
+        if not answer.is_empty or answer.content is not None:
+            raise unprocessable(
+                "choices: send either choices or one answer, not both", param="choices"
+            )
+        if len(answer.choices) != task.n:
+            raise unprocessable(
+                f"choices: this request asked for exactly {task.n} answers, "
+                f"got {len(answer.choices)}",
+                param="choices",
+            )
+        choices, prefix = answer.choices, "choices."
+    replies = []
+    for index, choice in enumerate(choices):
+        where = f"{prefix}{index}." if prefix else ""
+        try:
+            replies.append(_checked_reply(choice, task, parallel_tool_calls, where))
+        except GatewayError as error:
+            if where and not error.message.startswith(where):  # say which choice is at fault
+                if error.param and error.message.startswith(error.param):
+                    error.message, error.param = where + error.message, where + error.param
+                else:
+                    error.message = f"{where[:-1]}: {error.message}"
+            raise
+    return replies
+
+
+def _checked_reply(choice: Choice, task: Task, parallel_tool_calls: bool, where: str) -> Reply:
+    if choice.refusal is not None:
+        if not choice.refusal.strip():
+            where = f"{where}refusal"
+            raise unprocessable(f"{where}: a refusal needs its text", param=where)
+        if choice.content is not None or choice.tool_calls or choice.computer_actions:
+            raise unprocessable(
+                f"{where}refusal: a refusal stands alone (no content, tool_calls or actions)",
+                param=f"{where}refusal",
+            )
+        return Reply(None, [], refusal=choice.refusal)
+    calls = check_answer(choice, task.api, task.tools, task.tool_choice, parallel_tool_calls)
+    content = checked_content(choice.content, task.output_format, f"{where}content")
+    actions = [action.model_dump() for action in choice.computer_actions]
+    return Reply(content, calls, actions if task.api == "responses" else [])
+
+
 def check_answer(
-    answer: Answer,
+    answer: Choice,
     api: str,
     tools: list[dict[str, Any]],
     tool_choice: Any,
@@ -135,7 +216,7 @@ def check_answer(
     Raises a 422 naming the field at fault.
     """
     if answer.is_empty:
-        raise unprocessable("An answer needs content, tool_calls or computer_actions.")
+        raise unprocessable("An answer needs content, a refusal, tool_calls or computer_actions.")
     functions = {tool["name"]: tool for tool in tools if tool["type"] == "function"}
     calls = []
     for index, call in enumerate(answer.tool_calls):
@@ -167,19 +248,6 @@ def check_answer(
             param="tool_calls",
         )
     return calls
-
-
-def check_schema(arguments: dict[str, Any], schema: dict[str, Any], where: str) -> None:
-    """Validate arguments against a JSON Schema, naming the first failing field."""
-    try:
-        validator_cls = validator_for(schema, default=Draft202012Validator)
-        errors = sorted(validator_cls(schema).iter_errors(arguments), key=lambda e: list(e.path))
-    except SchemaError as exc:
-        raise unprocessable(f"{where}: the tool's schema is invalid: {exc.message}") from None
-    if errors:
-        error = errors[0]
-        field = ".".join([where, *(str(part) for part in error.absolute_path)])
-        raise unprocessable(f"{field}: {error.message}", param=field)
 
 
 def _arguments(value: dict[str, Any] | str, where: str) -> dict[str, Any]:
@@ -249,7 +317,7 @@ def _computer_calls(actions: list[Any], functions: dict[str, dict[str, Any]]) ->
     return calls
 
 
-def _check_tool_choice(answer: Answer, api: str, calls: list[dict], tool_choice: Any) -> None:
+def _check_tool_choice(answer: Choice, api: str, calls: list[dict], tool_choice: Any) -> None:
     acting = bool(calls or answer.computer_actions)
     if tool_choice == "none" and acting:
         raise unprocessable("tool_choice is 'none': answer with content only", param="tool_choice")

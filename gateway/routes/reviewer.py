@@ -47,6 +47,7 @@ def task_view(
         "image_sizes": sizes or [],
         "tools": task.tools,
         "tool_choice": task.tool_choice,
+        "output_format": task.output_format,
         "lease_until": task.lease_until,
         "answer": task.answer,
         "result": task.result,
