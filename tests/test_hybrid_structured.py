@@ -1,19 +1,18 @@
 """Hybrid routes with structured outputs and ``n``: the model's draft, then a person.
 
-A fake provider answers every request with ``n`` choices whose content is JSON (or,
-for a prompt starting ``badjson``, text that is not). A ``review`` route hands each
+A fake provider (choices_upstream.py) answers with ``n`` choices of JSON (or, for a
+prompt starting ``badjson``, text that is not). A ``review`` route hands each
 answer to a person with the model's answer as the draft: a draft that does not fit
 the output format is shown, but accepting it is refused like any other answer.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 import pytest
-from aiohttp import web
+from choices_upstream import fake_provider, model_content
 from harness import ThreadedServer, openai_client, run_gateway, sse_payloads
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, TypeAdapter
@@ -35,50 +34,6 @@ chunks = TypeAdapter(ChatCompletionChunk)
 
 class City(BaseModel):
     name: str
-
-
-def model_content(prompt: str, index: int) -> str:
-    return "not json" if prompt.startswith("badjson") else json.dumps({"name": f"Model {index}"})
-
-
-def fake_provider(received: list[dict[str, Any]]) -> web.Application:
-    async def chat(request: web.Request) -> web.StreamResponse:
-        data = await request.json()
-        received.append(data)
-        prompt = data["messages"][-1]["content"]
-        contents = [model_content(prompt, i) for i in range(data.get("n", 1))]
-        base = {"id": "chatcmpl-fake", "created": 1741569952, "model": data["model"]}
-        if not data.get("stream"):
-            choices = [
-                {
-                    "index": i,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": "stop",
-                }
-                for i, text in enumerate(contents)
-            ]
-            usage = {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
-            return web.json_response(
-                {**base, "object": "chat.completion", "choices": choices, "usage": usage}
-            )
-        events = []
-        for i, text in enumerate(contents):  # choices interleaved, as a model streams them
-            events.append({"index": i, "delta": {"role": "assistant", "content": text[:4]}})
-        for i, text in enumerate(contents):
-            events.append({"index": i, "delta": {"content": text[4:]}})
-            events.append({"index": i, "delta": {}, "finish_reason": "stop"})
-        lines = [
-            b"data: "
-            + json.dumps({**base, "object": "chat.completion.chunk", "choices": [e]}).encode()
-            + b"\n\n"
-            for e in events
-        ]
-        return web.Response(body=b"".join([*lines, b"data: [DONE]\n\n"]))
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    return app
 
 
 @pytest.fixture(scope="module")

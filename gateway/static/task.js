@@ -5,6 +5,7 @@ import { latestScreenshot, renderConversation, textBlock } from './conversation.
 import { $, clear, el, toast } from './dom.js';
 import { takesXY, ToolForm } from './forms.js';
 import { describe } from './actions.js';
+import { AnswerShape } from './choices.js';
 import { Workspace } from './workspace.js';
 
 const TAB_KEY = 'hitl.tab';
@@ -145,6 +146,8 @@ export class TaskPanel {
     this.task = null;
     this.calls = [];
     this.forms = [];
+    this.shape?.remove(this.done);
+    this.shape = null;
     sessionStorage.removeItem(TAB_KEY);
     $('task').hidden = true;
     $('task-empty').hidden = false;
@@ -191,6 +194,8 @@ export class TaskPanel {
     $('reply-text').value = state?.content ?? '';
     $('reject-reason').value = '';
     this.renderDraft(task.draft);
+    this.shape?.remove();
+    this.shape = new AnswerShape(task, () => this.save()); // output format, n slots
   }
 
   renderDraft(draft) {
@@ -251,12 +256,14 @@ export class TaskPanel {
     if (this.calls.length) body.tool_calls = this.calls;
     const actions = this.workspace.actions;
     if (actions.length) body.computer_actions = actions;
-    return body;
+    return this.shape ? this.shape.body(body) : body;
   }
 
   async submit() {
     if (!this.task || this.done) return;
+    $('reply-error').textContent = '';
     const body = this.body();
+    if (body === null) return; // a reply slot is not ready: choices.js said why
     if (!Object.keys(body).length) {
       $('reply-error').textContent = 'Nothing to send: add actions, a tool call (press "Add call") or reply text.';
       return;
@@ -289,6 +296,7 @@ export class TaskPanel {
     for (const call of this.calls) this.forms.find((f) => f.tool.name === call.name)?.fill(call.arguments);
     this.renderCalls();
     $('reply-text').value = draft.content ?? '';
+    this.shape?.fill(draft);
     this.save();
     toast('Draft loaded: edit, then Submit');
   }
