@@ -1,7 +1,8 @@
 """A fake model provider that answers a chat request with ``n`` choices of JSON.
 
 Choice ``i`` says ``{"name": "Model i"}``; for a prompt starting ``badjson`` every
-choice is ``not json``. Streams interleave the choices, as a model's do.
+choice is ``not json``, and for one starting ``refuse`` a refusal (non-streaming).
+Streams interleave the choices, as a model's do.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 from typing import Any
 
 from aiohttp import web
+
+REFUSAL = "I won't name that city."
 
 
 def model_content(prompt: str, index: int) -> str:
@@ -24,10 +27,15 @@ def fake_provider(received: list[dict[str, Any]]) -> web.Application:
         contents = [model_content(prompt, i) for i in range(data.get("n", 1))]
         base = {"id": "chatcmpl-fake", "created": 1741569952, "model": data["model"]}
         if not data.get("stream"):
+            refuse = prompt.startswith("refuse")
             choices = [
                 {
                     "index": i,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "message": {
+                        "role": "assistant",
+                        "content": None if refuse else text,
+                        "refusal": REFUSAL if refuse else None,
+                    },
                     "logprobs": None,
                     "finish_reason": "stop",
                 }

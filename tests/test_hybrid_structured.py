@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
-from choices_upstream import fake_provider, model_content
+from choices_upstream import REFUSAL, fake_provider, model_content
 from harness import ThreadedServer, openai_client, run_gateway, sse_payloads
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, TypeAdapter
@@ -116,3 +116,16 @@ def test_a_streamed_draft_of_n_choices_is_accepted_whole(gateway, reviewer):
         for choice in payload.choices:
             texts[choice.index] += choice.delta.content or ""
     assert texts == {i: model_content(text, i) for i in range(3)}
+
+
+def test_a_model_refusal_is_a_draft_that_can_be_accepted(gateway, reviewer):
+    text = f"refuse {uuid.uuid4()}"
+    reply = parse(gateway, text, response_format=City)
+    task_id = reviewer.wait_for_task(lambda t: t["preview"] == text)["id"]
+    draft = reviewer.task(task_id)["draft"]
+    assert draft["refusal"] == REFUSAL and draft["content"] is None
+    assert reviewer.answer(task_id, accept_draft=True).status == 200
+    raw = reply.result(timeout=10)
+    completions.validate_python(raw.http_response.json())
+    message = raw.parse().choices[0].message
+    assert message.refusal == REFUSAL and message.parsed is None and message.content is None
