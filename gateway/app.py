@@ -21,7 +21,7 @@ from gateway.human.serve import HumanService
 from gateway.human.store import SQLiteStore
 from gateway.hybrid import HybridService
 from gateway.metrics import Metrics
-from gateway.routes import dashboard, openai, ops, reviewer
+from gateway.routes import dashboard, openai, ops, passthrough, reviewer, uploads
 from gateway.routing import Router
 from gateway.services import Services
 from gateway.stats import Stats
@@ -88,7 +88,7 @@ class GatewayApp:
         self.starlette = starlette
         self.services = services
         self.guard = Guard(services.config.server)
-        self._direct = openai.model_endpoints(services)
+        self._direct = {**openai.model_endpoints(services), **uploads.upload_endpoints(services)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -126,6 +126,8 @@ def create_app(config: Config) -> GatewayApp:
 
     routes = [
         *openai.routes(services),
+        *uploads.routes(services),
+        *passthrough.routes(services),
         *reviewer.routes(services),
         *ops.routes(services),
         *dashboard.routes(services),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from gateway.errors import bad_request, body_too_large
+from gateway.errors import GatewayError, bad_request, body_too_large
 
 
 class RequestHead(BaseModel):
@@ -19,8 +20,8 @@ class RequestHead(BaseModel):
     stream: bool = False
 
 
-async def read_body(scope: dict, receive, limit: int) -> bytes:
-    """The whole request body, refused with 413 as soon as it passes ``limit`` bytes."""
+def declared_length(scope: dict, limit: int) -> int | None:
+    """The request's ``Content-Length``, if it sent one; 413 when over ``limit``."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
@@ -29,8 +30,17 @@ async def read_body(scope: dict, receive, limit: int) -> bytes:
                 raise bad_request("Invalid Content-Length header.") from None
             if declared > limit:
                 raise body_too_large(limit)
-            break
-    chunks: list[bytes] = []
+            return declared
+    return None
+
+
+async def body_chunks(scope: dict, receive, limit: int) -> AsyncIterator[bytes]:
+    """The request body chunk by chunk as it arrives, for bodies streamed on unread.
+
+    Refused with 413 as soon as it passes ``limit`` bytes; a client that leaves
+    mid-body raises ``ConnectionResetError``.
+    """
+    declared_length(scope, limit)
     size = 0
     while True:
         message = await receive()
@@ -40,9 +50,38 @@ async def read_body(scope: dict, receive, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise body_too_large(limit)
-        chunks.append(chunk)
+        if chunk:
+            yield chunk
         if not message.get("more_body", False):
-            break
+            return
+
+
+class BodyStream:
+    """A request body sent on as it arrives: ``first`` (bytes already read), then the rest.
+
+    An error reading the client (it left, or passed the size limit) breaks the
+    upstream request; it is kept in ``error`` so the door reports it instead.
+    """
+
+    def __init__(self, first: Iterable[bytes], rest: AsyncIterator[bytes]) -> None:
+        self.first = first
+        self.rest = rest
+        self.error: BaseException | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for block in self.first:
+            yield block
+        try:
+            async for chunk in self.rest:
+                yield chunk
+        except (GatewayError, ConnectionResetError) as error:
+            self.error = error
+            raise
+
+
+async def read_body(scope: dict, receive, limit: int) -> bytes:
+    """The whole request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    chunks = [chunk async for chunk in body_chunks(scope, receive, limit)]
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

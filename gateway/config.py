@@ -49,6 +49,8 @@ class ServerConfig(_Strict):
     allowed_hosts: list[str] = []
     allow_open: bool = False
     access_log: bool = False
+    # Where requests that name no model go (/v1/files, /v1/batches, /v1/uploads).
+    default_upstream: str | None = None
 
     @property
     def max_body_bytes(self) -> int:
@@ -172,6 +174,11 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:
+        default = self.server.default_upstream
+        if default is not None and default not in self.upstreams:
+            raise _KeyedError(
+                "server.default_upstream", f"upstream '{default}' is not defined in [upstreams]"
+            )
         for name, model in self.models.items():
             if model.upstream and model.upstream not in self.upstreams:
                 raise _KeyedError(

@@ -58,6 +58,9 @@ class Router:
                         composite, HybridRoute(self._chain(name, model), self._human, policy)
                     )
         self._routes.setdefault(HUMAN_MODEL, self._human)
+        default = config.server.default_upstream
+        # Requests that name no model (files, batches) go here; None: nowhere.
+        self.default_upstream = upstreams[default] if default else None
 
     def resolve(self, model: str) -> Route | None:
         """The route for a model name, or ``None`` when nothing serves it."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -110,7 +110,11 @@ class Upstream:
         return headers
 
     async def send(
-        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+        self,
+        method: str,
+        path: str,
+        body: bytes | AsyncIterable[bytes] | None,
+        headers: dict[str, str],
     ) -> aiohttp.ClientResponse:
         """One HTTP exchange; connection errors and timeouts become gateway errors."""
         assert self._session is not None, "upstream not started"
@@ -165,12 +169,20 @@ async def open_chain(
     body: bytes,
     requested_model: str,
     client_headers: Iterable[tuple[bytes, bytes]],
+    payload_for: Callable[[str], bytes] | None = None,
 ) -> tuple[Target, aiohttp.ClientResponse]:
-    """Try the model, then its fallbacks, until one replies; raise the last failure."""
+    """Try the model, then its fallbacks, until one replies; raise the last failure.
+
+    ``payload_for(upstream_model)`` builds a body that is not JSON (a multipart
+    upload); by default ``model`` is spliced into the JSON body.
+    """
     client_headers = list(client_headers)
     last: Exception | None = None
     for target in chain:
-        payload = replace_model(body, requested_model, target.upstream_model)
+        if payload_for is None:
+            payload = replace_model(body, requested_model, target.upstream_model)
+        else:
+            payload = payload_for(target.upstream_model)
         headers = target.upstream.headers_for(client_headers)
         try:
             return target, await target.upstream.open(path, payload, headers)
@@ -205,6 +217,31 @@ async def relay(
         if watcher is not None:
             watcher.cancel()
         response.release()
+
+
+async def pass_on(
+    upstream: Upstream,
+    method: str,
+    path: str,
+    body: bytes | AsyncIterable[bytes] | None,
+    scope: dict,
+    receive,
+    send,
+    extra_headers: Sequence[tuple[bytes, bytes]] = (),
+    length: int | None = None,
+) -> int:
+    """One request to one upstream, its reply relayed; returns the status.
+
+    No retries: the body may be a stream that can be read only once. ``length``
+    is the body's size when it is a stream of known size (sent as
+    ``Content-Length`` rather than chunked).
+    """
+    headers = upstream.headers_for(scope["headers"])
+    if length is not None:
+        headers["content-length"] = str(length)
+    response = await upstream.send(method, path, body, headers)
+    await relay(response, send, receive, extra_headers)
+    return response.status
 
 
 async def _close_on_disconnect(receive, response: aiohttp.ClientResponse) -> None:

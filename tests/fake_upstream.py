@@ -138,6 +138,7 @@ class FakeUpstream:
         app.router.add_post("/v1/responses", self._responses_post)
         app.router.add_get("/v1/responses/{id}", self._responses_get)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_route("*", "/v1/{tail:.*}", self._other)
         return app
 
     async def _receive(self, request: web.Request) -> Step:
@@ -280,6 +281,51 @@ class FakeUpstream:
             )
         return web.Response(body=stored, content_type="application/json")
 
+    async def _other(self, request: web.Request) -> web.Response:
+        """The rest of /v1: a canned reply per endpoint (``OTHER_REPLIES``)."""
+        step = await self._receive(request)
+        if (special := await self._special(request, step)) is not None:
+            return special
+        path = request.path.removeprefix("/v1")
+        parts = path.strip("/").split("/")
+        if parts[0] == "responses" and len(parts) >= 2:
+            return self._response_resource(request.method, parts[1], parts[2:])
+        received = self.received[-1]
+        model = ""
+        if received.body and received.headers.get("content-type", "").startswith(
+            "application/json"
+        ):
+            model = received.json().get("model", "")
+        reply = OTHER_REPLIES.get(path)
+        if reply is None:
+            reply = {"object": "echo", "method": request.method, "path": path}
+        if isinstance(reply, bytes):
+            self.sent.append(reply)
+            return web.Response(body=reply, headers={"content-type": "audio/mpeg", **step.headers})
+        body = orjson.loads(orjson.dumps(reply).replace(b"$MODEL", model.encode()))
+        return self._json(body, step.headers)
+
+    def _response_resource(self, method: str, ident: str, rest: list[str]) -> web.Response:
+        stored = self._responses.get(ident)
+        if stored is None:
+            return web.json_response(
+                {"error": {"message": "No such response", "type": "x"}}, status=404
+            )
+        if rest == ["input_items"]:
+            item = {
+                "id": "msg_in_" + ident,
+                "type": "message",
+                "role": "user",
+                "status": "completed",
+                "content": [{"type": "input_text", "text": "Say hello"}],
+            }
+            page = {"object": "list", "data": [item], "first_id": item["id"]}
+            return self._json({**page, "last_id": item["id"], "has_more": False}, {})
+        if method == "DELETE":
+            del self._responses[ident]
+            return self._json({"id": ident, "object": "response.deleted", "deleted": True}, {})
+        return self._json({**orjson.loads(stored), "status": "cancelled"}, {})
+
     async def _models(self, request: web.Request) -> web.Response:
         await self._receive(request)
         return self._json({"object": "list", "data": []}, {})
@@ -288,6 +334,67 @@ class FakeUpstream:
         body = orjson.dumps(data)
         self.sent.append(body)
         return web.Response(body=body, headers={"content-type": "application/json", **headers})
+
+
+def _moderation_flags(value: object) -> dict:
+    """Every category the SDK's moderation types require, each set to ``value``."""
+    from openai.types.moderation import Categories
+
+    return {field.alias or name: value for name, field in Categories.model_fields.items()}
+
+
+# Canned replies of the other endpoints ($MODEL: the model the request named).
+OTHER_REPLIES: dict[str, dict | bytes] = {
+    "/embeddings": {
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -0.5, 1.0]}],
+        "model": "$MODEL",
+        "usage": {"prompt_tokens": 2, "total_tokens": 2},
+    },
+    "/completions": {
+        "id": "cmpl-1",
+        "object": "text_completion",
+        "created": CREATED,
+        "model": "$MODEL",
+        "choices": [{"text": " world", "index": 0, "logprobs": None, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    },
+    "/moderations": {
+        "id": "modr-1",
+        "model": "$MODEL",
+        "results": [
+            {
+                "flagged": False,
+                "categories": _moderation_flags(False),
+                "category_scores": _moderation_flags(0.01),
+                "category_applied_input_types": _moderation_flags(["text"]),
+            }
+        ],
+    },
+    "/images/generations": {"created": CREATED, "data": [{"b64_json": "aGk="}]},
+    "/images/edits": {"created": CREATED, "data": [{"b64_json": "aGk="}]},
+    "/audio/speech": b"ID3 fake mp3 bytes",
+    "/audio/transcriptions": {"text": "hello from the fake"},
+    "/audio/translations": {"text": "hello in English"},
+    "/files": {
+        "id": "file-1",
+        "object": "file",
+        "bytes": 12,
+        "created_at": CREATED,
+        "filename": "batch.jsonl",
+        "purpose": "batch",
+        "status": "processed",
+    },
+    "/batches": {
+        "id": "batch_1",
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "created_at": CREATED,
+        "input_file_id": "file-1",
+        "status": "validating",
+    },
+}
 
 
 def chat_completion(ident: str, model: str, text: str) -> dict:

@@ -6,6 +6,7 @@ tests with the ``openai`` SDK's own types. Token counts are estimates.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import secrets
 from collections.abc import Iterator
@@ -309,6 +310,68 @@ def _item_events(event, index: int, item: dict[str, Any]) -> Iterator[bytes]:
     else:
         yield event("response.output_item.added", output_index=index, item=item)
     yield event("response.output_item.done", output_index=index, item=item)
+
+
+# -- Responses input items -----------------------------------------------------------
+
+_ITEM_PREFIX = {
+    "message": "msg",
+    "function_call": "fc",
+    "function_call_output": "fco",
+    "computer_call": "cu",
+    "computer_call_output": "cuo",
+}
+
+
+def input_item(response_id: str, index: int, item: Any) -> dict[str, Any]:
+    """One input item as ``GET /v1/responses/{id}/input_items`` lists it.
+
+    Items a client sent in shorthand get the full shape: an ``id`` (stable for
+    the response and position), a ``type``, content as a list of parts, and the
+    screenshot of a ``computer_call_output`` as a ``computer_screenshot``.
+    """
+    item = dict(item) if isinstance(item, dict) else {"role": "user", "content": str(item)}
+    kind = item.setdefault("type", "message")
+    if not item.get("id"):
+        digest = hashlib.sha256(f"{response_id}:{index}".encode()).hexdigest()[:24]
+        item["id"] = f"{_ITEM_PREFIX.get(kind, 'item')}_{digest}"
+    item.setdefault("status", "completed")
+    if kind == "message":
+        assistant = item.get("role") == "assistant"
+        content = item.get("content")
+        if isinstance(content, str):
+            content = [{"type": "input_text", "text": content}]
+        if assistant:  # what an assistant said is output text, with annotations
+            content = [
+                {**part, "type": "output_text", "annotations": part.get("annotations", [])}
+                if part.get("type") in ("input_text", "output_text")
+                else part
+                for part in content or []
+            ]
+        item["content"] = content or []
+    elif kind == "computer_call":
+        item.setdefault("pending_safety_checks", [])
+    elif kind == "computer_call_output" and isinstance(item.get("output"), dict):
+        item["output"] = {**item["output"], "type": "computer_screenshot"}
+    return item
+
+
+def input_item_page(
+    response_id: str, items: list[Any], limit: int, order: str, after: str | None
+) -> dict[str, Any]:
+    """A page of a response's input items, newest first unless ``order`` is ``asc``."""
+    listed = [input_item(response_id, index, item) for index, item in enumerate(items)]
+    if order == "desc":
+        listed.reverse()
+    start = next((i + 1 for i, item in enumerate(listed) if item["id"] == after), 0)
+    page = listed[start : start + limit]
+    return {
+        "object": "list",
+        "data": page,
+        "first_id": page[0]["id"] if page else "",
+        "last_id": page[-1]["id"] if page else "",
+        "has_more": start + limit < len(listed),
+    }
 
 
 # -- SSE -----------------------------------------------------------------------------

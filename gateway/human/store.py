@@ -281,6 +281,15 @@ class SQLiteStore:
 
         return await self._run(read)
 
+    async def delete_response(self, response_id: str) -> bool:
+        """Forget a stored response (``DELETE /v1/responses/{id}``); False if there was none."""
+
+        def delete() -> bool:
+            cursor = self._conn.execute("DELETE FROM responses WHERE id = ?", (response_id,))
+            return cursor.rowcount > 0
+
+        return await self._run(delete)
+
 
 class _transaction:
     """BEGIN ... COMMIT, or ROLLBACK when the body raises."""

@@ -20,12 +20,14 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.asgi import header, send_whole
 from gateway.body import RequestHead, parse_body, read_body
-from gateway.errors import GatewayError, model_not_found, not_found
+from gateway.errors import GatewayError, bad_request, model_not_found, not_found
+from gateway.human import answers
+from gateway.human.store import StoredResponse
 from gateway.metrics import Metrics
-from gateway.routing import ForwardRoute, HumanRoute
+from gateway.routing import ForwardRoute, HumanRoute, HybridRoute
 from gateway.services import Services
 from gateway.streams import send_error, send_upstream_error
-from gateway.upstream import UpstreamBroke, UpstreamFailure, open_chain, relay
+from gateway.upstream import UpstreamBroke, UpstreamFailure, open_chain, pass_on, relay
 
 FORWARD_HEADERS = ((b"x-gateway-route", b"forward"), (b"x-gateway-answered-by", b"model"))
 MODEL_CREATED = 1700000000
@@ -53,65 +55,115 @@ class Call:
         return header(self.scope, name)
 
 
-class ModelEndpoint:
-    """``POST /v1/chat/completions`` and ``POST /v1/responses``."""
+@dataclass(slots=True)
+class Progress:
+    """How far a request got: what its error reply and its metrics need."""
 
-    def __init__(self, services: Services, api: str, path: str) -> None:
+    model: str = ""
+    route_kind: str = "none"
+    call: Call | None = None
+
+
+class ModelEndpoint:
+    """A ``POST /v1/...`` endpoint routed by the JSON body's ``model``.
+
+    ``people``: a person can answer it (chat completions, responses); on the
+    other endpoints only forward routes serve. ``model_optional``: a body without
+    ``model`` goes to ``[server] default_upstream`` (moderations, image generation).
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        api: str,
+        path: str,
+        people: bool = False,
+        model_optional: bool = False,
+    ) -> None:
         self.services = services
         self.api = api
         self.path = path
+        self.people = people
+        self.model_optional = model_optional
         self.limit = services.config.server.max_body_bytes
 
     async def __call__(self, scope, receive, send) -> None:
         started = time.perf_counter()
         services = self.services
-        model, route_kind = "", "none"
-        call: Call | None = None
+        seen = Progress()
         try:
-            client = services.client_auth.identify(header(scope, b"authorization"))
-            body = await read_body(scope, receive, self.limit)
-            data, head = parse_body(body)
-            model = head.model
-            route = services.router.resolve(model)
-            if route is None:
-                raise model_not_found(model)
-            route_kind = route.kind
-            call = Call(
-                self.api, self.path, scope, receive, send, body, data, head, client, started
-            )
-            if isinstance(route, ForwardRoute):
-                status = await forward(call, route, services.metrics)
-            elif isinstance(route, HumanRoute):
-                status = await services.human.serve(call, route)
-            else:
-                status = await services.hybrid.serve(call, route)
+            status = await self.serve(scope, receive, send, started, seen)
         except GatewayError as error:
-            if call is not None:
-                await send_error(call, error, [(b"x-gateway-route", route_kind.encode())])
+            if seen.call is not None:
+                route = [(b"x-gateway-route", seen.route_kind.encode())]
+                await send_error(seen.call, error, route)
             else:
                 await error.response()(scope, receive, send)
             status = error.status
         except UpstreamFailure as failure:
-            if call is not None:
-                await send_upstream_error(call, failure.status, failure.headers, failure.body)
+            if seen.call is not None:
+                await send_upstream_error(seen.call, failure.status, failure.headers, failure.body)
             else:
                 await send_whole(send, failure.status, failure.headers, failure.body)
             status = failure.status
         except UpstreamBroke as broke:
             # Returning without the reply's end makes the server drop the connection.
-            log.warning("%s model %r: %s", self.api, model, broke)
+            log.warning("%s model %r: %s", self.api, seen.model, broke)
             status = 502
         except ConnectionResetError:
             return  # the client left before its body arrived
         except Exception:
             # The app calls this endpoint without Starlette's error middleware, so
             # answer as it would: log the traceback, send a 500 if nothing was sent.
-            log.exception("%s model %r failed", self.api, model)
+            log.exception("%s model %r failed", self.api, seen.model)
             failed = GatewayError(500, "The gateway failed on this request.", type="api_error")
             with contextlib.suppress(RuntimeError):  # a reply had already begun
                 await failed.response()(scope, receive, send)
             status = 500
-        services.metrics.request_done(model, route_kind, status)
+        services.metrics.request_done(seen.model, seen.route_kind, status)
+
+    async def serve(self, scope, receive, send, started: float, seen: Progress) -> int:
+        """Read, route and answer the request; returns the status sent."""
+        services = self.services
+        client = services.client_auth.identify(header(scope, b"authorization"))
+        body = await read_body(scope, receive, self.limit)
+        if self.model_optional and services.router.default_upstream and _no_model(body):
+            return await self.to_default(scope, receive, send, body, seen)
+        data, head = parse_body(body)
+        seen.model = head.model
+        route = self.route(head.model, seen)
+        call = seen.call = Call(
+            self.api, self.path, scope, receive, send, body, data, head, client, started
+        )
+        if isinstance(route, ForwardRoute):
+            return await forward(call, route, services.metrics)
+        if isinstance(route, HumanRoute):
+            return await services.human.serve(call, route)
+        return await services.hybrid.serve(call, route)
+
+    def route(self, model: str, seen: Progress) -> ForwardRoute | HumanRoute | HybridRoute:
+        """The model's route; 404 for an unknown model, 400 where people cannot answer."""
+        route = self.services.router.resolve(model)
+        if route is None:
+            raise model_not_found(model)
+        seen.route_kind = route.kind
+        if not self.people and not isinstance(route, ForwardRoute):
+            raise bad_request(
+                f"A person cannot answer {self.api} requests, and model '{model}' "
+                f"routes to people: use a model served by an upstream.",
+                param="model",
+                code="model_not_supported",
+            )
+        return route
+
+    async def to_default(self, scope, receive, send, body, seen: Progress, length=None) -> int:
+        """A request naming no model, relayed once to ``[server] default_upstream``."""
+        upstream = self.services.router.default_upstream
+        assert upstream is not None
+        seen.route_kind = "forward"
+        return await pass_on(
+            upstream, "POST", self.path, body, scope, receive, send, FORWARD_HEADERS, length
+        )
 
 
 async def forward(call: Call, route: ForwardRoute, metrics: Metrics) -> int:
@@ -132,11 +184,30 @@ def _model_object(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": "hitl-gateway"}
 
 
+def _no_model(body: bytes) -> bool:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False  # parse_body gives the 400
+    return isinstance(data, dict) and "model" not in data
+
+
 def model_endpoints(services: Services) -> dict[str, ModelEndpoint]:
     """``POST`` path -> endpoint, for the app to call without Starlette's routing."""
     return {
-        "/v1/chat/completions": ModelEndpoint(services, "chat.completions", "/chat/completions"),
-        "/v1/responses": ModelEndpoint(services, "responses", "/responses"),
+        "/v1/chat/completions": ModelEndpoint(
+            services, "chat.completions", "/chat/completions", people=True
+        ),
+        "/v1/responses": ModelEndpoint(services, "responses", "/responses", people=True),
+        "/v1/embeddings": ModelEndpoint(services, "embeddings", "/embeddings"),
+        "/v1/completions": ModelEndpoint(services, "completions", "/completions"),
+        "/v1/moderations": ModelEndpoint(
+            services, "moderations", "/moderations", model_optional=True
+        ),
+        "/v1/images/generations": ModelEndpoint(
+            services, "images.generations", "/images/generations", model_optional=True
+        ),
+        "/v1/audio/speech": ModelEndpoint(services, "audio.speech", "/audio/speech"),
     }
 
 
@@ -157,23 +228,29 @@ def routes(services: Services) -> list[BaseRoute]:
             raise model_not_found(name)
         return Response(orjson.dumps(_model_object(name)), media_type="application/json")
 
-    async def get_response(request: Request) -> Response:
+    async def owned(request: Request) -> tuple[str, StoredResponse | None]:
+        """The response id, and the response if a person made it for this client."""
         client = services.client_auth.identify(request.headers.get("authorization"))
         response_id = request.path_params["response_id"]
-        stored = await services.human.stored_response(response_id, client)
-        if stored is not None:
-            return Response(stored, media_type="application/json")
+        stored = await services.queue.store.get_response(response_id)
+        if stored is None or stored.owner != client.hex():
+            return response_id, None
+        return response_id, stored
+
+    async def ask_upstreams(request: Request, response_id: str, tail: str = "") -> Response:
+        """Pass the request to each upstream in config order until one knows the id."""
         if not _RESPONSE_ID.fullmatch(response_id):
             # Only plain ids go into an upstream URL: no dot segments, no smuggled query.
             raise not_found(f"No response found with id '{response_id}'.")
-        path = f"/responses/{response_id}"
+        path = f"/responses/{response_id}{tail}"
         if request.url.query:
             path += "?" + request.url.query
+        body = await request.body() if request.method == "POST" else None
         failure: GatewayError | None = None
         for upstream in services.upstreams.values():
             headers = upstream.headers_for(request.headers.raw)
             try:
-                reply = await upstream.send("GET", path, None, headers)
+                reply = await upstream.send(request.method, path, body, headers)
             except GatewayError as error:
                 failure = error  # another upstream may still have it
                 continue
@@ -185,11 +262,46 @@ def routes(services: Services) -> list[BaseRoute]:
             raise failure  # an upstream that could have it did not answer
         raise not_found(f"No response found with id '{response_id}'.")
 
+    async def response(request: Request) -> Response:
+        """``GET`` or ``DELETE /v1/responses/{id}``."""
+        response_id, stored = await owned(request)
+        if stored is None:
+            return await ask_upstreams(request, response_id)
+        if request.method == "GET":
+            return Response(stored.body, media_type="application/json")
+        await services.queue.store.delete_response(response_id)
+        deleted = {"id": response_id, "object": "response.deleted", "deleted": True}
+        return Response(orjson.dumps(deleted), media_type="application/json")
+
+    async def input_items(request: Request) -> Response:
+        response_id, stored = await owned(request)
+        if stored is None:
+            return await ask_upstreams(request, response_id, "/input_items")
+        query = request.query_params
+        try:
+            limit = min(max(int(query.get("limit", 20)), 1), 100)
+        except ValueError:
+            raise bad_request("Invalid 'limit': must be an integer.", param="limit") from None
+        order = query.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise bad_request("Invalid 'order': must be 'asc' or 'desc'.", param="order")
+        page = answers.input_item_page(response_id, stored.input, limit, order, query.get("after"))
+        return Response(orjson.dumps(page), media_type="application/json")
+
+    async def cancel(request: Request) -> Response:
+        response_id, stored = await owned(request)
+        if stored is None:
+            return await ask_upstreams(request, response_id, "/cancel")
+        # A person's response exists only once it is complete: never in the background.
+        raise bad_request("Only responses created with background=true can be cancelled.")
+
     # The app calls these two directly; as routes they give other methods a 405.
     endpoints = model_endpoints(services)
     return [
         *(Route(path, endpoint, methods=["POST"]) for path, endpoint in endpoints.items()),
-        Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
+        Route("/v1/responses/{response_id}", response, methods=["GET", "DELETE"]),
+        Route("/v1/responses/{response_id}/input_items", input_items, methods=["GET"]),
+        Route("/v1/responses/{response_id}/cancel", cancel, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", get_model, methods=["GET"]),
     ]

@@ -1,0 +1,132 @@
+"""The multipart endpoints: audio transcriptions and translations, image edits and variations.
+
+Routed like the JSON endpoints by ``model``, which here is a form field. The
+upload is read only until that field is complete (the ``openai`` SDK sends it
+before the file; clients that send it after have the file spooled, on disk
+beyond ``SPOOL_IN_MEMORY``); the rest streams to the upstream as it arrives.
+Only ``model``'s value changes, to ``upstream_model``; every other byte is the
+client's. An upload that arrived whole and small gets retries and fallbacks
+like a JSON request; a streamed one goes once, to the model's own upstream.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from typing import IO
+
+from starlette.routing import BaseRoute, Route
+
+from gateway.asgi import header
+from gateway.body import BodyStream, body_chunks, declared_length
+from gateway.errors import GatewayError, bad_request
+from gateway.multipart import ModelField, ModelValue, boundary_of
+from gateway.routes.openai import FORWARD_HEADERS, ModelEndpoint, Progress
+from gateway.services import Services
+from gateway.upstream import open_chain, pass_on, relay
+
+SPOOL_IN_MEMORY = 1024 * 1024  # bytes of an upload held in memory before the spool goes to disk
+READ_SIZE = 64 * 1024
+
+# Multipart endpoint -> whether its model field may be left out (a default model).
+UPLOADS = {
+    "/v1/audio/transcriptions": False,
+    "/v1/audio/translations": False,
+    "/v1/images/edits": True,
+    "/v1/images/variations": True,
+}
+
+
+def spooled(spool: IO[bytes], then: bytes = b"") -> Iterator[bytes]:
+    """The spool's bytes from the start, in blocks, then ``then``."""
+    spool.seek(0)
+    while block := spool.read(READ_SIZE):
+        yield block
+    if then:
+        yield then
+
+
+class UploadEndpoint(ModelEndpoint):
+    """A multipart ``POST /v1/...`` endpoint routed by its ``model`` form field."""
+
+    async def serve(self, scope, receive, send, started: float, seen: Progress) -> int:
+        services = self.services
+        services.client_auth.identify(header(scope, b"authorization"))
+        boundary = boundary_of(header(scope, b"content-type"))
+        if boundary is None:
+            raise bad_request("This endpoint takes a multipart/form-data body.")
+        declared = declared_length(scope, self.limit)
+        chunks = aiter(body_chunks(scope, receive, self.limit))
+        finder = ModelField(boundary)
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            read = 0
+            found: ModelValue | None = None
+            async for chunk in chunks:
+                read += len(chunk)
+                found = finder.feed(chunk)
+                spool.write(finder.flushed())
+                if found is not None:
+                    break
+            if found is None:
+                if not (self.model_optional and services.router.default_upstream):
+                    finder.missing()
+                body = BodyStream(spooled(spool, finder.remainder()), chunks)
+                return await self.to_default(scope, receive, send, body, seen, read)
+            seen.model = found.model
+            route = self.route(found.model, seen)
+            whole = declared is not None and read == declared
+            if whole and read <= SPOOL_IN_MEMORY:
+                spool.seek(0)
+                head = spool.read() + found.before
+
+                def payload_for(upstream_model: str) -> bytes:
+                    return head + upstream_model.encode() + found.after
+
+                target, reply = await open_chain(
+                    route.chain, self.path, b"", found.model, scope["headers"], payload_for
+                )
+                await relay(reply, send, receive, FORWARD_HEADERS)
+                return reply.status
+            target = route.chain[0]
+            new = target.upstream_model.encode()
+            length = None
+            if declared is not None:
+                length = declared - len(found.model.encode()) + len(new)
+            body = BodyStream(spooled(spool, found.before + new + found.after), chunks)
+            try:
+                return await pass_on(
+                    target.upstream,
+                    "POST",
+                    self.path,
+                    body,
+                    scope,
+                    receive,
+                    send,
+                    FORWARD_HEADERS,
+                    length,
+                )
+            except GatewayError:
+                if body.error is not None:
+                    raise body.error from None
+                raise
+
+
+def upload_endpoints(services: Services) -> dict[str, UploadEndpoint]:
+    """``POST`` path -> endpoint, for the app to call without Starlette's routing."""
+    return {
+        path: UploadEndpoint(
+            services,
+            path.removeprefix("/v1/").replace("/", "."),
+            path.removeprefix("/v1"),
+            model_optional=optional,
+        )
+        for path, optional in UPLOADS.items()
+    }
+
+
+def routes(services: Services) -> list[BaseRoute]:
+    """As routes they give methods other than ``POST`` a 405 (the app calls them directly)."""
+    return [
+        Route(path, endpoint, methods=["POST"])
+        for path, endpoint in upload_endpoints(services).items()
+    ]
