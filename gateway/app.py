@@ -18,13 +18,13 @@ from gateway.events import Events
 from gateway.guard import Guard
 from gateway.human.queue import TaskQueue
 from gateway.human.serve import HumanService
-from gateway.human.store import SQLiteStore
 from gateway.hybrid import HybridService
 from gateway.metrics import Metrics
 from gateway.routes import dashboard, openai, ops, passthrough, reviewer, uploads
 from gateway.routing import Router
 from gateway.services import Services
 from gateway.stats import Stats
+from gateway.store import store_for
 from gateway.upstream import Upstream
 
 
@@ -33,7 +33,7 @@ def build_services(config: Config) -> Services:
     router = Router(config, upstreams)
     events = Events()
     metrics = Metrics(router.routed_names(), upstreams)
-    store = SQLiteStore(config.store.path)
+    store = store_for(config.store)
     queue = TaskQueue(store, events, metrics, config.human)
     human = HumanService(queue, metrics, config.human)
     stats = Stats(queue)

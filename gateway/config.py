@@ -161,7 +161,30 @@ class HumanConfig(_Strict):
 
 
 class StoreConfig(_Strict):
+    # ``postgresql://user:pass@host:5432/db`` (several processes and machines) or
+    # ``sqlite:///path.db``; without a url, SQLite at ``path``.
+    url: str | None = None
     path: str = "hitl-gateway.db"
+    pool_size: int = Field(10, ge=1, le=1000)  # PostgreSQL connections per process
+    sweep_s: float = Field(1.0, gt=0)  # how often a process looks for due deadlines
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("postgresql://", "postgres://", "sqlite:///")):
+            raise ValueError("must start with postgresql:// or sqlite:///")
+        return url
+
+    @property
+    def postgres(self) -> bool:
+        return bool(self.url) and not self.url.startswith("sqlite:")
+
+    @property
+    def sqlite_path(self) -> str:
+        """The SQLite file: ``sqlite:///rel.db`` is relative, ``sqlite:////abs.db`` absolute."""
+        if self.url and self.url.startswith("sqlite:///"):
+            return self.url.removeprefix("sqlite:///")
+        return self.path
 
 
 class Config(_Strict):

@@ -14,3 +14,16 @@ from reviewer_client import Reviewer
 def reviewer(gateway) -> Reviewer:
     """Reviewer ``alice`` on the module's gateway (a module may define its own)."""
     return Reviewer(gateway.url, "alice")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A throwaway PostgreSQL 15 server for the whole session (skipped without one)."""
+    import postgres
+
+    if not postgres.available():
+        pytest.skip(f"PostgreSQL server binaries not found in {postgres.BIN}")
+    cluster = postgres.shared_cluster()
+    yield cluster
+    cluster.destroy()
+    postgres._shared = None

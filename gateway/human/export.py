@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from gateway.human.store import SQLiteStore
 from gateway.human.task import Task
+from gateway.store.base import Store
 
 FORMATS = ("openai-chat", "records")
 PAGE = 200
@@ -45,9 +45,7 @@ def record(task: Task, request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def export_lines(
-    store: SQLiteStore, format: str, model: str | None = None
-) -> AsyncIterator[bytes]:
+async def export_lines(store: Store, format: str, model: str | None = None) -> AsyncIterator[bytes]:
     """JSON lines of answered tasks, oldest first, read from the store a page at a time."""
     after = 0.0
     while True:

@@ -16,7 +16,6 @@ from typing import Any
 from gateway.config import HumanConfig
 from gateway.errors import conflict, not_found
 from gateway.events import Events
-from gateway.human.store import AuditEntry, SQLiteStore
 from gateway.human.task import (
     ANSWERED,
     CANCELLED,
@@ -29,6 +28,7 @@ from gateway.human.task import (
     Task,
 )
 from gateway.metrics import Metrics
+from gateway.store.base import AuditEntry, Guard, Store
 
 
 @dataclass(slots=True, eq=False)
@@ -50,7 +50,7 @@ class TaskQueue:
     """Open tasks, their waiters and timers, backed by the store."""
 
     def __init__(
-        self, store: SQLiteStore, events: Events, metrics: Metrics, settings: HumanConfig
+        self, store: Store, events: Events, metrics: Metrics, settings: HumanConfig
     ) -> None:
         self.store = store
         self.events = events
@@ -74,8 +74,9 @@ class TaskQueue:
                 self._schedule(waiting, "lease", task.lease_until, self._lease_ran_out)
             self._schedule_grace(waiting)
         since = time.time() - self.settings.keep_undelivered_s
-        for task in await self.store.finished_since(since):
-            self._keep_undelivered(task)
+        for task in await self.store.list((ANSWERED, REJECTED), limit=1_000_000):
+            if not task.delivered and (task.answered_at or 0) >= since:
+                self._keep_undelivered(task)
 
     def stop(self) -> None:
         for waiting in self._open.values():
@@ -91,9 +92,9 @@ class TaskQueue:
     async def create(self, task: Task, request: bytes) -> Waiting:
         """Store a new task and publish it; its creator is attached."""
         waiting = self._track(task)
-        waiting.clients = 1
+        waiting.clients = task.clients = 1
         self._counts[task.status] += 1
-        await self.store.insert(task, request, self._entry(task, "created", None, task.reason))
+        await self.store.create(task, request, self._entry(task, "created", None, task.reason))
         self.events.publish("task.created", task.summary())
         return waiting
 
@@ -113,7 +114,7 @@ class TaskQueue:
             return
         task.delivered = True
         self._undelivered.pop(task.dedup, None)
-        await self.store.update(task, ("delivered",), None)
+        await self._write(task, ("delivered",), None)
 
     # -- reviewers ----------------------------------------------------------------
 
@@ -147,7 +148,7 @@ class TaskQueue:
         task.lease_until = now + self.settings.lease_s
         self._schedule(waiting, "lease", task.lease_until, self._lease_ran_out)
         if renewing:
-            await self.store.update(task, ("lease_until",), None)
+            await self._write(task, ("lease_until",), None)
             return task
         first_claim = task.claimed_at is None
         self._set_status(task, CLAIMED)
@@ -155,7 +156,7 @@ class TaskQueue:
         task.claimed_at = now
         if first_claim:
             self.metrics.time_to_claim.labels(self._model(task)).observe(now - task.created_at)
-        await self.store.update(
+        await self._write(
             task,
             ("status", "claimed_by", "claimed_at", "lease_until"),
             self._entry(task, "claimed", reviewer),
@@ -256,7 +257,7 @@ class TaskQueue:
         self._set_status(task, PENDING)
         task.claimed_by = None
         task.lease_until = None
-        await self.store.update(
+        await self._write(
             task, ("status", "claimed_by", "lease_until"), self._entry(task, "released", actor)
         )
         self.events.publish("task.released", task.summary())
@@ -293,10 +294,14 @@ class TaskQueue:
             "status", "claimed_by", "claimed_at", "answered_at", "answered_by", "finished_at",
             "answer", "result", "reject_reason", "response_id", "lease_until",
         )  # fmt: skip
-        await self.store.update(task, changed, self._entry(task, status, actor, detail))
+        await self._write(task, changed, self._entry(task, status, actor, detail))
         if not waiting.done.done():
             waiting.done.set_result(task)
         self.events.publish(f"task.{status}", task.summary())
+
+    async def _write(self, task: Task, changed: tuple[str, ...], entry: AuditEntry | None) -> None:
+        changes = {name: getattr(task, name) for name in changed}
+        await self.store.transition(task.id, Guard(STATUSES), changes, entry)
 
     def _keep_undelivered(self, task: Task) -> None:
         self._undelivered[task.dedup] = task

@@ -34,10 +34,10 @@ from gateway.human.request import (
     session_of,
 )
 from gateway.human.steps import Steps, session_name
-from gateway.human.store import StoredResponse
 from gateway.human.task import ANSWERED, EXPIRED, PENDING, Task
 from gateway.human.validate import checked_replies, parse_answer
 from gateway.metrics import Metrics
+from gateway.store.base import StoredResponse
 from gateway.streams import JSON_HEADERS, keep_alive, send_error, send_rest, start_stream
 
 if TYPE_CHECKING:

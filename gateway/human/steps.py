@@ -37,8 +37,8 @@ import orjson
 from gateway.human.request import messages_of, texts
 
 if TYPE_CHECKING:
-    from gateway.human.store import SQLiteStore
     from gateway.human.task import Task
+    from gateway.store.base import Store
 
 INDEX_LIMIT = 100_000  # keys kept; the oldest go first
 TEXT_CANDIDATES = 8  # tasks kept per text key (independent runs that look alike)
@@ -161,7 +161,7 @@ class Steps:
         while len(index) > self.limit:
             index.popitem(last=False)
 
-    async def rebuild(self, store: SQLiteStore) -> None:
+    async def rebuild(self, store: Store) -> None:
         """Index the recently answered tasks again (after a restart)."""
         since = time.time() - REBUILD_WINDOW_S
         for task in await store.answered_after(since, limit=REBUILD_LIMIT):

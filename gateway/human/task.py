@@ -37,6 +37,8 @@ class Task:
     claimed_by: str | None = None
     claimed_at: float | None = None
     lease_until: float | None = None
+    clients: int = 0  # clients waiting on it, over every process
+    gone_at: float | None = None  # no client since: cancelled at this moment (re-attach grace)
     answered_at: float | None = None  # answered or rejected: when, and answered_by who
     answered_by: str | None = None
     finished_at: float | None = None  # when the task left the queue, for any reason

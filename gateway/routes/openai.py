@@ -22,10 +22,10 @@ from gateway.asgi import header, send_whole
 from gateway.body import RequestHead, parse_body, read_body
 from gateway.errors import GatewayError, bad_request, model_not_found, not_found
 from gateway.human import answers
-from gateway.human.store import StoredResponse
 from gateway.metrics import Metrics
 from gateway.routing import ForwardRoute, HumanRoute, HybridRoute
 from gateway.services import Services
+from gateway.store.base import StoredResponse
 from gateway.streams import send_error, send_upstream_error
 from gateway.upstream import UpstreamBroke, UpstreamFailure, open_chain, pass_on, relay
 

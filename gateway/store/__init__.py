@@ -1,0 +1,17 @@
+"""Where tasks, responses, reviewer sessions and counters are kept (see ``base``)."""
+
+from __future__ import annotations
+
+from gateway.config import StoreConfig
+from gateway.store.base import Store
+
+
+def store_for(config: StoreConfig) -> Store:
+    """The backend ``[store]`` names: PostgreSQL for a ``postgresql://`` url, else SQLite."""
+    if config.postgres:
+        from gateway.store.postgres import PostgresStore  # asyncpg is imported only when used
+
+        return PostgresStore(config.url or "", config.pool_size)
+    from gateway.store.sqlite import SQLiteStore
+
+    return SQLiteStore(config.sqlite_path)

@@ -1,0 +1,388 @@
+"""The PostgreSQL backend: many gateway processes, on many machines, one database.
+
+Driver: asyncpg. It is asyncio-native with a built-in connection pool, it is the
+fastest Python driver for PostgreSQL (binary protocol, prepared statements cached
+per connection), and ``add_listener`` gives LISTEN/NOTIFY as plain callbacks on a
+dedicated connection, which is how changes reach every process.
+
+Each write is one transaction: a conditional ``UPDATE ... RETURNING`` (or
+``INSERT ... ON CONFLICT DO NOTHING``), its audit entry, and ``pg_notify`` with
+``origin:task_id:event``; PostgreSQL delivers the notification at commit, so a
+process never hears of a change that did not happen. The process that made a
+change tells its own listeners at once and ignores the echo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+import orjson
+
+from gateway.human.task import Task
+from gateway.store import sql
+from gateway.store.base import (
+    AuditEntry,
+    Change,
+    Due,
+    Guard,
+    Listener,
+    StoredResponse,
+    StoreUnavailable,
+)
+from gateway.store.migrations import steps
+
+T = TypeVar("T")
+CHANNEL = "hitl_tasks"
+MIGRATION_LOCK = 7_411_203  # pg_advisory_xact_lock key: one process migrates at a time
+COMMAND_TIMEOUT_S = 10.0
+RECONNECT_S = 1.0
+log = logging.getLogger("gateway.store")
+# Failures of the server or the connection, not of the statement.
+_UNAVAILABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+
+
+class PostgresStore:
+    """The store in a PostgreSQL database, through a pool of asyncpg connections."""
+
+    shared = True
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self.origin = secrets.token_hex(4)  # this process, in notification payloads
+        self._pool: asyncpg.Pool | None = None
+        self._listen_conn: asyncpg.Connection | None = None
+        self._listen_task: asyncio.Task[None] | None = None
+        self._listeners: list[Listener] = []
+        self._closing = False
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=1,
+                max_size=self.pool_size,
+                command_timeout=COMMAND_TIMEOUT_S,
+                server_settings={"application_name": "hitl-gateway"},
+            )
+            async with self._pool.acquire() as conn:
+                await _migrate(conn)
+            await self._connect_listener()
+        except _UNAVAILABLE as error:
+            raise StoreUnavailable(error) from error
+        self._listen_task = asyncio.create_task(self._keep_listening())
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._listen_task is not None:
+            self._listen_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listen_task
+        if self._listen_conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._listen_conn.close(), 5)
+        if self._pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._pool.close(), 5)
+
+    async def ping(self) -> bool:
+        try:
+            return await self._call(lambda conn: conn.fetchval("SELECT 1")) == 1
+        except Exception:
+            return False
+
+    # -- notifications ------------------------------------------------------------------
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _tell(self, change: Change) -> None:
+        for listener in self._listeners:
+            listener(change)
+
+    def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        origin, _, rest = payload.partition(":")
+        task_id, _, event = rest.partition(":")
+        if origin != self.origin:
+            self._tell(Change(task_id, event))
+
+    async def _connect_listener(self) -> None:
+        conn = await asyncpg.connect(self.url, timeout=COMMAND_TIMEOUT_S)
+        await conn.add_listener(CHANNEL, self._on_notify)
+        self._listen_conn = conn
+
+    async def _keep_listening(self) -> None:
+        """Reconnect the LISTEN connection when it drops; a missed notification is
+        caught by the queue's sweep."""
+        while not self._closing:
+            await asyncio.sleep(RECONNECT_S)
+            conn = self._listen_conn
+            if conn is not None and not conn.is_closed():
+                continue
+            try:
+                await self._connect_listener()
+                self._tell(Change("", "store.reconnected"))
+            except Exception as error:  # the database is still away: try again
+                log.debug("LISTEN reconnect failed: %s", error)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _call(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        if self._pool is None:
+            raise StoreUnavailable("store not open")
+        try:
+            async with self._pool.acquire(timeout=COMMAND_TIMEOUT_S) as conn:
+                return await fn(conn)
+        except _UNAVAILABLE as error:
+            raise StoreUnavailable(error) from error
+
+    async def _write(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        async def in_transaction(conn: asyncpg.Connection) -> T:
+            async with conn.transaction():
+                return await fn(conn)
+
+        return await self._call(in_transaction)
+
+    async def _notify_in(self, conn: asyncpg.Connection, task_id: str, event: str) -> None:
+        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{self.origin}:{task_id}:{event}")
+
+    # -- tasks: conditional writes --------------------------------------------------------
+
+    async def create(self, task: Task, request: bytes, entry: AuditEntry) -> tuple[Task, bool]:
+        async def write(conn: asyncpg.Connection) -> tuple[Task, bool] | None:
+            row = await conn.fetchrow(_INSERT_TASK, *sql.task_row(task))
+            if row is None:
+                # READ COMMITTED: the winner may have finished since; the caller retries.
+                found = await conn.fetchrow(_OPEN_BY_DEDUP, task.dedup)
+                return None if found is None else (sql.task_from_row(found), False)
+            await conn.execute(_INSERT_REQUEST, task.id, request)
+            await conn.execute(_INSERT_AUDIT, *sql.audit_args(entry))
+            await self._notify_in(conn, task.id, "task.created")
+            return sql.task_from_row(row), True
+
+        for _ in range(5):
+            outcome = await self._write(write)
+            if outcome is not None:
+                if outcome[1]:
+                    self._tell(Change(task.id, "task.created", outcome[0]))
+                return outcome
+        raise StoreUnavailable("could not create the task: its dedup key kept changing hands")
+
+    async def transition(
+        self,
+        task_id: str,
+        guard: Guard,
+        changes: Mapping[str, Any],
+        entry: AuditEntry | None = None,
+        event: str | None = None,
+    ) -> Task | None:
+        statement, args = sql.transition(task_id, guard, changes)
+        statement = sql.numbered(statement)
+
+        async def write(conn: asyncpg.Connection) -> Task | None:
+            row = await conn.fetchrow(statement, *args)
+            if row is None:
+                return None
+            if entry is not None:
+                await conn.execute(_INSERT_AUDIT, *sql.audit_args(entry))
+            if event is not None:
+                await self._notify_in(conn, task_id, event)
+            return sql.task_from_row(row)
+
+        task = await self._write(write)
+        if task is not None and event is not None:
+            self._tell(Change(task_id, event, task))
+        return task
+
+    async def attach(self, task_id: str) -> Task | None:
+        row = await self._call(lambda conn: conn.fetchrow(_ATTACH, task_id))
+        return None if row is None else sql.task_from_row(row)
+
+    async def detach(self, task_id: str, gone_at: float) -> Task | None:
+        row = await self._call(lambda conn: conn.fetchrow(_DETACH, gone_at, task_id))
+        return None if row is None else sql.task_from_row(row)
+
+    async def due(self, now: float, limit: int = 500) -> list[Due]:
+        rows = await self._call(lambda conn: conn.fetch(_DUE, now, now, now, limit))
+        return [Due(row[0], row[1]) for row in rows]
+
+    # -- tasks: reads -----------------------------------------------------------------------
+
+    async def _tasks(self, statement: str, *args: Any) -> list[Task]:
+        rows = await self._call(lambda conn: conn.fetch(statement, *args))
+        return [sql.task_from_row(row) for row in rows]
+
+    async def get(self, task_id: str) -> Task | None:
+        found = await self._tasks(_BY_ID, task_id)
+        return found[0] if found else None
+
+    async def get_many(self, task_ids: Sequence[str]) -> list[Task]:
+        return await self._tasks(_BY_IDS, list(task_ids)) if task_ids else []
+
+    async def find(self, dedup: str, finished_since: float) -> Task | None:
+        found = await self._tasks(_FIND, dedup, finished_since)
+        return found[0] if found else None
+
+    async def request(self, task_id: str) -> bytes | None:
+        return await self._call(lambda conn: conn.fetchval(_REQUEST, task_id))
+
+    async def list(
+        self,
+        statuses: Sequence[str],
+        *,
+        model: str | None = None,
+        session: str | None = None,
+        newest_first: bool = False,
+        limit: int = 500,
+    ) -> list[Task]:
+        statement, args = sql.listing(statuses, model, session, newest_first, limit)
+        return await self._tasks(sql.numbered(statement), *args)
+
+    async def answered_after(
+        self, after: float, *, model: str | None = None, limit: int = 200
+    ) -> list[Task]:
+        statement, args = sql.answered_after(after, model, limit)
+        return await self._tasks(sql.numbered(statement), *args)
+
+    async def audit(self, task_id: str) -> list[AuditEntry]:
+        rows = await self._call(lambda conn: conn.fetch(_AUDIT, task_id))
+        return [AuditEntry(*row) for row in rows]
+
+    async def stats(self, since: float) -> dict[str, Any]:
+        async def read(conn: asyncpg.Connection) -> dict[str, Any]:
+            counts = {row[0]: row[1] for row in await conn.fetch(sql.STATUS_COUNTS)}
+            seconds = [row[0] for row in await conn.fetch(_ANSWER_SECONDS, since)]
+            return {"counts": counts, "answer_seconds": seconds}
+
+        return await self._call(read)
+
+    async def escalations_since(self, since: float) -> dict[tuple[str, str], int]:
+        rows = await self._call(lambda conn: conn.fetch(_ESCALATIONS, since))
+        return {(row[0], row[1]): row[2] for row in rows}
+
+    async def drafted_answers_since(self, since: float) -> list[tuple[dict, dict]]:
+        return sql.drafted_from_rows(await self._call(lambda conn: conn.fetch(_DRAFTED, since)))
+
+    # -- stored responses ---------------------------------------------------------------------
+
+    async def put_response(self, response: StoredResponse) -> None:
+        args = (
+            response.id,
+            response.task_id,
+            response.owner,
+            response.session,
+            response.body,
+            orjson.dumps(response.input),
+            time.time(),
+        )
+        await self._call(lambda conn: conn.execute(_PUT_RESPONSE, *args))
+
+    async def get_response(self, response_id: str) -> StoredResponse | None:
+        row = await self._call(lambda conn: conn.fetchrow(_GET_RESPONSE, response_id))
+        if row is None:
+            return None
+        return StoredResponse(*row[:5], input=orjson.loads(row[5]))
+
+    async def delete_response(self, response_id: str) -> bool:
+        status = await self._call(lambda conn: conn.execute(_DELETE_RESPONSE, response_id))
+        return status != "DELETE 0"
+
+    # -- reviewer sessions ----------------------------------------------------------------------
+
+    async def open_session(self, key: str, reviewer: str, now: float) -> None:
+        await self._call(lambda conn: conn.execute(_OPEN_SESSION, key, reviewer, now))
+
+    async def touch_session(self, key: str, now: float, idle_s: float) -> str | None:
+        async def write(conn: asyncpg.Connection) -> str | None:
+            reviewer = await conn.fetchval(_TOUCH_SESSION, now, key, now - idle_s)
+            if reviewer is None:
+                await conn.execute(_CLOSE_SESSION, key)
+            return reviewer
+
+        return await self._write(write)
+
+    async def close_session(self, key: str) -> None:
+        await self._call(lambda conn: conn.execute(_CLOSE_SESSION, key))
+
+    # -- counters ---------------------------------------------------------------------------------
+
+    async def add_counts(self, name: str, counts: Mapping[tuple[str, int], int]) -> None:
+        rows = [(name, key, minute, n) for (key, minute), n in counts.items()]
+        if not rows:
+            return
+        oldest = min(minute for _, minute in counts) - sql.KEEP_MINUTES
+
+        async def write(conn: asyncpg.Connection) -> None:
+            await conn.executemany(_ADD_COUNT, rows)
+            await conn.execute(_PRUNE_COUNTS, name, oldest)
+
+        await self._write(write)
+
+    async def counts_since(self, name: str, minute: int) -> dict[str, int]:
+        rows = await self._call(lambda conn: conn.fetch(_COUNTS_SINCE, name, minute))
+        return {row[0]: int(row[1]) for row in rows}
+
+
+async def _migrate(conn: asyncpg.Connection) -> None:
+    """Apply every numbered step above the recorded version; one process at a time."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        for step in steps("postgres"):
+            if step.version in done:
+                continue
+            for statement in step.statements():
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO schema_migrations VALUES ($1, $2, $3)",
+                step.version,
+                step.name,
+                time.time(),
+            )
+
+
+_INSERT_TASK = sql.numbered(sql.INSERT_TASK)
+_OPEN_BY_DEDUP = sql.numbered(sql.OPEN_BY_DEDUP)
+_INSERT_REQUEST = sql.numbered(sql.INSERT_REQUEST)
+_INSERT_AUDIT = sql.numbered(sql.INSERT_AUDIT)
+_ATTACH = sql.numbered(sql.ATTACH)
+_DETACH = sql.numbered(sql.DETACH)
+_DUE = sql.numbered(sql.DUE)
+_BY_ID = sql.numbered(sql.select_tasks("WHERE id = ?"))
+_BY_IDS = sql.select_tasks("WHERE id = ANY($1::text[])")
+_FIND = sql.numbered(sql.FIND)
+_REQUEST = sql.numbered(sql.REQUEST)
+_AUDIT = sql.numbered(sql.AUDIT) + " ORDER BY seq"
+_ANSWER_SECONDS = sql.numbered(sql.ANSWER_SECONDS)
+_ESCALATIONS = sql.numbered(sql.ESCALATIONS)
+_DRAFTED = sql.numbered(sql.DRAFTED)
+_PUT_RESPONSE = sql.numbered(sql.PUT_RESPONSE)
+_GET_RESPONSE = sql.numbered(sql.GET_RESPONSE)
+_DELETE_RESPONSE = sql.numbered(sql.DELETE_RESPONSE)
+_OPEN_SESSION = sql.numbered(sql.OPEN_SESSION)
+_TOUCH_SESSION = sql.numbered(sql.TOUCH_SESSION)
+_CLOSE_SESSION = sql.numbered(sql.CLOSE_SESSION)
+_ADD_COUNT = sql.numbered(sql.ADD_COUNT)
+_PRUNE_COUNTS = sql.numbered(sql.PRUNE_COUNTS)
+_COUNTS_SINCE = sql.numbered(sql.COUNTS_SINCE)

@@ -1,0 +1,184 @@
+"""The SQL both backends share, written once with ``?`` placeholders.
+
+SQLite runs it as written; ``numbered`` turns the placeholders into PostgreSQL's
+``$1, $2, ...``. Only statements the two dialects read alike live here; each
+backend keeps its own connection handling, errors and notifier.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+import orjson
+
+from gateway.human.task import ANSWERED, OPEN, REJECTED, Task
+from gateway.store.base import DEADLINES, GONE, LEASE, AuditEntry, Guard
+
+COLUMNS = tuple(f.name for f in fields(Task))
+COLUMN_LIST = ", ".join(COLUMNS)
+JSON_FIELDS = frozenset({"answer", "result", "draft", "tools", "tool_choice", "output_format"})
+_OPEN_SQL = "(" + ", ".join(f"'{status}'" for status in OPEN) + ")"
+_KEPT_SQL = f"('{ANSWERED}', '{REJECTED}')"
+_PLACEHOLDER = re.compile(r"\?")
+KEEP_MINUTES = 3 * 24 * 60  # counters older than this are pruned (stats look back a day)
+
+INSERT_TASK = (
+    f"INSERT INTO tasks ({COLUMN_LIST}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+    f"ON CONFLICT (dedup) WHERE status IN {_OPEN_SQL} DO NOTHING RETURNING {COLUMN_LIST}"
+)
+OPEN_BY_DEDUP = f"SELECT {COLUMN_LIST} FROM tasks WHERE dedup = ? AND status IN {_OPEN_SQL}"
+INSERT_REQUEST = "INSERT INTO requests (task_id, body) VALUES (?, ?)"
+INSERT_AUDIT = "INSERT INTO audit (task_id, at, event, actor, detail) VALUES (?, ?, ?, ?, ?)"
+ATTACH = (
+    f"UPDATE tasks SET clients = clients + 1, gone_at = NULL "
+    f"WHERE id = ? AND status IN {_OPEN_SQL} RETURNING {COLUMN_LIST}"
+)
+DETACH = (
+    "UPDATE tasks SET clients = CASE WHEN clients > 1 THEN clients - 1 ELSE 0 END, "
+    "gone_at = CASE WHEN clients <= 1 THEN ? ELSE gone_at END "
+    f"WHERE id = ? AND status IN {_OPEN_SQL} RETURNING {COLUMN_LIST}"
+)
+DUE = (
+    f"SELECT id, '{DEADLINES[0]}' FROM tasks WHERE status IN {_OPEN_SQL} AND expires_at <= ? "
+    f"UNION ALL SELECT id, '{LEASE}' FROM tasks WHERE status = 'claimed' AND lease_until <= ? "
+    f"UNION ALL SELECT id, '{GONE}' FROM tasks WHERE status IN {_OPEN_SQL} "
+    "AND clients <= 0 AND gone_at <= ? LIMIT ?"
+)
+FIND = (
+    f"SELECT {COLUMN_LIST} FROM tasks WHERE dedup = ? AND (status IN {_OPEN_SQL} "
+    f"OR (status IN {_KEPT_SQL} AND NOT delivered AND answered_at >= ?)) "
+    f"ORDER BY CASE WHEN status IN {_OPEN_SQL} THEN 0 ELSE 1 END, answered_at DESC LIMIT 1"
+)
+REQUEST = "SELECT body FROM requests WHERE task_id = ?"
+AUDIT = "SELECT task_id, at, event, actor, detail FROM audit WHERE task_id = ?"  # + order
+STATUS_COUNTS = "SELECT status, COUNT(*) FROM tasks GROUP BY status"
+ANSWER_SECONDS = (
+    "SELECT answered_at - created_at FROM tasks WHERE status = 'answered' "
+    "AND answered_at >= ? ORDER BY 1"
+)
+ESCALATIONS = (
+    "SELECT model, reason, COUNT(*) FROM tasks WHERE reason != 'human_route' "
+    "AND created_at >= ? GROUP BY model, reason"
+)
+DRAFTED = (
+    "SELECT draft, answer FROM tasks WHERE status = 'answered' "
+    "AND draft IS NOT NULL AND answered_at >= ?"
+)
+PUT_RESPONSE = (
+    "INSERT INTO responses (id, task_id, owner, session, body, input, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body, "
+    "input = excluded.input"
+)
+DELETE_RESPONSE = "DELETE FROM responses WHERE id = ?"
+GET_RESPONSE = "SELECT id, task_id, owner, session, body, input FROM responses WHERE id = ?"
+OPEN_SESSION = (
+    "INSERT INTO sessions (key, reviewer, seen_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET reviewer = excluded.reviewer, seen_at = excluded.seen_at"
+)
+TOUCH_SESSION = "UPDATE sessions SET seen_at = ? WHERE key = ? AND seen_at >= ? RETURNING reviewer"
+CLOSE_SESSION = "DELETE FROM sessions WHERE key = ?"
+ADD_COUNT = (
+    "INSERT INTO counters (name, key, minute, count) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (name, key, minute) DO UPDATE SET count = counters.count + excluded.count"
+)
+PRUNE_COUNTS = "DELETE FROM counters WHERE name = ? AND minute < ?"
+COUNTS_SINCE = "SELECT key, SUM(count) FROM counters WHERE name = ? AND minute >= ? GROUP BY key"
+
+
+def numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2, ...`` (no literal here holds a ``?``)."""
+    count = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(count)}", sql)
+
+
+def select_tasks(where: str) -> str:
+    return f"SELECT {COLUMN_LIST} FROM tasks {where}"
+
+
+def listing(
+    statuses: Sequence[str], model: str | None, session: str | None, newest_first: bool, limit: int
+) -> tuple[str, list[Any]]:
+    clauses = [f"status IN ({', '.join('?' for _ in statuses)})"]
+    args: list[Any] = list(statuses)
+    if model:
+        clauses.append("model = ?")
+        args.append(model)
+    if session:
+        clauses.append("session = ?")
+        args.append(session)
+    order = "DESC" if newest_first else "ASC"
+    where = f"WHERE {' AND '.join(clauses)} ORDER BY created_at {order} LIMIT ?"
+    return select_tasks(where), [*args, limit]
+
+
+def answered_after(after: float, model: str | None, limit: int) -> tuple[str, list[Any]]:
+    where = "WHERE status = 'answered' AND answered_at > ?"
+    args: list[Any] = [after]
+    if model:
+        where += " AND model = ?"
+        args.append(model)
+    return select_tasks(f"{where} ORDER BY answered_at LIMIT ?"), [*args, limit]
+
+
+def transition(task_id: str, guard: Guard, changes: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """``UPDATE ... WHERE <guard> RETURNING``: the row comes back only if the guard held."""
+    unknown = set(changes) - set(COLUMNS)
+    if unknown or not changes:
+        raise ValueError(f"cannot write task fields {sorted(unknown) or 'none'}")
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    args: list[Any] = [column_value(name, value) for name, value in changes.items()]
+    clauses = ["id = ?", f"status IN ({', '.join('?' for _ in guard.statuses)})"]
+    args += [task_id, *guard.statuses]
+    if guard.holder is not None:
+        clauses.append("(status = 'pending' OR claimed_by = ?)")
+        args.append(guard.holder)
+    if guard.held_by is not None:
+        clauses.append("status = 'claimed' AND claimed_by = ?")
+        args.append(guard.held_by)
+    if guard.due is not None:
+        if guard.due not in DEADLINES:
+            raise ValueError(f"unknown deadline {guard.due!r}")
+        clauses.append(f"{guard.due} IS NOT NULL AND {guard.due} <= ?")
+        args.append(guard.now)
+    if guard.unattached:
+        clauses.append("clients <= 0")
+    if guard.undelivered:
+        clauses.append("NOT delivered")
+    where = " AND ".join(clauses)
+    return f"UPDATE tasks SET {assignments} WHERE {where} RETURNING {COLUMN_LIST}", args
+
+
+def audit_args(entry: AuditEntry) -> tuple[Any, ...]:
+    return (entry.task_id, entry.at, entry.event, entry.actor, entry.detail)
+
+
+def column_value(name: str, value: Any) -> Any:
+    if name in JSON_FIELDS:
+        return None if value is None else orjson.dumps(value).decode()
+    return value
+
+
+def task_row(task: Task) -> list[Any]:
+    return [column_value(name, getattr(task, name)) for name in COLUMNS]
+
+
+def task_from_row(row: Sequence[Any]) -> Task:
+    values = {}
+    for name, value in zip(COLUMNS, row, strict=True):
+        if name in JSON_FIELDS and value is not None:
+            value = orjson.loads(value)
+        values[name] = value
+    values["delivered"] = bool(values["delivered"])
+    values["stream"] = bool(values["stream"])
+    values["tools"] = values["tools"] or []
+    values["kind"] = values["kind"] or "text"
+    values["step"] = values["step"] or 1
+    values["n"] = values["n"] or 1
+    return Task(**values)
+
+
+def drafted_from_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[dict, dict]]:
+    return [(orjson.loads(draft), orjson.loads(answer)) for draft, answer in rows]

@@ -1,0 +1,329 @@
+"""The SQLite backend: one file, one process, nothing to set up.
+
+All calls run on one dedicated thread, so the event loop never blocks on disk
+and SQLite sees a single writer. Each write is one ``BEGIN IMMEDIATE``
+transaction whose conditional ``UPDATE ... RETURNING`` says whether it won.
+Notifications stay in the process: a file is never shared by two gateways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from gateway.human.task import Task
+from gateway.store import sql
+from gateway.store.base import (
+    AuditEntry,
+    Change,
+    Due,
+    Guard,
+    Listener,
+    StoredResponse,
+    StoreUnavailable,
+)
+from gateway.store.migrations import steps
+
+T = TypeVar("T")
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
+BUSY_TIMEOUT_MS = 5000
+# Errors of the database rather than of the statement: locked, gone, full, broken.
+_UNAVAILABLE = (sqlite3.OperationalError, sqlite3.DatabaseError)
+_STATEMENT_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
+
+
+class SQLiteStore:
+    """The store in one SQLite file, in WAL mode."""
+
+    shared = False
+
+    def __init__(self, path: str | Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self.path = str(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._db: sqlite3.Connection | None = None
+        self._listeners: list[Listener] = []
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        except _STATEMENT_ERRORS:
+            raise
+        except _UNAVAILABLE as error:
+            raise StoreUnavailable(error) from error
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    def _open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+        _migrate(db)
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(self._db.close)
+            self._db = None
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> bool:
+        try:
+            return await self._run(lambda: self._conn.execute("SELECT 1").fetchone()[0] == 1)
+        except Exception:
+            return False
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _notify(self, task: Task, event: str | None) -> None:
+        if event is not None:
+            change = Change(task.id, event, task)
+            for listener in self._listeners:
+                listener(change)
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        assert self._db is not None, "store not open"
+        return self._db
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._conn
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    # -- tasks: conditional writes --------------------------------------------------------
+
+    async def create(self, task: Task, request: bytes, entry: AuditEntry) -> tuple[Task, bool]:
+        def write(db: sqlite3.Connection) -> tuple[Task, bool]:
+            row = db.execute(sql.INSERT_TASK, sql.task_row(task)).fetchone()
+            if row is None:
+                found = db.execute(sql.OPEN_BY_DEDUP, (task.dedup,)).fetchone()
+                return sql.task_from_row(found), False
+            db.execute(sql.INSERT_REQUEST, (task.id, request))
+            db.execute(sql.INSERT_AUDIT, sql.audit_args(entry))
+            return sql.task_from_row(row), True
+
+        stored, made = await self._run(self._write, write)
+        if made:
+            self._notify(stored, "task.created")
+        return stored, made
+
+    async def transition(
+        self,
+        task_id: str,
+        guard: Guard,
+        changes: Mapping[str, Any],
+        entry: AuditEntry | None = None,
+        event: str | None = None,
+    ) -> Task | None:
+        statement, args = sql.transition(task_id, guard, changes)
+
+        def write(db: sqlite3.Connection) -> Task | None:
+            row = db.execute(statement, args).fetchone()
+            if row is None:
+                return None
+            if entry is not None:
+                db.execute(sql.INSERT_AUDIT, sql.audit_args(entry))
+            return sql.task_from_row(row)
+
+        task = await self._run(self._write, write)
+        if task is not None:
+            self._notify(task, event)
+        return task
+
+    async def attach(self, task_id: str) -> Task | None:
+        return await self._update_one(sql.ATTACH, (task_id,))
+
+    async def detach(self, task_id: str, gone_at: float) -> Task | None:
+        return await self._update_one(sql.DETACH, (gone_at, task_id))
+
+    async def _update_one(self, statement: str, args: Sequence[Any]) -> Task | None:
+        def write(db: sqlite3.Connection) -> Task | None:
+            row = db.execute(statement, args).fetchone()
+            return None if row is None else sql.task_from_row(row)
+
+        return await self._run(self._write, write)
+
+    async def due(self, now: float, limit: int = 500) -> list[Due]:
+        rows = await self._run(self._all, sql.DUE, (now, now, now, limit))
+        return [Due(task_id, deadline) for task_id, deadline in rows]
+
+    # -- tasks: reads -----------------------------------------------------------------------
+
+    def _all(self, statement: str, args: Sequence[Any]) -> list[Any]:
+        return self._conn.execute(statement, args).fetchall()
+
+    async def _tasks(self, statement: str, args: Sequence[Any]) -> list[Task]:
+        return [sql.task_from_row(row) for row in await self._run(self._all, statement, args)]
+
+    async def get(self, task_id: str) -> Task | None:
+        found = await self._tasks(sql.select_tasks("WHERE id = ?"), (task_id,))
+        return found[0] if found else None
+
+    async def get_many(self, task_ids: Sequence[str]) -> list[Task]:
+        if not task_ids:
+            return []
+        marks = ", ".join("?" for _ in task_ids)
+        return await self._tasks(sql.select_tasks(f"WHERE id IN ({marks})"), list(task_ids))
+
+    async def find(self, dedup: str, finished_since: float) -> Task | None:
+        found = await self._tasks(sql.FIND, (dedup, finished_since))
+        return found[0] if found else None
+
+    async def request(self, task_id: str) -> bytes | None:
+        rows = await self._run(self._all, sql.REQUEST, (task_id,))
+        return rows[0][0] if rows else None
+
+    async def list(
+        self,
+        statuses: Sequence[str],
+        *,
+        model: str | None = None,
+        session: str | None = None,
+        newest_first: bool = False,
+        limit: int = 500,
+    ) -> list[Task]:
+        return await self._tasks(*sql.listing(statuses, model, session, newest_first, limit))
+
+    async def answered_after(
+        self, after: float, *, model: str | None = None, limit: int = 200
+    ) -> list[Task]:
+        return await self._tasks(*sql.answered_after(after, model, limit))
+
+    async def audit(self, task_id: str) -> list[AuditEntry]:
+        rows = await self._run(self._all, sql.AUDIT + " ORDER BY rowid", (task_id,))
+        return [AuditEntry(*row) for row in rows]
+
+    async def stats(self, since: float) -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            counts = dict(self._conn.execute(sql.STATUS_COUNTS).fetchall())
+            seconds = [row[0] for row in self._conn.execute(sql.ANSWER_SECONDS, (since,))]
+            return {"counts": counts, "answer_seconds": seconds}
+
+        return await self._run(read)
+
+    async def escalations_since(self, since: float) -> dict[tuple[str, str], int]:
+        rows = await self._run(self._all, sql.ESCALATIONS, (since,))
+        return {(model, reason): count for model, reason, count in rows}
+
+    async def drafted_answers_since(self, since: float) -> list[tuple[dict, dict]]:
+        return sql.drafted_from_rows(await self._run(self._all, sql.DRAFTED, (since,)))
+
+    # -- stored responses ---------------------------------------------------------------------
+
+    async def put_response(self, response: StoredResponse) -> None:
+        args = (
+            response.id,
+            response.task_id,
+            response.owner,
+            response.session,
+            response.body,
+            orjson.dumps(response.input),
+            time.time(),
+        )
+        await self._run(self._write, lambda db: db.execute(sql.PUT_RESPONSE, args))
+
+    async def get_response(self, response_id: str) -> StoredResponse | None:
+        rows = await self._run(self._all, sql.GET_RESPONSE, (response_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        return StoredResponse(*row[:5], input=orjson.loads(row[5]))
+
+    async def delete_response(self, response_id: str) -> bool:
+        def write(db: sqlite3.Connection) -> bool:
+            return db.execute(sql.DELETE_RESPONSE, (response_id,)).rowcount > 0
+
+        return await self._run(self._write, write)
+
+    # -- reviewer sessions ----------------------------------------------------------------------
+
+    async def open_session(self, key: str, reviewer: str, now: float) -> None:
+        await self._run(self._write, lambda db: db.execute(sql.OPEN_SESSION, (key, reviewer, now)))
+
+    async def touch_session(self, key: str, now: float, idle_s: float) -> str | None:
+        def write(db: sqlite3.Connection) -> str | None:
+            row = db.execute(sql.TOUCH_SESSION, (now, key, now - idle_s)).fetchone()
+            if row is None:
+                db.execute(sql.CLOSE_SESSION, (key,))
+                return None
+            return row[0]
+
+        return await self._run(self._write, write)
+
+    async def close_session(self, key: str) -> None:
+        await self._run(self._write, lambda db: db.execute(sql.CLOSE_SESSION, (key,)))
+
+    # -- counters ---------------------------------------------------------------------------------
+
+    async def add_counts(self, name: str, counts: Mapping[tuple[str, int], int]) -> None:
+        rows = [(name, key, minute, n) for (key, minute), n in counts.items()]
+        if not rows:
+            return
+        oldest = min(minute for _, minute in counts) - sql.KEEP_MINUTES
+
+        def write(db: sqlite3.Connection) -> None:
+            db.executemany(sql.ADD_COUNT, rows)
+            db.execute(sql.PRUNE_COUNTS, (name, oldest))
+
+        await self._run(self._write, write)
+
+    async def counts_since(self, name: str, minute: int) -> dict[str, int]:
+        rows = await self._run(self._all, sql.COUNTS_SINCE, (name, minute))
+        return {key: int(total) for key, total in rows}
+
+
+def _adds_a_present_column(db: sqlite3.Connection, statement: str) -> bool:
+    """An ``ADD COLUMN`` that a file made before migrations existed already has."""
+    match = _ADD_COLUMN.match(statement)
+    if match is None:
+        return False
+    table, column = match.groups()
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Apply every numbered step above the recorded version, each with its version."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    for step in steps("sqlite"):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            done = db.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (step.version,)
+            ).fetchone()
+            if not done:
+                for statement in step.statements():
+                    if not _adds_a_present_column(db, statement):
+                        db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    (step.version, step.name, time.time()),
+                )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
