@@ -153,10 +153,19 @@ def test_computer_use_answer_from_the_screenshot(gateway: Gateway, watched: Watc
             'type "hello world"',
         ]
     )
-    # Markers on the image: the clicks, the drag, the scroll and the double-click.
-    expect(page.locator("#markers .marker")).to_have_count(5)
-    expect(page.locator("#paths polyline")).to_have_count(1)
-    page.locator("#task-pane").evaluate("pane => { pane.scrollTop = 0; }")
+    # Marks on the image: the clicks, the drag, the scroll and the double-click, each
+    # its own look (type and keypress keep their numbers in the list only).
+    marks = page.locator("#marks g.mark")
+    expect(marks).to_have_count(5)
+    assert marks.evaluate_all("gs => gs.map(g => g.getAttribute('class'))") == [
+        "mark click", "mark click middle", "mark drag", "mark scroll", "mark double_click",
+    ]  # fmt: skip
+    expect(page.locator("#marks g.mark.drag polygon.head")).to_have_count(1)  # arrowhead
+    expect(page.locator("#marks g.mark.scroll .tag-text")).to_have_text("4 ↓500")
+    expect(page.locator("#marks g.mark.click.middle .tag-text")).to_have_text("2 middle")
+    # Hovering a row lights its mark.
+    page.locator("#actions li").nth(3).hover()
+    expect(page.locator('#marks g.mark.hot[data-n="4"]')).to_have_count(1)
     publish_screenshot(watched.snap("computer-use-actions"))
 
     page.locator("#btn-submit").click()
@@ -246,10 +255,19 @@ def test_function_tool_form_with_validation(gateway: Gateway, watched: Watched) 
     card.locator(".add-call").click()
     expect(card.locator('[data-error-for="destination"]')).to_have_text("required")
     expect(card.locator('[data-error-for="passengers"]')).to_have_text("required")
+    # A required enum starts empty ("choose…"), so it must be chosen.
+    expect(card.locator('select[name="cabin"] option:checked')).to_have_text("choose…")
+    expect(card.locator('[data-error-for="cabin"]')).to_have_text("required")
+    summary = card.locator(".form-error")
+    expect(summary).to_have_text(
+        "Fix 3 fields: destination required; passengers required; cabin required"
+    )
     expect(page.locator("#calls li")).to_have_count(0)
 
     card.locator('input[name="destination"]').fill("Paris")
     expect(card.locator('[data-error-for="destination"]')).to_have_text("")
+    # The summary follows the fields as they are fixed.
+    expect(summary).to_have_text("Fix 2 fields: passengers required; cabin required")
     card.locator('input[name="passengers"]').fill("2.5")
     expect(card.locator('[data-error-for="passengers"]')).to_have_text("must be a whole number")
     card.locator('input[name="passengers"]').fill("12")
@@ -257,7 +275,8 @@ def test_function_tool_form_with_validation(gateway: Gateway, watched: Watched) 
     card.locator('input[name="passengers"]').fill("2")
     expect(card.locator('[data-error-for="passengers"]')).to_have_text("")
     card.locator('select[name="cabin"]').select_option(label="business")
-    card.locator('input[name="refundable"]').check()
+    expect(summary).to_have_text("")
+    # "refundable" (an optional boolean) is left untouched: it is not sent as false.
     card.locator('.field[data-name="stops"] .add-item').click()
     card.locator('.field[data-name="stops"] .array-item input').fill("FRA")
     traveller = card.locator('fieldset[data-name="traveller"]')
@@ -293,7 +312,6 @@ def test_function_tool_form_with_validation(gateway: Gateway, watched: Watched) 
                 "destination": "Paris",
                 "passengers": 2,
                 "cabin": "business",
-                "refundable": True,
                 "stops": ["FRA"],
                 "traveller": {"name": "Ada", "age": 36},
             },
@@ -452,7 +470,8 @@ def test_queue_groups_sessions_shows_holders_and_counts(gateway: Gateway, watche
     ]
     row = page.locator(".task-row").filter(has_text="second in team")
     expect(row.locator(".model")).to_have_text("human/second")
-    expect(row.locator(".reason")).to_have_text("human_route")
+    expect(row.locator(".kind")).to_have_text("text")
+    expect(row.locator(".step-no")).to_have_text("step 1")
     expect(row.locator(".expires")).to_contain_text("29m")
 
     bob = Reviewer(gateway.url, "bob")
@@ -461,10 +480,15 @@ def test_queue_groups_sessions_shows_holders_and_counts(gateway: Gateway, watche
     expect(row.locator(".holder")).to_contain_text("held by bob")
     expect(page.locator("#stat-claimed")).to_have_text("1")
     expect(page.locator("#stat-pending")).to_have_text("2")
-    # Opening a task someone else holds is refused, with who holds it.
+    # A task someone else holds opens read-only: looking claims nothing.
     row.click()
-    expect(page.locator("#toast")).to_contain_text("claimed by bob")
-    expect(page.locator("#task")).to_be_hidden()
+    expect(page.locator("#task-banner")).to_have_text("Read-only: held by bob.")
+    expect(page.locator("#conversation")).to_contain_text("second in team")
+    for button in ("#btn-submit", "#btn-reject", "#btn-refuse", "#btn-release"):
+        expect(page.locator(button)).to_be_disabled()
+    page.keyboard.press("l")  # no shortcut acts on it either
+    assert bob.task(task_id)["claimed_by"] == "bob"
+    assert [h["event"] for h in bob.task(task_id)["history"]] == ["created", "claimed"]
     watched.snap("queue")
     # The shortcut help.
     page.keyboard.press("?")
@@ -500,6 +524,7 @@ def test_tab_state_survives_reload_is_per_tab_and_leaving_releases(
     row = open_row(page, session)
     task_id = row.get_attribute("data-id")
     page.locator("#add-wait").click()
+    page.locator("#btn-add-reply").click()  # a screen task's reply box waits for "+ Text"
     page.locator("#reply-text").fill("working on it")
     expect(page.locator("#actions li")).to_have_count(1)
 

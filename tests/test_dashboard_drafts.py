@@ -66,11 +66,23 @@ def test_accept_a_low_confidence_draft_with_one_key(gateway: Gateway, watched: W
     expect(row.locator(".badge")).to_have_text("draft")
     row.click()
     expect(page.locator("#draft")).to_be_visible()
-    expect(page.locator("#draft-confidence")).to_have_text("confidence 20%")
+    expect(page.locator("#draft-confidence")).to_have_text(
+        "confidence 20% · below the threshold 70%"
+    )
     expect(page.locator("#draft-body")).to_contain_text("The answer is 42")
     watched.snap("draft")
+    # One key shows what will be sent, with an undo, before it goes.
     page.keyboard.press("a")
-    headers, completion = pending.result(timeout=30)
+    expect(page.locator("#undo")).to_be_visible()
+    expect(page.locator("#undo-text")).to_contain_text("The answer is 42")
+    expect(page.locator("#undo-left")).to_contain_text("sends in")
+    page.keyboard.press("Escape")
+    expect(page.locator("#undo")).to_be_hidden()
+    expect(page.locator("#toast")).to_have_text("Not sent")
+    assert not pending.done()
+    page.keyboard.press("a")
+    expect(page.locator("#undo")).to_be_visible()
+    headers, completion = pending.result(timeout=30)  # sent when the undo time is up
     assert completion.choices[0].message.content == "The answer is 42"
     assert headers["x-gateway-answered-by"] == "draft"
     expect(page.locator("#task")).to_be_hidden()
@@ -84,17 +96,21 @@ def test_edit_a_drafted_tool_call_before_sending(gateway: Gateway, watched: Watc
     row = page.locator(".task-row").filter(has_text="delete")
     expect(row.locator(".reason")).to_have_text("tool_review")
     row.click()
-    expect(page.locator("#draft-body")).to_contain_text('delete_file({"path":"/tmp/x"})')
+    expect(page.locator("#draft-body")).to_contain_text("→ delete_file(path: /tmp/x)")
     page.locator("#btn-edit-draft").click()
-    # The draft's call is in the list; "edit" puts it back into its form.
-    calls = page.locator("#calls li")
-    expect(calls).to_have_count(1)
+    # The draft's call is in the list, readable; "edit" opens its form where it stands.
+    calls = page.locator("#calls > li:not(.call-editor)")
+    expect(calls.locator(".desc")).to_have_text(["delete_file(path: /tmp/x)"])
     calls.locator("button.edit").click()
-    expect(calls).to_have_count(0)
-    card = page.locator('.tool-card[data-tool="delete_file"]')
-    expect(card.locator('input[name="path"]')).to_have_value("/tmp/x")
-    card.locator('input[name="path"]').fill("/tmp/safe")
-    card.locator(".add-call").click()
+    editor = page.locator("#calls li.call-editor")
+    expect(editor.locator('input[name="path"]')).to_have_value("/tmp/x")
+    editor.locator('input[name="path"]').fill("/tmp/safe")
+    editor.locator(".save-call").click()
+    expect(editor).to_have_count(0)
+    expect(calls.locator(".desc")).to_have_text(["delete_file(path: /tmp/safe)"])
+    expect(page.locator("#draft-diff")).to_have_text(
+        "Changed from the draft: calls: − delete_file(path: /tmp/x), + delete_file(path: /tmp/safe)"
+    )
     page.locator("#btn-submit").click()
     headers, completion = pending.result(timeout=30)
     call = completion.choices[0].message.tool_calls[0]

@@ -36,7 +36,7 @@ def gateway(tmp_path_factory) -> Iterator[Gateway]:
 
 
 def marker_centre(page: Page, number: int) -> tuple[float, float]:
-    box = page.locator("#markers .marker span").nth(number - 1).bounding_box()
+    box = page.locator(f'#marks g.mark[data-n="{number}"] circle.hit').bounding_box()
     assert box is not None
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 

@@ -103,7 +103,11 @@ def routes(services: Services) -> list[BaseRoute]:
         request_data = orjson.loads(body or b"{}")
         decoded = [decode_image(url) for url in image_urls(request_data)]
         sizes = await thumbnails.sizes([d[1] if d else b"" for d in decoded])
-        return json_response(task_view(task, request_data, history, sizes))
+        view = task_view(task, request_data, history, sizes)
+        # A draft's confidence means something next to the model's threshold.
+        policy = getattr(services.router.resolve(task.model), "policy", None)
+        view["threshold"] = getattr(policy, "min_confidence", None)
+        return json_response(view)
 
     async def claim(request: Request) -> Response:
         task = await queue.claim(request.path_params["task_id"], reviewer(request))

@@ -1,25 +1,21 @@
 // The computer-action list of the open task: numbered entries the reviewer can
-// reorder, remove or undo, drawn over the screenshot as markers and drag paths.
-// Actions hold display coordinates; ``view.onImage`` places them on the screenshot.
+// reorder, remove or undo. The workspace draws them over the screenshot (marks.js);
+// hovering a row lights its mark, and hovering a mark lights its row.
 import { describe } from './actions.js';
 import { $, clear, el } from './dom.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
-
 export class ActionList {
   /**
-   * @param {{onImage: (p: {x: number, y: number}) => {x: number, y: number}, scale: number}} view
-   *   where a display point sits on the screenshot, and the current zoom
+   * @param {{redraw: () => void}} view the workspace, which draws the marks
    * @param {(actions: object[]) => void} onChange called after every change made here
    */
   constructor(view, onChange) {
     this.view = view;
     this.onChange = onChange;
     this.list = $('actions');
-    this.markers = $('markers');
-    this.svg = $('paths');
     this.entries = []; // {seq, action}; seq orders them by when they were added
     this.seq = 0;
+    this.hot = -1; // the highlighted action
   }
 
   get actions() {
@@ -63,68 +59,36 @@ export class ActionList {
   }
 
   changed(notify = true) {
+    this.hot = -1;
     this.renderList();
-    this.renderMarkers();
+    this.view.redraw();
     if (notify) this.onChange(this.actions);
+  }
+
+  /** Light action ``index`` (or none with -1) in the list and on the screenshot. */
+  highlight(index) {
+    if (index === this.hot) return;
+    this.hot = index;
+    this.list.querySelectorAll('li').forEach((li, i) => li.classList.toggle('hot', i === index));
+    this.view.redraw();
   }
 
   renderList() {
     clear(this.list);
     this.entries.forEach(({ action }, i) => {
-      const up = el('button', { type: 'button', class: 'up', title: 'Move up', 'aria-label': `Move action ${i + 1} up` }, '↑');
-      const down = el('button', { type: 'button', class: 'down', title: 'Move down', 'aria-label': `Move action ${i + 1} down` }, '↓');
+      const up = el('button', { type: 'button', class: 'up', title: 'Earlier', 'aria-label': `Move action ${i + 1} earlier` }, '◀');
+      const down = el('button', { type: 'button', class: 'down', title: 'Later', 'aria-label': `Move action ${i + 1} later` }, '▶');
       const remove = el('button', { type: 'button', class: 'remove', title: 'Remove', 'aria-label': `Remove action ${i + 1}` }, '✕');
       up.disabled = i === 0;
       down.disabled = i === this.entries.length - 1;
       up.addEventListener('click', () => this.shift(i, -1));
       down.addEventListener('click', () => this.shift(i, 1));
       remove.addEventListener('click', () => this.remove(i));
-      this.list.append(
-        el('li', { 'data-type': action.type }, el('span', { class: 'num' }, String(i + 1)), el('span', { class: 'desc' }, describe(action)), up, down, remove),
-      );
+      const li = el('li', { 'data-type': action.type }, el('span', { class: 'num' }, String(i + 1)), el('span', { class: 'desc' }, describe(action)), up, down, remove);
+      li.addEventListener('mouseenter', () => this.highlight(i));
+      li.addEventListener('mouseleave', () => this.highlight(-1));
+      this.list.append(li);
     });
     $('action-count').textContent = this.entries.length ? `(${this.entries.length})` : '';
-  }
-
-  renderMarkers() {
-    clear(this.markers);
-    clear(this.svg);
-    this.entries.forEach(({ action }, i) => {
-      let at = null;
-      if (action.type === 'drag') {
-        this.polyline(action.path);
-        at = action.path[0];
-      } else if ('x' in action && 'y' in action) {
-        at = action;
-      }
-      if (!at) return;
-      const marker = el('div', { class: `marker ${action.type}`, title: `${i + 1}: ${describe(action)}` }, el('span', {}, String(i + 1)));
-      const spot = this.view.onImage(at);
-      marker.style.left = `${spot.x}px`;
-      marker.style.top = `${spot.y}px`;
-      marker.style.transform = `scale(${1 / this.view.scale})`;
-      this.markers.append(marker);
-    });
-  }
-
-  /** Keep markers the same size on screen whatever the zoom. */
-  rescale(scale) {
-    // CSSOM writes are allowed by the CSP (it forbids inline style attributes only).
-    const inverse = `scale(${1 / scale})`;
-    for (const marker of this.markers.children) marker.style.transform = inverse;
-  }
-
-  /** An SVG line through display points; ``live`` for a drag in progress. */
-  polyline(path, live = false) {
-    const line = document.createElementNS(SVG, 'polyline');
-    this.setPoints(line, path);
-    if (live) line.setAttribute('class', 'live');
-    this.svg.append(line);
-    return line;
-  }
-
-  /** Draw a path of display points on the screenshot. */
-  setPoints(line, path) {
-    line.setAttribute('points', path.map((p) => this.view.onImage(p)).map((q) => `${q.x},${q.y}`).join(' '));
   }
 }

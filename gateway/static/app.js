@@ -2,6 +2,7 @@
 // the header figures and the keyboard shortcuts.
 import { api, getReviewerName, onUnauthorized, setReviewerName, subscribe } from './api.js';
 import { $, duration, toast, typingIn } from './dom.js';
+import { Follow } from './follow.js';
 import { History } from './history.js';
 import { Alerts, Queue } from './queue.js';
 import { TaskPanel } from './task.js';
@@ -12,7 +13,15 @@ const STATS_MS = 30_000; // "answered in the last hour" ages even without events
 const state = { me: '', auth: false, source: null, statsTimer: null, started: false, view: 'queue' };
 
 const queue = new Queue($('queue'), (id) => openTask(id));
-const panel = new TaskPanel({ me: () => state.me, onChange: () => syncQueue() });
+const panel = new TaskPanel({ me: () => state.me, onChange: () => syncQueue(), onAnswered: (task) => follow.answered(task) });
+const follow = new Follow({
+  find: (after) => [...queue.tasks.values()].find((t) => t.follows === after && t.status === 'pending') ?? null,
+  open: async (id) => {
+    const opened = await panel.open(id, { keepView: true });
+    syncQueue();
+    return opened;
+  },
+});
 const history = new History(report);
 const alerts = new Alerts($('opt-notify'), $('opt-sound'));
 
@@ -28,6 +37,7 @@ function syncQueue() {
 
 async function openTask(id) {
   showView('queue');
+  follow.stop(false);
   await panel.open(id);
   syncQueue();
 }
@@ -131,6 +141,7 @@ async function reloadQueue() {
 function onEvent(name, summary) {
   queue.apply(summary);
   panel.event(name, summary);
+  follow.event(summary);
   if (name === 'task.created') alerts.newTask(summary);
   if (FINISHED.has(name) && state.view === 'history') history.changed();
   scheduleStats();
@@ -209,8 +220,13 @@ document.addEventListener('keydown', (e) => {
     panel.submit();
     return;
   }
+  // No single-letter shortcut while the focus is in a text field or the key capture.
   if (typingIn(e.target)) {
     if (e.key === 'Escape') e.target.blur();
+    return;
+  }
+  if (e.key === 'Escape' && follow.waiting) {
+    follow.stop();
     return;
   }
   if ((e.ctrlKey || e.metaKey) && !e.shiftKey && e.key.toLowerCase() === 'z' && inTask) {
@@ -224,6 +240,10 @@ document.addEventListener('keydown', (e) => {
   if (key === 'q') return showView('queue');
   if (key === 'h') return showView('history');
   if (state.view !== 'queue') return;
+  if (key === '\\') {
+    if (inTask) panel.toggleSide();
+    return;
+  }
   if (key === 'n') {
     const next = queue.nextFree();
     if (next) openTask(next.id);
@@ -233,7 +253,7 @@ document.addEventListener('keydown', (e) => {
   if (key === 'Enter' && queue.selectedId && !(e.target instanceof HTMLButtonElement)) {
     return openTask(queue.selectedId);
   }
-  if (!inTask) return;
+  if (!inTask || panel.readOnly) return;
   const ws = panel.workspace;
   if (TOOL_KEYS[key]) {
     e.preventDefault();

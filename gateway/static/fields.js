@@ -46,8 +46,9 @@ export class Field {
         put(wrap, el('label', { for: this.id }, this.input, ` ${this.name ?? ''}`, this.required ? el('span', { class: 'req' }, ' *') : null), this.hint());
         break;
       case 'enum': {
+        // Starts empty: a required choice must be made, an optional one left out.
         this.input = el('select', { id: this.id, name: this.name ?? '' });
-        if (!this.required) this.input.append(el('option', { value: '' }, '—'));
+        this.input.append(el('option', { value: '' }, this.required ? 'choose…' : '— (leave out)'));
         this.schema.enum.forEach((option, i) => this.input.append(el('option', { value: String(i) }, JSON.stringify(option).replace(/^"|"$/g, ''))));
         if (this.schema.default !== undefined) this.set(this.schema.default);
         put(wrap, this.label(), this.input, this.hint());
@@ -71,6 +72,7 @@ export class Field {
     if (this.input) {
       const check = () => {
         this.touched = true;
+        this.given = true; // an optional boolean the person never touched is left out
         this.validate();
       };
       this.input.addEventListener('input', check);
@@ -165,6 +167,7 @@ export class Field {
         return wrong ? fail(wrong) : { value, errors };
       }
       case 'boolean':
+        if (!this.required && !this.given) return { value: undefined, errors };
         return { value: this.input.checked, errors };
       case 'enum': {
         if (this.input.value === '') return this.required ? fail('required') : { value: undefined, errors };
@@ -224,11 +227,12 @@ export class Field {
         for (const item of Array.isArray(value) ? value : []) this.addItem(item);
         break;
       case 'boolean':
-        this.input.checked = value === true;
+        this.input.checked = value === undefined ? this.schema.default === true : value === true;
+        this.given = typeof value === 'boolean';
         break;
       case 'enum': {
         const at = this.schema.enum.findIndex((o) => JSON.stringify(o) === JSON.stringify(value));
-        this.input.value = at >= 0 ? String(at) : this.required ? '0' : '';
+        this.input.value = at >= 0 ? String(at) : '';
         break;
       }
       case 'json':

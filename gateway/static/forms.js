@@ -14,7 +14,8 @@ export function takesXY(tool) {
 
 /** A card for one function tool: generated form, raw JSON fallback, "Add call". */
 export class ToolForm {
-  constructor(tool, onAdd) {
+  /** ``label``: the button's text ("Add call", or "Save" when editing a call in place). */
+  constructor(tool, onAdd, label = 'Add call') {
     this.tool = tool;
     this.onAdd = onAdd;
     const schema = tool.parameters && typeof tool.parameters === 'object' ? tool.parameters : { type: 'object', properties: {} };
@@ -22,7 +23,8 @@ export class ToolForm {
     this.raw = el('textarea', { class: 'raw raw-json', rows: 6, hidden: true, 'aria-label': `${tool.name} arguments as JSON` });
     this.rawToggle = el('input', { type: 'checkbox', class: 'raw-toggle' });
     this.error = el('p', { class: 'error form-error', role: 'alert' });
-    const add = el('button', { type: 'button', class: 'add-call primary' }, `Add call`);
+    this.editing = label !== 'Add call';
+    const add = el('button', { type: 'button', class: this.editing ? 'save-call primary' : 'add-call primary' }, label);
     add.addEventListener('click', () => this.submit());
     this.rawToggle.addEventListener('change', () => this.toggleRaw());
     this.element = el(
@@ -35,6 +37,17 @@ export class ToolForm {
       el('div', { class: 'row' }, add, el('label', {}, this.rawToggle, ' raw JSON')),
       this.error,
     );
+    // Once a summary of errors is shown, it follows the fields as they are fixed.
+    const recheck = () => {
+      if (this.error.textContent && !this.rawToggle.checked) this.error.textContent = this.summary(this.root.read().errors);
+    };
+    this.element.addEventListener('input', recheck);
+    this.element.addEventListener('change', recheck);
+  }
+
+  summary(errors) {
+    if (!errors.length) return '';
+    return `Fix ${errors.length} field${errors.length > 1 ? 's' : ''}: ${errors.map(([n, m]) => `${n ?? 'item'} ${m}`).join('; ')}`;
   }
 
   toggleRaw() {
@@ -72,7 +85,7 @@ export class ToolForm {
     const { value, errors } = this.root.read();
     if (errors.length) {
       this.root.touchAll();
-      this.error.textContent = `Fix ${errors.length} field${errors.length > 1 ? 's' : ''}: ${errors.map(([n, m]) => `${n ?? 'item'} ${m}`).join('; ')}`;
+      this.error.textContent = this.summary(errors);
       return null;
     }
     return value ?? {};
@@ -82,7 +95,7 @@ export class ToolForm {
     const args = this.arguments();
     if (args === null) return;
     this.onAdd({ name: this.tool.name, arguments: args });
-    this.fill({});
+    if (!this.editing) this.fill({});
   }
 
   fill(args) {

@@ -32,8 +32,9 @@ export function held(e) {
 /**
  * Turn ``box`` into a capture field: each combination pressed in it calls
  * ``onKeys(keys)``. A modifier pressed and released alone is itself a key.
+ * Esc alone calls ``onLeave()`` instead (with a modifier, shift+esc say, it is a key).
  */
-export function captureKeys(box, onKeys) {
+export function captureKeys(box, onKeys, onLeave = () => {}) {
   let mods = new Set();
   let onlyMods = false;
   const show = (keys) => {
@@ -43,6 +44,12 @@ export function captureKeys(box, onKeys) {
     e.preventDefault();
     e.stopPropagation();
     if (e.repeat) return;
+    if (e.key === 'Escape' && !held(e).length) {
+      mods = new Set();
+      onlyMods = false;
+      onLeave();
+      return;
+    }
     if (MODIFIERS[e.key]) {
       if (!mods.size) onlyMods = true;
       mods.add(e.key);

@@ -2,6 +2,7 @@
 import { $, clear, duration, el, now } from './dom.js';
 
 const OPEN = new Set(['pending', 'claimed']);
+const THUMB_WIDTH = 96; // a queue row's screenshot thumbnail, made by the server
 
 export class Queue {
   /**
@@ -92,7 +93,7 @@ export class Queue {
     const groups = this.ordered();
     for (const [session, tasks] of groups) {
       const group = el('div', { class: 'group', role: 'group', 'data-session': session });
-      group.append(el('div', { class: 'group-head', title: session }, `session ${session}`));
+      group.append(el('div', { class: 'group-head', title: `session ${session}` }, session));
       for (const task of tasks) group.append(this.row(task));
       this.root.append(group);
     }
@@ -110,11 +111,16 @@ export class Queue {
     const button = el(
       'button',
       { type: 'button', class: classes.join(' '), role: 'listitem', 'data-id': task.id },
+      task.kind === 'screen'
+        ? el('img', { class: 'row-thumb', src: `/api/tasks/${encodeURIComponent(task.id)}/images/latest?w=${THUMB_WIDTH}`, alt: '', loading: 'lazy' })
+        : null,
       el(
         'span',
         { class: 'line' },
+        el('span', { class: `kind kind-${task.kind ?? 'text'}` }, task.kind ?? 'text'),
+        el('span', { class: 'step-no' }, `step ${task.step ?? 1}`),
         el('span', { class: 'model' }, task.model),
-        el('span', { class: 'reason' }, task.reason),
+        task.reason !== 'human_route' ? el('span', { class: 'reason' }, task.reason) : null,
         task.has_draft ? el('span', { class: 'badge' }, 'draft') : null,
       ),
       el('span', { class: 'preview' }, task.preview || '(no text)'),
@@ -135,6 +141,8 @@ export class Queue {
           )
         : null,
     );
+    // A screen task with no screenshot yet: no picture, rather than a broken one.
+    button.querySelector('.row-thumb')?.addEventListener('error', (e) => e.target.remove(), { once: true });
     button.addEventListener('click', () => {
       this.selectedId = task.id;
       this.onOpen(task.id);

@@ -1,14 +1,20 @@
-// The open task: claim, conversation, workspace, function forms, draft, answer.
-// Its state lives in sessionStorage, so each browser tab has its own.
+// The open task: claim (or a read-only look at a task someone else holds), the
+// past steps and the conversation, the workspace, function calls, the draft, the
+// reply, and the answer. Unsent work is kept per task in sessionStorage, so
+// switching tasks (or reloading) loses nothing, and each browser tab has its own.
 import { api } from './api.js';
-import { latestScreenshot, renderConversation, textBlock } from './conversation.js';
-import { $, clear, el, toast } from './dom.js';
-import { takesXY, ToolForm } from './forms.js';
-import { describe } from './actions.js';
+import { CallList } from './calls.js';
 import { AnswerShape } from './choices.js';
+import { latestScreenshot, renderConversation } from './conversation.js';
+import { confirmByWaiting, draftDiff, renderDraft } from './draft.js';
+import { $, clear, toast } from './dom.js';
+import { takesXY, ToolForm } from './forms.js';
+import { ReplyBox } from './reply.js';
+import { renderTimeline } from './timeline.js';
 import { Workspace } from './workspace.js';
 
-const TAB_KEY = 'hitl.tab';
+const TAB_KEY = 'hitl.tab'; // the task this tab has open
+const WORK_KEY = 'hitl.work.'; // + task id: its unsent actions, calls and reply
 const RENEW_MS = 60_000; // well inside the default five-minute lease
 const FINISHED = new Set(['answered', 'rejected', 'expired', 'cancelled']);
 
@@ -20,10 +26,8 @@ function computerFunction(tools) {
 /** The display size a computer tool declares, or null when it declares none. */
 function declaredDisplay(tools) {
   const computer = tools.find((t) => t.type === 'computer');
-  const width = computer?.display_width;
-  const height = computer?.display_height;
   const valid = (n) => Number.isInteger(n) && n > 0;
-  return valid(width) && valid(height) ? { width, height } : null;
+  return valid(computer?.display_width) && valid(computer?.display_height) ? { width: computer.display_width, height: computer.display_height } : null;
 }
 
 function parsedArguments(value) {
@@ -35,35 +39,51 @@ function parsedArguments(value) {
   }
 }
 
+function readJSON(key) {
+  try {
+    return JSON.parse(sessionStorage.getItem(key) || 'null');
+  } catch {
+    return null;
+  }
+}
+
 export class TaskPanel {
-  /** @param {{me: () => string, onChange: () => void}} hooks */
+  /** @param {{me: () => string, onChange: () => void, onAnswered: (task: object) => void}} hooks */
   constructor(hooks) {
     this.hooks = hooks;
     this.task = null;
-    this.calls = [];
     this.forms = [];
+    this.readOnly = false;
     this.renewTimer = null;
     this.leaving = false; // the page is going away (pagehide)
-    this.workspace = new Workspace({
-      onChange: () => this.save(),
-      onPick: (x, y) => this.pick(x, y),
+    this.workspace = new Workspace({ onChange: () => this.save(), onPick: (x, y) => this.pick(x, y) });
+    this.calls = new CallList(() => this.save());
+    this.reply = new ReplyBox(() => this.save());
+    const click = (id, fn) => $(id).addEventListener('click', fn);
+    click('btn-release', () => this.close(true));
+    click('btn-submit', () => this.submit());
+    click('btn-reject', () => this.reject());
+    click('btn-refuse', () => this.refuse());
+    click('btn-accept-draft', () => this.acceptDraft());
+    click('btn-edit-draft', () => this.editDraft());
+    click('btn-add-reply', () => {
+      $('reply').hidden = false;
+      this.reply.focus();
     });
-    $('btn-release').addEventListener('click', () => this.close(true));
-    $('btn-submit').addEventListener('click', () => this.submit());
-    $('btn-reject').addEventListener('click', () => this.reject());
+    click('btn-side', () => this.toggleSide());
+    click('tab-steps', () => this.showSide('steps'));
+    click('tab-messages', () => this.showSide('messages'));
     $('reject-reason').addEventListener('keydown', (e) => {
       if (e.key === 'Enter') {
         e.preventDefault();
         this.reject();
       }
     });
-    $('btn-accept-draft').addEventListener('click', () => this.acceptDraft());
-    $('btn-edit-draft').addEventListener('click', () => this.editDraft());
-    $('reply-text').addEventListener('input', () => this.save());
+    if (localStorage.getItem('hitl.side') === 'hidden') $('task').classList.add('side-hidden');
     // Leaving the page releases the claim; a reload claims it again from sessionStorage.
     // ``leaving`` keeps this page from re-claiming on the event its own release causes.
     window.addEventListener('pagehide', () => {
-      if (!this.task || this.done) return;
+      if (!this.task || this.done || this.readOnly) return;
       this.leaving = true;
       api.release(this.task.id, true).catch(() => {});
     });
@@ -78,60 +98,72 @@ export class TaskPanel {
     return this.task?.id ?? null;
   }
 
-  saved() {
-    try {
-      return JSON.parse(sessionStorage.getItem(TAB_KEY) || 'null');
-    } catch {
-      return null;
-    }
-  }
+  // -- unsent work, per task --------------------------------------------------------
 
   save() {
-    if (!this.task) {
-      sessionStorage.removeItem(TAB_KEY);
-      return;
-    }
-    sessionStorage.setItem(
-      TAB_KEY,
-      JSON.stringify({ id: this.task.id, actions: this.workspace.actions, calls: this.calls, content: $('reply-text').value }),
-    );
+    if (!this.task) return;
+    sessionStorage.setItem(TAB_KEY, this.task.id);
+    if (this.readOnly || this.done) return;
+    const work = { actions: this.workspace.actions, calls: this.calls.calls, content: this.reply.value };
+    const empty = !work.actions.length && !work.calls.length && !work.content;
+    if (empty) sessionStorage.removeItem(WORK_KEY + this.task.id);
+    else sessionStorage.setItem(WORK_KEY + this.task.id, JSON.stringify(work));
+    if (this.editedDraft) $('draft-diff').textContent = draftDiff(this.task.draft, this.ownBody());
+  }
+
+  forget(id) {
+    sessionStorage.removeItem(WORK_KEY + id);
   }
 
   /** Reopen the task this tab had open before a reload, with its unsent work. */
   async restore() {
-    const state = this.saved();
-    if (state?.id) await this.open(state.id, state);
+    const id = sessionStorage.getItem(TAB_KEY);
+    if (id && /^[\w-]+$/.test(id)) await this.open(id);
   }
 
-  /** Claim a task and show it; the one open before is released first. */
-  async open(id, state = null) {
+  // -- opening and closing ------------------------------------------------------------
+
+  /**
+   * Show a task: claim it when free, or show it read-only when someone else holds it
+   * (looking never claims). ``keepView`` keeps zoom and pan (the session's next step).
+   */
+  async open(id, { keepView = false } = {}) {
     if (this.id === id) return true;
-    if (this.task) await this.close(true);
-    try {
-      await api.claim(id);
-    } catch (error) {
-      toast(error.status === 409 ? error.message : `Could not claim: ${error.message}`);
-      sessionStorage.removeItem(TAB_KEY);
-      return false;
-    }
+    if (this.task) await this.close(true, { keepWork: true, quiet: true });
     let task;
     try {
       task = await api.task(id);
     } catch (error) {
       toast(`Could not load the task: ${error.message}`);
+      if (sessionStorage.getItem(TAB_KEY) === id) sessionStorage.removeItem(TAB_KEY);
       return false;
     }
+    let readOnly = FINISHED.has(task.status) || Boolean(task.claimed_by && task.claimed_by !== this.hooks.me());
+    if (!readOnly) {
+      try {
+        Object.assign(task, await api.claim(id));
+      } catch (error) {
+        if (error.status !== 409) {
+          toast(`Could not claim: ${error.message}`);
+          return false;
+        }
+        readOnly = true;
+        Object.assign(task, await api.task(id).catch(() => ({})));
+      }
+    }
     this.task = task;
-    this.done = false;
-    this.render(task, state);
-    this.renewTimer = setInterval(() => this.renew(), RENEW_MS);
+    this.done = FINISHED.has(task.status);
+    this.readOnly = readOnly;
+    this.editedDraft = false;
+    this.render(task, readOnly ? null : readJSON(WORK_KEY + id), keepView);
+    if (!readOnly) this.renewTimer = setInterval(() => this.renew(), RENEW_MS);
     this.save();
     this.hooks.onChange();
     return true;
   }
 
   async renew() {
-    if (!this.task || this.done) return;
+    if (!this.task || this.done || this.readOnly) return;
     try {
       await api.claim(this.task.id);
     } catch (error) {
@@ -139,20 +171,20 @@ export class TaskPanel {
     }
   }
 
-  /** Close the task view; ``release`` gives the claim back. */
-  async close(release) {
+  /** Close the task view; ``release`` gives the claim back; ``keepWork`` keeps unsent work. */
+  async close(release, { keepWork = true, quiet = false } = {}) {
     const task = this.task;
+    if (task && keepWork) this.save();
     clearInterval(this.renewTimer);
     this.task = null;
-    this.calls = [];
     this.forms = [];
     this.shape?.remove(this.done);
     this.shape = null;
     sessionStorage.removeItem(TAB_KEY);
     $('task').hidden = true;
-    $('task-empty').hidden = false;
+    $('task-empty').hidden = quiet;
     this.hooks.onChange();
-    if (release && task && !this.done) {
+    if (release && task && !this.done && !this.readOnly) {
       try {
         await api.release(task.id);
       } catch {
@@ -162,82 +194,72 @@ export class TaskPanel {
   }
 
   banner(text) {
-    const node = $('task-banner');
-    node.textContent = text;
-    node.hidden = !text;
+    $('task-banner').textContent = text;
+    $('task-banner').hidden = !text;
   }
 
-  render(task, state) {
+  // -- rendering --------------------------------------------------------------------
+
+  render(task, work, keepView) {
+    const root = $('task');
     $('task-empty').hidden = true;
-    $('task').hidden = false;
-    this.banner('');
+    root.hidden = false;
+    root.className = `kind-${task.kind ?? 'text'}${root.classList.contains('side-hidden') ? ' side-hidden' : ''}`;
+    root.classList.toggle('read-only', this.readOnly);
+    this.banner(this.readOnly ? `Read-only: ${FINISHED.has(task.status) ? `this task was ${task.status}` : `held by ${task.claimed_by}`}.` : '');
     $('reply-error').textContent = '';
-    $('btn-submit').disabled = false;
-    $('btn-reject').disabled = false;
+    for (const id of ['btn-submit', 'btn-reject', 'btn-refuse', 'btn-release', 'btn-accept-draft', 'btn-edit-draft']) $(id).disabled = this.readOnly;
     $('task-title').textContent = task.model;
-    $('task-meta').textContent = `${task.api} · ${task.reason} · session ${task.session} · ${task.id}`;
+    $('task-kind').textContent = task.kind ?? 'text';
+    $('task-step').textContent = `step ${task.step ?? 1}`;
+    $('task-meta').textContent = `${task.reason} · ${task.session} · ${task.id}`;
+    $('task-meta').title = `${task.api} · ${task.reason} · session ${task.session} · ${task.id}`;
     renderConversation($('conversation'), task);
+    const past = renderTimeline(task);
+    this.showSide(past ? 'steps' : 'messages');
+
     const tools = task.tools ?? [];
     const functions = tools.filter((t) => t.type === 'function');
     const computer = tools.some((t) => t.type === 'computer') || (task.api === 'chat.completions' && Boolean(computerFunction(tools)));
     const pick = functions.some(takesXY);
     const shot = latestScreenshot(task);
     $('workspace').hidden = !(shot || computer || pick);
-    this.workspace.load({ src: shot, computer, pick, actions: state?.actions ?? [], display: declaredDisplay(tools) });
+    this.workspace.load({ src: shot, computer, pick, actions: work?.actions ?? [], display: declaredDisplay(tools), keepView });
 
-    // Function forms, one per declared tool.
-    this.forms = functions.map((tool) => new ToolForm(tool, (call) => this.addCall(call)));
+    // Function forms, one per declared tool (not the computer function: the workspace is its form).
+    const formTools = computer && task.api === 'chat.completions' ? functions.filter((t) => t !== computerFunction(tools)) : functions;
+    this.forms = formTools.map((tool) => new ToolForm(tool, (call) => this.calls.add(call)));
     clear($('tool-forms')).append(...this.forms.map((f) => f.element));
-    $('functions').hidden = functions.length === 0;
-    this.calls = state?.calls ?? [];
-    this.renderCalls();
-    $('reply-text').value = state?.content ?? '';
+    $('functions').hidden = formTools.length === 0;
+    this.calls.load(formTools, work?.calls ?? []);
+    this.reply.value = work?.content ?? '';
+    // On a screen task the reply box waits for "+ Text", so the screenshot gets the room.
+    const screen = !$('workspace').hidden;
+    $('reply').hidden = screen && !this.reply.value;
+    $('btn-add-reply').hidden = !$('reply').hidden;
     $('reject-reason').value = '';
-    this.renderDraft(task.draft);
+    renderDraft(task.draft, task.threshold);
     this.shape?.remove();
-    this.shape = new AnswerShape(task, () => this.save()); // output format, n slots
+    this.shape = new AnswerShape(task, () => this.save()); // output format, n slots (choices.js)
+    if (this.readOnly) return;
+    // A text task opens ready to type; one with a draft leaves the keys to a (accept) and e (edit).
+    if (screen) this.workspace.viewport.focus({ preventScroll: true });
+    else if (!formTools.length && !task.draft) this.reply.focus();
   }
 
-  renderDraft(draft) {
-    $('draft').hidden = !draft;
-    if (!draft) return;
-    const confidence = typeof draft.confidence === 'number' ? `confidence ${Math.round(draft.confidence * 100)}%` : 'confidence unknown';
-    $('draft-confidence').textContent = confidence;
-    const body = clear($('draft-body'));
-    if (draft.content) body.append(textBlock(draft.content));
-    for (const call of draft.tool_calls ?? []) {
-      body.append(el('div', { class: 'mono' }, `→ ${call.name}(${JSON.stringify(parsedArguments(call.arguments))})`));
-    }
-    (draft.computer_actions ?? []).forEach((action, i) => body.append(el('div', { class: 'mono' }, `${i + 1}. ${describe(action)}`)));
+  showSide(which) {
+    $('timeline').hidden = which !== 'steps';
+    $('conversation').hidden = which !== 'messages';
+    $('tab-steps').classList.toggle('active', which === 'steps');
+    $('tab-messages').classList.toggle('active', which === 'messages');
+    // The newest message in view.
+    if (which === 'messages') $('conversation').scrollTop = $('conversation').scrollHeight;
   }
 
-  // -- function calls -----------------------------------------------------------
-
-  addCall(call) {
-    this.calls.push(call);
-    this.renderCalls();
-    this.save();
-  }
-
-  renderCalls() {
-    const list = clear($('calls'));
-    this.calls.forEach((call, i) => {
-      const edit = el('button', { type: 'button', class: 'edit', title: 'Back into the form' }, 'edit');
-      const remove = el('button', { type: 'button', class: 'remove', 'aria-label': `Remove call ${i + 1}` }, '✕');
-      edit.addEventListener('click', () => {
-        this.forms.find((f) => f.tool.name === call.name)?.fill(call.arguments);
-        this.calls.splice(i, 1);
-        this.renderCalls();
-        this.save();
-      });
-      remove.addEventListener('click', () => {
-        this.calls.splice(i, 1);
-        this.renderCalls();
-        this.save();
-      });
-      list.append(el('li', { 'data-name': call.name }, el('span', { class: 'desc' }, `${call.name}(${JSON.stringify(call.arguments)})`), edit, remove));
-    });
-    $('call-count').textContent = this.calls.length ? `(${this.calls.length})` : '';
+  toggleSide() {
+    const hidden = $('task').classList.toggle('side-hidden');
+    $('btn-side').setAttribute('aria-expanded', String(!hidden));
+    localStorage.setItem('hitl.side', hidden ? 'hidden' : 'shown');
   }
 
   pick(x, y) {
@@ -246,56 +268,78 @@ export class TaskPanel {
     if (targets.length) toast(`x ${x}, y ${y} filled in ${targets.map((f) => f.tool.name).join(', ')}`);
   }
 
-  // -- outcomes -----------------------------------------------------------------
+  // -- answers ------------------------------------------------------------------------
 
-  /** The answer body the reviewer API expects. */
+  /** The answer body the reviewer API expects, or null when a reply slot is not ready. */
   body() {
-    const body = {};
-    const text = $('reply-text').value;
-    if (text.trim()) body.content = text;
-    if (this.calls.length) body.tool_calls = this.calls;
-    const actions = this.workspace.actions;
-    if (actions.length) body.computer_actions = actions;
+    const body = this.ownBody();
     return this.shape ? this.shape.body(body) : body;
   }
 
+  /** Reply text, calls and actions, before the answer's shape (choices.js) has its say. */
+  ownBody() {
+    const body = {};
+    const text = this.reply.value;
+    if (text.trim()) body.content = text;
+    if (this.calls.calls.length) body.tool_calls = this.calls.calls;
+    const actions = this.workspace.actions;
+    if (actions.length) body.computer_actions = actions;
+    return body;
+  }
+
   async submit() {
-    if (!this.task || this.done) return;
+    if (!this.task || this.done || this.readOnly) return;
     $('reply-error').textContent = '';
     const body = this.body();
     if (body === null) return; // a reply slot is not ready: choices.js said why
     if (!Object.keys(body).length) {
-      $('reply-error').textContent = 'Nothing to send: add actions, a tool call (press "Add call") or reply text.';
+      $('reply-error').textContent = 'Nothing to send: act on the screenshot, add a tool call or write a reply.';
       return;
     }
     await this.finish(() => api.answer(this.task.id, body), 'Answer sent');
   }
 
-  async reject() {
-    if (!this.task || this.done) return;
+  reason(what) {
     const reason = $('reject-reason').value.trim();
     if (!reason) {
-      $('reply-error').textContent = 'A rejection needs a reason.';
+      $('reply-error').textContent = `${what} needs a reason: type it in the box next to the button.`;
       $('reject-reason').focus();
-      return;
     }
-    await this.finish(() => api.reject(this.task.id, reason), 'Rejected');
+    return reason;
+  }
+
+  async reject() {
+    if (!this.task || this.done || this.readOnly) return;
+    const reason = this.reason('A rejection');
+    if (reason) await this.finish(() => api.reject(this.task.id, reason), 'Rejected');
+  }
+
+  /** Say no as data: the agent gets a refusal message, not an error. */
+  async refuse() {
+    if (!this.task || this.done || this.readOnly) return;
+    const reason = this.reason('A refusal');
+    if (reason) await this.finish(() => api.answer(this.task.id, { refusal: reason }), 'Refused');
   }
 
   async acceptDraft() {
-    if (!this.task?.draft || this.done) return;
-    await this.finish(() => api.answer(this.task.id, { accept_draft: true }), 'Draft accepted');
+    if (!this.task?.draft || this.done || this.readOnly || this.accepting) return;
+    this.accepting = true;
+    const id = this.task.id;
+    const send = await confirmByWaiting(this.task.draft);
+    this.accepting = false;
+    if (!send || this.id !== id) return toast('Not sent');
+    await this.finish(() => api.answer(id, { accept_draft: true }), 'Draft accepted');
   }
 
   /** Load the draft into the action list, the calls list and the reply box for editing. */
   editDraft() {
     const draft = this.task?.draft;
-    if (!draft) return;
+    if (!draft || this.readOnly) return;
+    this.editedDraft = true;
     this.workspace.setActions(draft.computer_actions ?? []);
-    this.calls = (draft.tool_calls ?? []).map((c) => ({ name: c.name, arguments: parsedArguments(c.arguments) }));
-    for (const call of this.calls) this.forms.find((f) => f.tool.name === call.name)?.fill(call.arguments);
-    this.renderCalls();
-    $('reply-text').value = draft.content ?? '';
+    this.calls.set((draft.tool_calls ?? []).map((c) => ({ name: c.name, arguments: parsedArguments(c.arguments) })));
+    if (draft.content) $('reply').hidden = false;
+    this.reply.value = draft.content ?? '';
     this.shape?.fill(draft);
     this.save();
     toast('Draft loaded: edit, then Submit');
@@ -312,9 +356,12 @@ export class TaskPanel {
     } finally {
       this.sending = false;
     }
+    const task = this.task;
     this.done = true;
+    this.forget(task.id);
     toast(message);
-    await this.close(false);
+    await this.close(false, { keepWork: false, quiet: true });
+    this.hooks.onAnswered(task);
   }
 
   /** An event about the open task from someone or something else. */
@@ -322,17 +369,23 @@ export class TaskPanel {
     if (!this.task || summary.id !== this.task.id || this.sending || this.leaving) return;
     if (FINISHED.has(summary.status)) {
       this.done = true;
-      $('btn-submit').disabled = true;
-      $('btn-reject').disabled = true;
+      for (const id of ['btn-submit', 'btn-reject', 'btn-refuse']) $(id).disabled = true;
       const by = summary.answered_by ? ` by ${summary.answered_by}` : '';
       this.banner(`This task was ${summary.status}${by}; it can no longer be answered.`);
-      sessionStorage.removeItem(TAB_KEY);
+      this.forget(summary.id);
     } else if (summary.status === 'claimed' && summary.claimed_by !== this.hooks.me()) {
-      this.banner(`Now held by ${summary.claimed_by}.`);
+      this.banner(this.readOnly ? `Read-only: held by ${summary.claimed_by}.` : `Now held by ${summary.claimed_by}.`);
     } else if (summary.status === 'pending') {
-      // Our lease ran out (or someone released it): take it back while we work.
+      // Our lease ran out, someone released it, or its holder let go of a task we are
+      // looking at: take it (back) and work on it.
       api.claim(summary.id).then(
-        () => this.banner(''),
+        () => {
+          if (this.readOnly && this.id === summary.id) {
+            const id = summary.id;
+            this.task = null;
+            this.open(id, { keepView: true });
+          } else this.banner('');
+        },
         (error) => this.banner(error.message),
       );
     }

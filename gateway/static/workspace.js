@@ -8,12 +8,15 @@ import { ActionList } from './action-list.js';
 import { UNSHOWN_IMAGE } from './conversation.js';
 import { $ } from './dom.js';
 import { captureKeys } from './keys.js';
+import { drawMarks, svg } from './marks.js';
 
 const MIN_SCALE = 0.05;
 const MAX_SCALE = 16;
 const POINT_TOOLS = new Set(['click', 'double_click', 'move', 'scroll', 'pick']);
 const CLICK_SLOP = 6; // screen pixels a press may wander and still be a click
 const DRAG_STEP = 4; // image pixels between recorded drag points
+const HOVER_PX = 14; // screen pixels from a mark that still count as over it
+const ONE_SHOT_TOOLS = new Set(['type', 'keypress']); // used once, then the tool before comes back
 
 export class Workspace {
   /**
@@ -24,7 +27,7 @@ export class Workspace {
     this.viewport = $('viewport');
     this.layer = $('layer');
     this.img = $('shot');
-    this.svg = $('paths');
+    this.svg = $('marks');
     this.list = new ActionList(this, hooks.onChange);
     this.scale = 1;
     this.tx = 0;
@@ -35,6 +38,9 @@ export class Workspace {
     this.sx = 1; // display pixels per screenshot pixel
     this.sy = 1;
     this.tool = 'click';
+    this.previousTool = 'click'; // where Keys and Type return to
+    this.fitted = true; // the view follows the viewport's size until the person zooms or pans
+    this.marks = []; // the drawn marks' screen points, for hover
     this.space = false;
     this.pointer = null; // the last pointer position over the viewport
     this.gesture = null;
@@ -46,9 +52,12 @@ export class Workspace {
   /**
    * Show a task's screenshot and tools.
    * @param {{src: string|null, computer: boolean, pick: boolean, actions: object[],
-   *   display?: {width: number, height: number}|null}} setup
+   *   display?: {width: number, height: number}|null, keepView?: boolean}} setup
+   *   ``keepView``: the next step of the same session keeps zoom and pan when the
+   *   screenshot has the same size.
    */
-  load({ src, computer, pick, actions, display = null }) {
+  load({ src, computer, pick, actions, display = null, keepView = false }) {
+    this.kept = keepView && this.width ? { width: this.width, height: this.height, scale: this.scale, tx: this.tx, ty: this.ty, fitted: this.fitted } : null;
     this.computer = computer;
     this.declared = display;
     this.sx = 1;
@@ -91,9 +100,6 @@ export class Workspace {
     this.height = this.img.naturalHeight;
     this.img.width = this.width;
     this.img.height = this.height;
-    this.svg.setAttribute('width', this.width);
-    this.svg.setAttribute('height', this.height);
-    this.svg.setAttribute('viewBox', `0 0 ${this.width} ${this.height}`);
     const d = this.declared;
     const scaled = d && (d.width !== this.width || d.height !== this.height);
     this.sx = scaled ? d.width / this.width : 1;
@@ -102,8 +108,14 @@ export class Workspace {
       ? `${this.width}×${this.height}, sent as display ${d.width}×${d.height}`
       : `${this.width}×${this.height}`;
     this.viewport.dataset.ready = '1';
-    this.fit();
-    this.list.renderMarkers();
+    const kept = this.kept;
+    this.kept = null;
+    if (kept && !kept.fitted && kept.width === this.width && kept.height === this.height) {
+      Object.assign(this, { scale: kept.scale, tx: kept.tx, ty: kept.ty, fitted: false });
+      this.apply();
+    } else {
+      this.fit();
+    }
   }
 
   // -- view ---------------------------------------------------------------------
@@ -115,6 +127,7 @@ export class Workspace {
     this.scale = Math.min(vw / this.width, vh / this.height);
     this.tx = (vw - this.width * this.scale) / 2;
     this.ty = (vh - this.height * this.scale) / 2;
+    this.fitted = true;
     this.apply();
   }
 
@@ -130,6 +143,7 @@ export class Workspace {
     this.tx = vx - (vx - this.tx) * ratio;
     this.ty = vy - (vy - this.ty) * ratio;
     this.scale = next;
+    this.fitted = false;
     this.apply();
   }
 
@@ -140,8 +154,10 @@ export class Workspace {
   apply() {
     // CSSOM writes are allowed by the CSP (it forbids inline style attributes only).
     this.layer.style.transform = `translate(${this.tx}px, ${this.ty}px) scale(${this.scale})`;
+    // Smooth below 100% (text stays legible); pixels shown as pixels above it.
+    this.layer.classList.toggle('pixelated', this.scale > 1);
     $('zoom-level').textContent = `${Math.round(this.scale * 100)}%`;
-    this.list.rescale(this.scale);
+    this.redraw();
     // The picture moved under a still pointer (keys, buttons, a pan): re-read it.
     if (this.pointer) this.crosshair(this.pointer);
   }
@@ -173,15 +189,48 @@ export class Workspace {
     return [Math.round(this.width * this.sx), Math.round(this.height * this.sy)];
   }
 
-  /** The screenshot position of a display point's centre, for markers and paths. */
-  onImage(p) {
-    return { x: (p.x + 0.5) / this.sx, y: (p.y + 0.5) / this.sy };
+  /** Where a display point's centre is in the viewport, for marks and paths. */
+  toView(p) {
+    return { x: this.tx + ((p.x + 0.5) / this.sx) * this.scale, y: this.ty + ((p.y + 0.5) / this.sy) * this.scale };
+  }
+
+  /** Draw the action marks (and a drag in progress) over the screenshot. */
+  redraw() {
+    if (!this.width) {
+      this.svg.replaceChildren();
+      this.marks = [];
+      return;
+    }
+    this.marks = drawMarks(this.svg, this.list.actions, (p) => this.toView(p), { hot: this.list.hot });
+    const g = this.gesture;
+    if (g?.kind === 'drag' && g.path.length) {
+      const pts = g.path.map((p) => this.toView(p)).map((q) => `${q.x},${q.y}`).join(' ');
+      this.svg.append(svg('polyline', { points: pts, class: 'live' }));
+    }
+  }
+
+  /** Light the mark under the pointer, and its row. */
+  hoverMark(e) {
+    const box = this.viewport.getBoundingClientRect();
+    const x = e.clientX - box.left;
+    const y = e.clientY - box.top;
+    let best = -1;
+    let nearest = HOVER_PX;
+    for (const m of this.marks) {
+      const d = Math.hypot(m.x - x, m.y - y);
+      if (d <= nearest) {
+        nearest = d;
+        best = m.index;
+      }
+    }
+    this.list.highlight(best);
   }
 
   // -- tools --------------------------------------------------------------------
 
   setTool(tool) {
     if (tool !== 'none' && document.querySelector(`#tools [data-tool="${tool}"]`)?.hidden) return;
+    if (!ONE_SHOT_TOOLS.has(this.tool)) this.previousTool = this.tool;
     this.tool = tool;
     for (const button of document.querySelectorAll('#tools [data-tool]')) {
       button.classList.toggle('active', button.dataset.tool === tool);
@@ -198,7 +247,17 @@ export class Workspace {
     };
     $('opt-hint').textContent = hints[tool] ?? '';
     if (tool === 'type') $('type-text').focus();
-    if (tool === 'keypress') $('key-capture').focus();
+    if (tool === 'keypress') {
+      $('key-capture').textContent = 'press a combination (Esc leaves)';
+      $('key-capture').focus();
+    }
+  }
+
+  /** Leave Keys or Type for the tool used before, with the focus back on the screenshot. */
+  leaveOneShot() {
+    if (!ONE_SHOT_TOOLS.has(this.tool)) return;
+    this.setTool(ONE_SHOT_TOOLS.has(this.previousTool) ? 'click' : this.previousTool);
+    this.viewport.focus({ preventScroll: true });
   }
 
   // -- actions (kept in the action list) ----------------------------------------
@@ -259,9 +318,12 @@ export class Workspace {
     vp.addEventListener('pointerup', (e) => this.up(e));
     vp.addEventListener('pointercancel', () => {
       this.gesture = null;
-      this.list.renderMarkers();
+      this.redraw();
     });
-    vp.addEventListener('pointerleave', () => this.crosshair(null));
+    vp.addEventListener('pointerleave', () => {
+      this.crosshair(null);
+      this.list.highlight(-1);
+    });
     // Space held over the page means "pan" while dragging the screenshot.
     document.addEventListener('keydown', (e) => {
       if (e.key === ' ' && !isTextField(e.target) && !this.viewport.hidden) {
@@ -290,24 +352,44 @@ export class Workspace {
       if (!typeText.value) return;
       this.add({ type: 'type', text: typeText.value });
       typeText.value = '';
+      this.leaveOneShot();
     };
     $('add-type').addEventListener('click', addType);
     typeText.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.ctrlKey && !e.metaKey) {
         e.preventDefault();
         addType();
+      } else if (e.key === 'Escape') {
+        e.preventDefault();
+        e.stopPropagation();
+        this.leaveOneShot();
       }
     });
-    captureKeys($('key-capture'), (keys) => this.add({ type: 'keypress', keys }));
-    window.addEventListener('resize', () => this.fit());
+    // One combination, then back to the tool before; Esc leaves without adding.
+    captureKeys(
+      $('key-capture'),
+      (keys) => {
+        this.add({ type: 'keypress', keys });
+        this.leaveOneShot();
+      },
+      () => this.leaveOneShot(),
+    );
+    // Keep the screenshot fitted while the space around it changes (unless zoomed).
+    new ResizeObserver(() => {
+      if (this.fitted) this.fit();
+      else this.redraw();
+    }).observe(this.viewport);
   }
 
   down(e) {
-    if (!this.width) return;
+    if (!this.width || e.target.closest('.zoombar')) return; // the zoom buttons sit over the picture
+    // A press on the screenshot ends Keys or Type: it acts with the tool before them.
+    if (ONE_SHOT_TOOLS.has(this.tool)) this.leaveOneShot();
     this.viewport.focus({ preventScroll: true });
     if (e.button === 1) e.preventDefault(); // no autoscroll
     const start = { cx: e.clientX, cy: e.clientY };
     if (this.space || e.altKey || this.tool === 'none') {
+      this.fitted = false;
       this.gesture = { kind: 'pan', ...start, tx: this.tx, ty: this.ty };
       this.viewport.classList.add('panning');
       this.viewport.setPointerCapture(e.pointerId);
@@ -316,8 +398,7 @@ export class Workspace {
     const p = this.toImage(e.clientX, e.clientY);
     if (!p.inside) return;
     if (this.tool === 'drag' && e.button === 0) {
-      const at = { x: p.x, y: p.y };
-      this.gesture = { kind: 'drag', path: [at], last: p, line: this.list.polyline([at], true) };
+      this.gesture = { kind: 'drag', path: [{ x: p.x, y: p.y }], last: p };
     } else if (POINT_TOOLS.has(this.tool)) {
       this.gesture = { kind: 'point', p, button: e.button, ...start };
     } else {
@@ -330,7 +411,10 @@ export class Workspace {
   moveTo(e) {
     this.crosshair(e);
     const g = this.gesture;
-    if (!g) return;
+    if (!g) {
+      this.hoverMark(e);
+      return;
+    }
     if (g.kind === 'pan') {
       this.tx = g.tx + e.clientX - g.cx;
       this.ty = g.ty + e.clientY - g.cy;
@@ -343,7 +427,7 @@ export class Workspace {
       if (moved && (p.x !== last.x || p.y !== last.y)) {
         g.path.push({ x: p.x, y: p.y });
         g.last = p;
-        this.list.setPoints(g.line, g.path);
+        this.redraw();
       }
     }
   }
@@ -357,8 +441,8 @@ export class Workspace {
       const end = this.toImage(e.clientX, e.clientY);
       const last = g.path[g.path.length - 1];
       if (end.x !== last.x || end.y !== last.y) g.path.push({ x: end.x, y: end.y });
-      g.line.remove();
       if (g.path.length >= 2) this.add({ type: 'drag', path: g.path });
+      else this.redraw();
     } else if (g.kind === 'point') {
       if (Math.hypot(e.clientX - g.cx, e.clientY - g.cy) > CLICK_SLOP) return;
       if (this.tool === 'pick') {
