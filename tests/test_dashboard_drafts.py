@@ -109,7 +109,8 @@ def test_edit_a_drafted_tool_call_before_sending(gateway: Gateway, watched: Watc
     expect(editor).to_have_count(0)
     expect(calls.locator(".desc")).to_have_text(["delete_file(path: /tmp/safe)"])
     expect(page.locator("#draft-diff")).to_have_text(
-        "Changed from the draft: calls: − delete_file(path: /tmp/x), + delete_file(path: /tmp/safe)"
+        "Changed from the draft: calls: \u2212 delete_file(path: /tmp/x), "
+        "+ delete_file(path: /tmp/safe)"
     )
     page.locator("#btn-submit").click()
     headers, completion = pending.result(timeout=30)
