@@ -20,7 +20,7 @@ from gateway.human.queue import TaskQueue
 from gateway.human.serve import HumanService
 from gateway.hybrid import HybridService
 from gateway.metrics import Metrics
-from gateway.routes import dashboard, openai, ops, passthrough, reviewer, uploads
+from gateway.routes import cua, dashboard, openai, ops, passthrough, reviewer, uploads
 from gateway.routing import Router
 from gateway.services import Services
 from gateway.stats import Stats
@@ -128,6 +128,7 @@ def create_app(config: Config) -> GatewayApp:
         *openai.routes(services),
         *uploads.routes(services),
         *passthrough.routes(services),
+        *cua.routes(services),
         *reviewer.routes(services),
         *ops.routes(services),
         *dashboard.routes(services),

@@ -27,6 +27,8 @@ from gateway.config import ServerConfig, is_loopback
 from gateway.errors import GatewayError, body_too_large
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Doors whose bodies carry a model's request (screenshots included): max_body_mb.
+MODEL_DOORS = ("/v1/", "/cua/")
 # Sec-Fetch-Site values a request from the dashboard (or a typed URL) carries.
 _OWN_SITE = frozenset({"same-origin", "none"})
 
@@ -76,7 +78,7 @@ class Guard:
                 f"Host '{host_name(host)}' is not served here: add it to server.allowed_hosts.",
                 code="host_not_allowed",
             )
-        limit = self.model_limit if scope["path"].startswith("/v1/") else self.api_limit
+        limit = self.model_limit if scope["path"].startswith(MODEL_DOORS) else self.api_limit
         if length > limit:
             return body_too_large(limit)
         if scope["method"] in SAFE_METHODS:
@@ -106,7 +108,7 @@ class Guard:
 
     def limited(self, scope: dict[str, Any], receive):
         """``receive`` counting body bytes, raising a 413 error past the route's limit."""
-        limit = self.model_limit if scope["path"].startswith("/v1/") else self.api_limit
+        limit = self.model_limit if scope["path"].startswith(MODEL_DOORS) else self.api_limit
         size = 0
 
         async def counted():

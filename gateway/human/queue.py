@@ -72,7 +72,8 @@ class TaskQueue:
             waiting = self._track(task)
             if task.status == CLAIMED and task.lease_until:
                 self._schedule(waiting, "lease", task.lease_until, self._lease_ran_out)
-            self._schedule_grace(waiting)
+            if not task.polled:
+                self._schedule_grace(waiting)
         since = time.time() - self.settings.keep_undelivered_s
         for task in await self.store.list((ANSWERED, REJECTED), limit=1_000_000):
             if not task.delivered and (task.answered_at or 0) >= since:
@@ -90,9 +91,13 @@ class TaskQueue:
         return self._by_dedup.get(dedup) or self._undelivered.get(dedup)
 
     async def create(self, task: Task, request: bytes) -> Waiting:
-        """Store a new task and publish it; its creator is attached."""
+        """Store a new task and publish it; its creator is attached.
+
+        A polled task (``task.polled``: Cua's protocol) has no client attached and
+        no re-attach grace: it waits for its reviewer or its deadline only.
+        """
         waiting = self._track(task)
-        waiting.clients = task.clients = 1
+        waiting.clients = task.clients = 0 if task.polled else 1
         self._counts[task.status] += 1
         await self.store.create(task, request, self._entry(task, "created", None, task.reason))
         self.events.publish("task.created", task.summary())

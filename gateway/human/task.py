@@ -12,6 +12,10 @@ REJECTED = "rejected"
 EXPIRED = "expired"
 CANCELLED = "cancelled"
 
+# The dedup key of a task whose client holds no connection but polls for the outcome
+# (Cua's human-tool protocol): "polled:" + the task's id, so no retry can attach to it.
+POLLED = "polled:"
+
 OPEN = (PENDING, CLAIMED)
 FINISHED = (ANSWERED, REJECTED, EXPIRED, CANCELLED)
 STATUSES = OPEN + FINISHED
@@ -60,6 +64,11 @@ class Task:
     @property
     def is_open(self) -> bool:
         return self.status in OPEN
+
+    @property
+    def polled(self) -> bool:
+        """Nobody waits on a connection: never cancelled for want of a client."""
+        return self.dedup.startswith(POLLED)
 
     def summary(self) -> dict[str, Any]:
         """The fields a queue row or a dashboard event needs: no request, no images."""

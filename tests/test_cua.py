@@ -1,0 +1,257 @@
+"""Cua's human-tool protocol under /cua, with Cua's own ``HumanAdapter`` as the client.
+
+The adapter runs in a separate environment (cua-agent pins litellm, which pins
+more than we do), built here on first use: cua-agent without its dependencies,
+plus what the adapter's module imports. The person is played through the
+reviewer API, and through the protocol's own reviewer side as Cua's UI uses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import openai
+import pytest
+from harness import Gateway, run_gateway, wait_until
+from openai.types.chat import ChatCompletionMessageToolCall
+from pydantic import TypeAdapter
+from reviewer_client import Reviewer, data_url, png
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".cua-venv"
+# cua-agent as the issue names it, and what its adapter module imports (its own pin).
+CUA_PACKAGES = (["--no-deps", "cua-agent==0.9.1"], ["litellm==1.86.2", "requests"])
+KEY = "sk-cua-agent"
+CONFIG = f"""
+[auth]
+client_keys = ["{KEY}"]
+
+[human]
+reattach_grace_s = 0
+
+[models.human]
+route = "human"
+"""
+SCREEN = data_url(png(64, 48))
+MESSAGES = [
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Save the file"},
+            {"type": "image_url", "image_url": {"url": SCREEN}},
+        ],
+    }
+]
+TOOL_CALL = TypeAdapter(ChatCompletionMessageToolCall)
+CALL_ID = re.compile(r"call_[0-9a-f]{24}")
+
+
+def _ready(python: Path) -> bool:
+    modules = "('cua_agent', 'litellm', 'requests')"
+    check = f"import importlib.util as u; assert all(map(u.find_spec, {modules}))"
+    return python.exists() and subprocess.run([python, "-c", check]).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def cua_python() -> str:
+    """A Python with cua-agent's adapter importable: $CUA_PYTHON, else .cua-venv (built)."""
+    if os.environ.get("CUA_PYTHON"):
+        return os.environ["CUA_PYTHON"]
+    python = VENV / "bin" / "python"
+    if not _ready(python):
+        try:
+            subprocess.run([sys.executable, "-m", "venv", "--clear", VENV], check=True)
+            for packages in CUA_PACKAGES:
+                subprocess.run(
+                    [
+                        python,
+                        "-m",
+                        "pip",
+                        "install",
+                        "-q",
+                        "--disable-pip-version-check",
+                        *packages,
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+            output = getattr(error, "stderr", "") or ""
+            pytest.skip(f"cannot build Cua's environment in {VENV}: {error}\n{output[-2000:]}")
+    if not _ready(python):
+        pytest.skip(f"Cua's environment in {VENV} cannot import cua_agent's adapter")
+    return str(python)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory) -> Iterator[Gateway]:
+    with run_gateway(tmp_path_factory.mktemp("cua"), CONFIG) as gateway:
+        yield gateway
+
+
+def adapter(python: str, gateway: Gateway, mode: str, home: Path) -> subprocess.Popen:
+    """Cua's adapter asking a person, as ComputerAgent("human/human") does."""
+    env = {
+        **os.environ,
+        "HUMAN_BASE_URL": f"{gateway.url}/cua",  # the whole change for a Cua user
+        "CUA_HUMAN_TOOL_TOKEN": KEY,  # Cua's own token setting: the client key
+        "CUA_HOME": str(home),  # so no token file of this machine's is read
+    }
+    messages = home / "messages.json"
+    messages.write_text(json.dumps(MESSAGES))
+    return subprocess.Popen(
+        [python, str(ROOT / "tests" / "cua_adapter.py"), mode, str(messages)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def result(process: subprocess.Popen) -> dict:
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr[-3000:]
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+SEEN: set[str] = set()  # tasks this module has made so far
+
+
+def wait_for_cua_task(reviewer: Reviewer, process: subprocess.Popen) -> dict:
+    """The adapter's task, once queued (the adapter failing ends the wait)."""
+
+    def queued() -> dict | None:
+        if process.poll() is not None:
+            raise AssertionError("the adapter exited: " + process.communicate()[1][-3000:])
+        return next((t for t in reviewer.tasks("pending") if t["id"] not in SEEN), None)
+
+    task = wait_until(queued, 60, interval=0.05, what="the adapter's task")
+    SEEN.add(task["id"])
+    return task
+
+
+def test_the_adapter_gets_a_persons_text(cua_python, gateway, reviewer, tmp_path) -> None:
+    process = adapter(cua_python, gateway, "sync", tmp_path)
+    task = wait_for_cua_task(reviewer, process)
+    view = reviewer.task(task["id"])
+    assert view["api"] == "chat.completions" and view["preview"] == "Save the file"
+    assert [tool["name"] for tool in view["tools"]] == ["computer"]
+    assert view["images"] == 1  # the screenshot, shown in the dashboard's workspace
+    assert reviewer.answer(task["id"], content="The file is saved.").status == 200
+    assert result(process) == {
+        "content": "The file is saved.",
+        "tool_calls": [],
+        "model": "human/human",
+    }
+
+
+def test_the_adapter_gets_computer_actions_as_cua_writes_them(
+    cua_python, gateway, reviewer, tmp_path
+) -> None:
+    process = adapter(cua_python, gateway, "async", tmp_path)
+    task = wait_for_cua_task(reviewer, process)
+    actions = [
+        {"type": "click", "x": 30, "y": 20},
+        {"type": "double_click", "x": 1, "y": 2},
+        {"type": "move", "x": 5, "y": 6},
+        {"type": "type", "text": "notes.txt"},
+        {"type": "keypress", "keys": ["ctrl", "s"]},
+        {"type": "wait"},
+    ]
+    assert reviewer.answer(task["id"], computer_actions=actions).status == 200
+    calls = result(process)["tool_calls"]
+    for call in calls:
+        TOOL_CALL.validate_python(call)
+        assert CALL_ID.fullmatch(call["id"]) and call["type"] == "function"
+        assert call["function"]["name"] == "computer"
+    assert [json.loads(call["function"]["arguments"]) for call in calls] == [
+        {"type": "click", "button": "left", "x": 30, "y": 20},
+        {"type": "double_click", "x": 1, "y": 2},
+        {"type": "move", "x": 5, "y": 6},
+        {"type": "type", "text": "notes.txt"},
+        {"type": "keypress", "keys": "ctrl+s"},
+        {"type": "wait"},
+    ]
+
+
+# -- the protocol itself, as Cua's UI and adapter speak it (no Cua environment needed) ---
+
+
+def cua(gateway: Gateway, method: str, path: str, body=None, key: str | None = KEY):
+    headers = {}
+    if key is not None:
+        headers["authorization"] = f"Bearer {key}"
+    return httpx2.request(method, f"{gateway.url}/cua{path}", json=body, headers=headers)
+
+
+def test_protocol_endpoints_and_shapes(gateway, reviewer) -> None:
+    refused = cua(gateway, "POST", "/queue", {"messages": MESSAGES, "model": "human"}, key=None)
+    assert refused.status_code == 401 and "detail" in refused.json()
+    assert refused.headers["www-authenticate"] == "Bearer"
+    assert cua(gateway, "GET", "/pending", key="wrong").status_code == 401
+
+    first = cua(gateway, "POST", "/queue", {"messages": MESSAGES, "model": "human"}).json()
+    second = cua(gateway, "POST", "/queue", {"messages": MESSAGES, "model": "human"}).json()
+    assert first["status"] == "queued" and second["status"] == "queued"
+    SEEN.update((first["id"], second["id"]))
+    status = cua(gateway, "GET", f"/status/{first['id']}").json()
+    assert status["status"] == "pending" and status["model"] == "human"
+    assert status["messages"] == MESSAGES
+    assert status["created_at"].endswith("+00:00")
+    assert "completed_at" not in status and "response" not in status
+    pending = [call["id"] for call in cua(gateway, "GET", "/pending").json()["pending_calls"]]
+    assert pending.index(first["id"]) < pending.index(second["id"])  # oldest first
+
+    # Cua's UI answers a click by naming the target in words.
+    action = {"type": "click", "element_description": "the Save button", "button": "left"}
+    written = {
+        "id": "call_" + "ab" * 12,
+        "type": "function",
+        "function": {"name": "computer", "arguments": json.dumps(action)},
+    }
+    done = cua(gateway, "POST", f"/complete/{first['id']}", {"tool_calls": [written]})
+    assert done.status_code == 200 and done.json()["status"] == "success"
+    status = cua(gateway, "GET", f"/status/{first['id']}").json()
+    assert status["status"] == "completed" and status["completed_at"]
+    [call] = status["tool_calls"]
+    TOOL_CALL.validate_python(call)
+    assert json.loads(call["function"]["arguments"]) == action
+    again = cua(gateway, "POST", f"/complete/{first['id']}", {"response": "late"})
+    assert again.status_code == 409 and "detail" in again.json()
+
+    failed = cua(gateway, "POST", f"/fail/{second['id']}", {"error": "the screen is locked"})
+    assert failed.json() == {"status": "failed"}
+    status = cua(gateway, "GET", f"/status/{second['id']}").json()
+    assert status["status"] == "failed" and status["error"] == "the screen is locked"
+
+    missing = cua(gateway, "GET", "/status/task_nope")
+    assert missing.status_code == 404 and missing.json() == {"detail": "Completion call not found"}
+    assert cua(gateway, "POST", "/queue", {"model": "human"}).status_code == 422
+
+
+def test_a_cua_task_is_never_cancelled_for_want_of_a_connection(gateway, reviewer) -> None:
+    queued = cua(gateway, "POST", "/queue", {"messages": MESSAGES, "model": "human"}).json()
+    SEEN.add(queued["id"])
+    # An OpenAI client that gives up: with no re-attach grace its task is cancelled at once.
+    client = openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0, timeout=0.5)
+    with pytest.raises(openai.APITimeoutError):
+        client.chat.completions.create(
+            model="human", messages=[{"role": "user", "content": "gone soon"}]
+        )
+    gone = wait_until(
+        lambda: next(iter(reviewer.tasks("cancelled")), None), 10, what="the cancellation"
+    )
+    assert gone["preview"] == "gone soon"
+    assert cua(gateway, "GET", f"/status/{queued['id']}").json()["status"] == "pending"
+    # Still the reviewer's to answer, through the reviewer API like any task.
+    assert reviewer.answer(queued["id"], content="done").status == 200
+    assert cua(gateway, "GET", f"/status/{queued['id']}").json()["response"] == "done"
