@@ -10,7 +10,10 @@ RUN pip install --no-cache-dir . \
     && mkdir -p /data && chown gateway /data
 USER gateway
 WORKDIR /data
-ENV GATEWAY_CONFIG=""
+# The image's own config: model "human" with client and reviewer auth, which need
+# GATEWAY_KEY and REVIEWER_TOKEN (docker run -e ...). Mount your own and point here.
+ENV GATEWAY_CONFIG=/app/config/docker.toml
+VOLUME /data
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s \
     CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"

@@ -224,3 +224,22 @@ def test_client_keys_and_reviewer_tokens_let_a_non_loopback_address_start(
     )
     with run_gateway(tmp_path, config) as gateway:
         assert "human" in model_ids(gateway, "sk-public")
+
+
+DOCKER_CONFIG = Path(__file__).parent.parent / "config" / "docker.toml"
+
+
+def test_the_docker_config_exists_and_needs_its_two_variables(tmp_path: Path) -> None:
+    """The Docker section's config: serves on 0.0.0.0 given GATEWAY_KEY and REVIEWER_TOKEN."""
+    from gateway.config import ConfigError, load_config
+
+    env = {"GATEWAY_KEY": "sk-docker", "REVIEWER_TOKEN": "rt-docker"}
+    config = load_config(DOCKER_CONFIG, env)
+    config.check_exposure()  # 0.0.0.0 with both doors locked: allowed
+    assert config.server.host == "0.0.0.0" and config.auth.client_keys == ["sk-docker"]
+    assert config.store.path == "/data/hitl-gateway.db"
+    for missing in env:
+        with pytest.raises(ConfigError, match=missing):
+            load_config(DOCKER_CONFIG, {k: v for k, v in env.items() if k != missing})
+    dockerfile = (DOCKER_CONFIG.parent.parent / "Dockerfile").read_text()
+    assert "ENV GATEWAY_CONFIG=/app/config/docker.toml" in dockerfile
