@@ -21,7 +21,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.human.outcome import HUMAN_ROUTE
-from gateway.human.request import normalise_tools, preview_of, prompt_tokens, session_of
+from gateway.human.request import kind_of, normalise_tools, preview_of, prompt_tokens
+from gateway.human.steps import Steps, session_name
 from gateway.human.task import ANSWERED, CANCELLED, EXPIRED, OPEN, POLLED, REJECTED, Task
 
 API = "chat.completions"  # a Cua task is a chat request to the dashboard and the export
@@ -123,9 +124,16 @@ class CompleteBody(BaseModel):
         return orjson.dumps({"content": self.response, "tool_calls": calls})
 
 
-def new_task(body: QueueBody, client: bytes, timeout_s: float) -> tuple[Task, bytes]:
-    """A polled task for a queued Cua call, and the request it stores."""
+def new_task(body: QueueBody, client: bytes, timeout_s: float, steps: Steps) -> tuple[Task, bytes]:
+    """A polled task for a queued Cua call, and the request it stores.
+
+    Cua's loop resends the whole history each step, so ``steps`` links the call
+    to the task it continues, as for any chat client.
+    """
     data = {"model": body.model, "messages": body.messages, "tools": [COMPUTER_TOOL]}
+    owner = client.hex()
+    earlier = steps.follow(owner, API, data)
+    tools = normalise_tools(API, data)
     now = time.time()
     task_id = "task_" + secrets.token_hex(8)
     task = Task(
@@ -134,14 +142,17 @@ def new_task(body: QueueBody, client: bytes, timeout_s: float) -> tuple[Task, by
         api=API,
         model=body.model,
         reason=HUMAN_ROUTE.reason,
-        session=session_of(API, data, None, None),
+        session=earlier.session if earlier else session_name(API, data),
         created_at=now,
         expires_at=now + timeout_s,
         dedup=POLLED + task_id,
-        owner=client.hex(),
+        owner=owner,
         preview=preview_of(API, data),
         prompt_tokens=prompt_tokens(API, data),
-        tools=normalise_tools(API, data),
+        tools=tools,
+        kind=kind_of(API, data, tools),
+        step=earlier.step + 1 if earlier else 1,
+        follows=earlier.task_id if earlier else None,
     )
     return task, orjson.dumps(data)
 

@@ -100,7 +100,8 @@ def routes(services: Services) -> list[BaseRoute]:
         body = await body_of(request, cua.QueueBody)
         route = services.router.resolve(body.model)
         timeout = route.timeout_s if isinstance(route, HumanRoute) else None
-        task, stored = cua.new_task(body, client, timeout or services.config.human.timeout_s)
+        timeout = timeout or services.config.human.timeout_s
+        task, stored = cua.new_task(body, client, timeout, services.human.steps)
         await queue.create(task, stored)
         services.metrics.escalated(body.model, HUMAN_ROUTE.reason)
         return {"id": task.id, "status": "queued"}

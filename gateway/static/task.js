@@ -227,8 +227,12 @@ export class TaskPanel {
     this.workspace.load({ src: shot, computer, pick, actions: work?.actions ?? [], display: declaredDisplay(tools), keepView });
 
     // Function forms, one per declared tool (not the computer function: the workspace is its form).
-    const formTools = computer && task.api === 'chat.completions' ? functions.filter((t) => t !== computerFunction(tools)) : functions;
+    // The computer function keeps a form only where it can name its target in words (Cua's).
+    const describes = (t) => Boolean(t.parameters?.properties?.element_description);
+    const formTools = computer && task.api === 'chat.completions' ? functions.filter((t) => t !== computerFunction(tools) || describes(t)) : functions;
     this.forms = formTools.map((tool) => new ToolForm(tool, (call) => this.calls.add(call)));
+    // ...folded, so the screenshot keeps the room: opened to name a target in words.
+    for (const form of this.forms) if (form.tool === computerFunction(tools)) form.element.open = false;
     clear($('tool-forms')).append(...this.forms.map((f) => f.element));
     $('functions').hidden = formTools.length === 0;
     this.calls.load(formTools, work?.calls ?? []);
