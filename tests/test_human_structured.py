@@ -375,3 +375,44 @@ def test_responses_refusal_streamed(gateway, reviewer):
     assert payloads[3].part.type == "refusal" and payloads[3].part.refusal == ""
     assert "".join(p.delta for p in payloads[4:6]) == REFUSAL
     assert payloads[6].refusal == REFUSAL
+
+
+def test_a_strict_tools_arguments_follow_strict_mode(gateway, reviewer):
+    text = prompt("strict tool")
+    client = openai_client(gateway)
+    reply = background(
+        client.chat.completions.parse,
+        model="human",
+        messages=messages(text),
+        tools=[openai.pydantic_function_tool(Person, name="save_person")],
+    )
+    task_id = reviewer.wait_for_task(lambda t: t["preview"] == text)["id"]
+    partial = reviewer.answer(
+        task_id, tool_calls=[{"name": "save_person", "arguments": {"name": "A"}}]
+    )
+    assert partial.status == 422 and partial.error["param"] == "tool_calls.0.arguments"
+    full = {"name": "save_person", "arguments": {"name": "Ada", "age": 36}}
+    assert reviewer.answer(task_id, tool_calls=[full]).status == 200
+    call = reply.result(timeout=10).choices[0].message.tool_calls[0]
+    assert call.function.parsed_arguments == Person(name="Ada", age=36)
+
+
+@pytest.mark.parametrize("model_class", ["OpenAIChatCompletionsModel", "OpenAIResponsesModel"])
+def test_an_agents_sdk_output_type(gateway, reviewer, model_class):
+    import agents
+
+    agents.set_tracing_disabled(True)
+    client = openai.AsyncOpenAI(base_url=gateway.base_url, api_key="client-key", max_retries=0)
+    agent = agents.Agent(
+        name="Clerk",
+        instructions="Describe the person.",
+        output_type=Person,
+        model=getattr(agents, model_class)(model="human", openai_client=client),
+    )
+    text = prompt(f"agent output {model_class}")
+    run = background(agents.Runner.run_sync, agent, text)
+    task = reviewer.task(reviewer.wait_for_task(lambda t: t["preview"] == text)["id"])
+    assert task["output_format"]["type"] == "json_schema" and task["output_format"]["strict"]
+    assert reviewer.answer(task["id"], content={"name": "Ada"}).status == 422
+    assert reviewer.answer(task["id"], content={"name": "Ada", "age": 36}).status == 200
+    assert run.result(timeout=20).final_output == Person(name="Ada", age=36)

@@ -26,12 +26,11 @@ _MAP = ("properties", "$defs", "definitions", "patternProperties")
 def output_format_of(api: str, data: dict[str, Any]) -> dict[str, Any] | None:
     """The output format a request asks for, or ``None`` for text; 400 when malformed."""
     if api == "chat.completions":
-        where = "response_format"
         declared = data.get("response_format")
         spec = declared.get("json_schema") if isinstance(declared, dict) else None
         spec_where = "response_format.json_schema"
     else:
-        where = spec_where = "text.format"
+        spec_where = "text.format"
         text = data.get("text")
         declared = text.get("format") if isinstance(text, dict) else None
         spec = declared
@@ -43,7 +42,9 @@ def output_format_of(api: str, data: dict[str, Any]) -> dict[str, Any] | None:
     if kind != "json_schema":
         return None
     if not isinstance(spec, dict) or not isinstance(spec.get("schema", {}), dict):
-        raise bad_request(f"Invalid '{spec_where}': expected an object with a 'schema'.", where)
+        raise bad_request(
+            f"Invalid '{spec_where}': expected an object with a 'schema'.", spec_where
+        )
     schema = spec.get("schema") or {}
     try:
         validator_for(schema, default=Draft202012Validator).check_schema(schema)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gateway.errors import GatewayError, unprocessable
 from gateway.human.answers import Reply
-from gateway.human.formats import check_schema, checked_content
+from gateway.human.formats import check_schema, checked_content, strict_schema
 from gateway.human.request import COMPUTER_TOOL_TYPES
 from gateway.human.task import Task
 
@@ -229,7 +229,10 @@ def check_answer(
                 param=f"{where}.name",
             )
         arguments = _arguments(call.arguments, f"{where}.arguments")
-        check_schema(arguments, tool["parameters"], f"{where}.arguments")
+        # A strict tool's arguments are read as strict mode reads them (the SDK's
+        # .parse() turns them into the tool's pydantic model on the client's side).
+        schema = strict_schema(tool["parameters"]) if tool.get("strict") else tool["parameters"]
+        check_schema(arguments, schema, f"{where}.arguments")
         calls.append({"name": call.name, "arguments": arguments})
     if answer.computer_actions:
         computer = next((tool for tool in tools if tool["type"] == "computer"), None)
