@@ -80,7 +80,7 @@ def test_a_schema_form_answers_a_parse_request(gateway: Gateway, watched: Watche
     expect(shape).to_be_visible()
     expect(shape.locator(".shape-note")).to_contain_text("must be JSON of that shape")
     expect(shape.locator(".shape-note")).to_contain_text("Person")
-    expect(page.locator("#reply-text")).to_be_hidden()  # the form is the answer
+    expect(page.locator("#reply")).to_be_hidden()  # the form is the answer
     expect(shape.locator(".add-call")).to_be_hidden()
     shape.locator('input[name="name"]').fill("Ada Lovelace")
     shape.locator('input[name="age"]').fill("thirty-six")
@@ -140,6 +140,7 @@ def test_n_reply_slots(gateway: Gateway, watched: Watched) -> None:
     expect(shape.locator(".shape-note")).to_contain_text("n = 3")
     slots = shape.locator(".slot textarea")
     expect(slots).to_have_count(3)
+    expect(page.locator("#reply")).to_be_hidden()  # the slots stand in for it
     slots.nth(0).fill("Hello!")
     slots.nth(2).fill("Good day.")
     page.locator("#btn-submit").click()

@@ -138,6 +138,19 @@ def test_n_1_takes_one_answer_or_one_choice(gateway, reviewer):
     assert [choice.message.content for choice in completion.choices] == ["only"]
 
 
+def test_one_refusal_refuses_every_choice(gateway, reviewer):
+    text = f"refuse three {uuid.uuid4()}"
+    reply = ask(gateway, text, n=3)
+    task_id = reviewer.wait_for_task(lambda t: t["preview"] == text)["id"]
+    assert reviewer.answer(task_id, refusal="No.").status == 200
+    completion = completions.validate_python(reply.result(timeout=10).http_response.json())
+    assert [(c.index, c.message.refusal) for c in completion.choices] == [
+        (0, "No."),
+        (1, "No."),
+        (2, "No."),
+    ]
+
+
 @pytest.mark.parametrize("n", [0, 129, "3", 2.5])
 def test_an_invalid_n_is_a_400(gateway, n):
     client = openai_client(gateway)

@@ -109,7 +109,11 @@ class Choice(BaseModel):
 
     @property
     def is_empty(self) -> bool:
-        return not (self.content or self.refusal or self.tool_calls or self.computer_actions)
+        return not (self.content or self.refusal or self.is_acting)
+
+    @property
+    def is_acting(self) -> bool:
+        return bool(self.tool_calls or self.computer_actions)
 
     def record(self) -> dict[str, Any]:
         """The answer as stored: as sent, each computer action whole (defaults included)."""
@@ -150,6 +154,10 @@ def parse_answer(body: bytes) -> Answer:
 
 def checked_replies(answer: Answer, task: Task, parallel_tool_calls: bool = True) -> list[Reply]:
     """The task's ``n`` replies, each checked; a 422 naming the field at fault."""
+    refusing = answer.refusal is not None and answer.content is None and not answer.is_acting
+    if answer.choices is None and task.n > 1 and refusing:
+        # One refusal of the whole request (the dashboard's Refuse): every choice refuses.
+        return [_checked_reply(answer, task, parallel_tool_calls, "")] * task.n
     if answer.choices is None:
         if task.n > 1:
             raise unprocessable(

@@ -106,10 +106,9 @@ export class AnswerShape {
     this.restore();
   }
 
+  /** Hide the reply box (and its "+ Text" button) while the slots stand in for it. */
   replyBox(hidden) {
-    for (const node of [$('reply-text'), document.querySelector('label[for="reply-text"]')]) {
-      if (node) node.hidden = hidden;
-    }
+    $('task')?.classList.toggle('slotted', hidden);
   }
 
   /** The model's n choices, in the draft card (which shows one answer by itself). */
