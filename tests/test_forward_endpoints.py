@@ -340,3 +340,44 @@ def test_sub_resources_of_a_response_a_person_made(client, gateway, alpha) -> No
     assert not alpha.received  # none of it went upstream
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(made.id)
+
+
+def chunked_upload(gateway: Gateway, size: int) -> tuple[httpx2.Response, bytes]:
+    """A transcription upload sent chunked (no Content-Length), ``size`` bytes of audio."""
+    boundary = "b" + uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    block = AUDIO * 16
+
+    def pieces() -> Iterator[bytes]:
+        yield head
+        for start in range(0, size, len(block)):
+            yield block[: min(len(block), size - start)]
+        yield tail
+
+    reply = httpx2.post(
+        gateway.base_url + "/audio/transcriptions",
+        content=pieces(),
+        headers={
+            "authorization": f"Bearer {KEY}",
+            "content-type": f"multipart/form-data; boundary={boundary}",
+        },
+        timeout=30,
+    )
+    return reply, b"".join(pieces())
+
+
+def test_a_chunked_upload_streams_on_chunked(gateway, alpha) -> None:
+    reply, body = chunked_upload(gateway, 1_500_000)
+    assert reply.status_code == 200, reply.text
+    assert alpha.last.body == multipart_renamed(body, "whisper", "whisper-large-v3-turbo")
+    assert "content-length" not in alpha.last.headers
+
+
+def test_a_chunked_upload_past_the_limit_is_a_413(gateway, alpha) -> None:
+    reply, _ = chunked_upload(gateway, 17 * 1024 * 1024)  # max_body_mb = 16
+    assert reply.status_code == 413
+    assert reply.json()["error"]["code"] == "request_too_large"
