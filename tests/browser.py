@@ -33,6 +33,8 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).parent / "artifacts"
 DOCS = Path(__file__).parent.parent / "docs"
 VIEWPORT = {"width": 1440, "height": 900}
+LAPTOP = {"width": 1280, "height": 720}
+DESKTOP = {"width": 1600, "height": 1000}
 WAIT_MS = 10_000  # the bound on every expect(): generous for a busy two-core machine
 expect.set_options(timeout=WAIT_MS)
 
@@ -170,6 +172,19 @@ def pixel_on_screen(
     inside = view["x"] < point[0] < view["x"] + view["width"]
     assert inside and view["y"] < point[1] < view["y"] + view["height"], "pixel out of view"
     return point
+
+
+def fits(page: Page, *selectors: str) -> None:
+    """No page scrolling, and each selector's box wholly inside the window."""
+    size = page.viewport_size
+    scroll = page.evaluate("[document.documentElement.scrollHeight, window.innerHeight]")
+    assert scroll[0] <= scroll[1], scroll
+    for selector in selectors:
+        box = page.locator(selector).bounding_box()
+        assert box is not None, selector
+        inside = box["x"] >= 0 and box["y"] >= 0
+        inside = inside and box["x"] + box["width"] <= size["width"] + 0.5
+        assert inside and box["y"] + box["height"] <= size["height"] + 0.5, (selector, box)
 
 
 def zoom_percent(page: Page) -> int:

@@ -79,7 +79,9 @@ def test_computer_use_answer_from_the_screenshot(gateway: Gateway, watched: Watc
     open_row(page, session)
     expect(page.locator("#viewport")).to_have_attribute("data-ready", "1")
     expect(page.locator("#shot-size")).to_have_text(f"{WIDTH}\u00d7{HEIGHT}")
-    expect(page.locator(".msg.output img")).to_have_count(1)  # the screenshot, inline
+    # The current screenshot appears once: in the workspace; the message says so.
+    expect(page.locator(".msg.output .current-shot")).to_have_count(1)
+    expect(page.locator(".msg.output img")).to_have_count(0)
     fitted = zoom_percent(page)
     assert fitted < 100  # 1024 px wide, scaled to fit the workspace
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from browser import Watched, requires_chromium
+from browser import DESKTOP, LAPTOP, Watched, fits, requires_chromium
 from browser import browser as browser  # the module-scoped fixture
 from browser import watched as watched
 from harness import Gateway, ThreadedServer, run_gateway
@@ -70,6 +70,10 @@ def test_accept_a_low_confidence_draft_with_one_key(gateway: Gateway, watched: W
         "confidence 20% · below the threshold 70%"
     )
     expect(page.locator("#draft-body")).to_contain_text("The answer is 42")
+    # Draft, its buttons and Submit in view without scrolling, on a laptop and a desktop.
+    for window in (DESKTOP, LAPTOP):
+        page.set_viewport_size(window)
+        fits(page, "#draft", "#btn-accept-draft", "#btn-submit", "#btn-reject")
     watched.snap("draft")
     # One key shows what will be sent, with an undo, before it goes.
     page.keyboard.press("a")

@@ -28,7 +28,10 @@ export function textBlock(text, mono = false) {
 /** What stands in for an image the gateway will not serve (not PNG, JPEG, GIF or WebP). */
 export const UNSHOWN_IMAGE = 'not shown: not a PNG, JPEG, GIF or WebP image';
 
+let shownElsewhere = null; // the open task's current screenshot: the workspace shows it
+
 function image(url, label = 'image') {
+  if (url && url === shownElsewhere) return el('p', { class: 'muted current-shot' }, `[${label}: the current screenshot, shown in the workspace]`);
   if (safeImage(url)) {
     const img = el('img', { src: url, alt: label, loading: 'lazy' });
     img.addEventListener('error', () => img.replaceWith(el('p', { class: 'muted unshown-image' }, `[${label}: ${UNSHOWN_IMAGE}]`)), { once: true });
@@ -121,8 +124,9 @@ function responsesItem(item) {
 }
 
 /** Render a full task's request into ``root``. */
-export function renderConversation(root, task) {
+export function renderConversation(root, task, current = null) {
   clear(root);
+  shownElsewhere = current;
   const request = task.request ?? {};
   if (task.api === 'chat.completions') {
     for (const msg of request.messages ?? []) root.append(chatMessage(msg));

@@ -214,7 +214,8 @@ export class TaskPanel {
     $('task-step').textContent = `step ${task.step ?? 1}`;
     $('task-meta').textContent = `${task.reason} · ${task.session} · ${task.id}`;
     $('task-meta').title = `${task.api} · ${task.reason} · session ${task.session} · ${task.id}`;
-    renderConversation($('conversation'), task);
+    const shot = latestScreenshot(task);
+    renderConversation($('conversation'), task, shot);
     const past = renderTimeline(task);
     this.showSide(past ? 'steps' : 'messages');
 
@@ -222,7 +223,6 @@ export class TaskPanel {
     const functions = tools.filter((t) => t.type === 'function');
     const computer = tools.some((t) => t.type === 'computer') || (task.api === 'chat.completions' && Boolean(computerFunction(tools)));
     const pick = functions.some(takesXY);
-    const shot = latestScreenshot(task);
     $('workspace').hidden = !(shot || computer || pick);
     this.workspace.load({ src: shot, computer, pick, actions: work?.actions ?? [], display: declaredDisplay(tools), keepView });
 

@@ -382,8 +382,11 @@ export class Workspace {
   }
 
   down(e) {
-    if (!this.width || e.target.closest('.zoombar')) return; // the zoom buttons sit over the picture
-    // A press on the screenshot ends Keys or Type: it acts with the tool before them.
+    // The zoom buttons and tool options sit over the picture: presses there are theirs.
+    if (!this.width || e.target.closest('.zoombar, .tool-float')) return;
+    // A press on the screenshot ends Keys or Type: it acts with the tool before them,
+    // at the pixel under the pointer when pressed.
+    const pressed = this.toImage(e.clientX, e.clientY);
     if (ONE_SHOT_TOOLS.has(this.tool)) this.leaveOneShot();
     this.viewport.focus({ preventScroll: true });
     if (e.button === 1) e.preventDefault(); // no autoscroll
@@ -395,7 +398,7 @@ export class Workspace {
       this.viewport.setPointerCapture(e.pointerId);
       return;
     }
-    const p = this.toImage(e.clientX, e.clientY);
+    const p = pressed;
     if (!p.inside) return;
     if (this.tool === 'drag' && e.button === 0) {
       this.gesture = { kind: 'drag', path: [{ x: p.x, y: p.y }], last: p };
