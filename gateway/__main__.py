@@ -8,7 +8,9 @@ import sys
 
 import uvicorn
 
+from gateway import cli
 from gateway.app import create_app
+from gateway.cli import COMMANDS
 from gateway.config import Config, ConfigError, load_config
 
 
@@ -44,6 +46,10 @@ def resolve(args: argparse.Namespace) -> Config:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:  # export, report, purge: data commands
+        cli.main(argv)
+        return
     args = parse_args(argv)
     try:
         config = resolve(args)

@@ -15,12 +15,13 @@ from gateway.auth import ClientAuth, ReviewerAuth
 from gateway.config import Config
 from gateway.errors import GatewayError, error_body
 from gateway.events import Events
+from gateway.export.retention import Retention
 from gateway.guard import Guard
 from gateway.human.queue import TaskQueue
 from gateway.human.serve import HumanService
 from gateway.hybrid import HybridService
 from gateway.metrics import Metrics
-from gateway.routes import cua, dashboard, openai, ops, passthrough, reviewer, uploads
+from gateway.routes import cua, dashboard, data, openai, ops, passthrough, reviewer, uploads
 from gateway.routing import Router
 from gateway.services import Services
 from gateway.stats import Stats
@@ -116,9 +117,15 @@ def create_app(config: Config) -> GatewayApp:
         await services.queue.store.open()
         await services.queue.start()
         await services.human.steps.rebuild(services.queue.store)
+        retention = None
+        if config.store.retain_days:
+            retention = Retention(services.queue.store, config.store.retain_days)
+            retention.start()
         try:
             yield
         finally:
+            if retention is not None:
+                await retention.stop()
             services.queue.stop()
             for upstream in services.upstreams.values():
                 await upstream.close()
@@ -130,6 +137,7 @@ def create_app(config: Config) -> GatewayApp:
         *passthrough.routes(services),
         *cua.routes(services),
         *reviewer.routes(services),
+        *data.routes(services),
         *ops.routes(services),
         *dashboard.routes(services),
     ]

@@ -167,6 +167,7 @@ class StoreConfig(_Strict):
     path: str = "hitl-gateway.db"
     pool_size: int = Field(10, ge=1, le=1000)  # PostgreSQL connections per process
     sweep_s: float = Field(1.0, gt=0)  # how often a process looks for due deadlines
+    retain_days: float | None = Field(None, gt=0)  # finished tasks older than this are deleted
 
     @field_validator("url")
     @classmethod
@@ -187,6 +188,20 @@ class StoreConfig(_Strict):
         return self.path
 
 
+class ExportConfig(_Strict):
+    redact: list[str] = []  # regular expressions masked in every exported string
+
+    @field_validator("redact")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return patterns
+
+
 class Config(_Strict):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
@@ -194,6 +209,7 @@ class Config(_Strict):
     models: dict[str, ModelConfig] = {}
     human: HumanConfig = HumanConfig()
     store: StoreConfig = StoreConfig()
+    export: ExportConfig = ExportConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:

@@ -12,6 +12,7 @@ import time
 from collections import Counter, deque
 from typing import Any
 
+from gateway.export.formats import draft_verdict
 from gateway.human.queue import TaskQueue
 
 HOUR = 3600.0
@@ -91,17 +92,9 @@ class Stats:
 
 
 def draft_outcome(draft: dict[str, Any], answer: dict[str, Any]) -> str:
-    """``approve`` when the draft was accepted as is; ``edit`` when the answer keeps
-    the draft's kind (same tools called, same action types, text where it had
-    text); else ``replace``."""
-    if answer.get("accept_draft"):
-        return "approve"
+    """``approve``, ``edit`` or ``replace``: the export's verdict on a draft (one rule for
+    both, see ``gateway.export.formats.draft_verdict``)."""
+    return _OUTCOMES[draft_verdict(draft, answer)]
 
-    def shape(value: dict[str, Any]) -> tuple[Any, ...]:
-        return (
-            bool(value.get("content")),
-            tuple(call.get("name") for call in value.get("tool_calls") or []),
-            tuple(action.get("type") for action in value.get("computer_actions") or []),
-        )
 
-    return "edit" if shape(draft) == shape(answer) else "replace"
+_OUTCOMES = {"approved": "approve", "edited": "edit", "replaced": "replace"}

@@ -53,8 +53,9 @@ def test_answers_become_fine_tuning_examples_and_records(gateway):
 
     headers, examples = export(gateway, "format=openai-chat")
     assert headers["content-type"].startswith("application/x-ndjson")
-    assert len(examples) == 1  # the Responses task does not fit the chat format
+    assert len(examples) == 2  # the Responses task is converted to the chat shape
     example = examples[0]
+    assert examples[1]["messages"][-1]["content"] == [{"type": "text", "text": "hi"}]
     messages = MESSAGES.validate_python(example["messages"])
     assert [m["role"] for m in messages] == ["system", "user", "assistant"]
     call = example["messages"][-1]["tool_calls"][0]

@@ -58,9 +58,13 @@ def panel(c: Calibration, top: int = 0) -> list[str]:
     for name, attribute in (("escalation", "escalation_rate"), ("error", "error_rate")):
         if c.curve:
             points = [(p.threshold, getattr(p, attribute)) for p in c.curve]
-            steps = []  # a rate holds from one candidate threshold to the next
-            for (t, v), (t_next, _) in zip(points, [*points[1:], (1.0, None)], strict=True):
-                steps.append(f"{_x(t)},{_y(v)} {_x(t_next)},{_y(v)}")
+            # A rate at threshold t counts confidences below t, so it holds on (previous, t].
+            (t0, v0), *rest = points
+            steps = [f"{_x(t0)},{_y(v0)}"]
+            previous = t0
+            for t, v in rest:
+                steps.append(f"{_x(previous)},{_y(v)} {_x(t)},{_y(v)}")
+                previous = t
             out.append(
                 f'<polyline points="{" ".join(steps)}" fill="none" '
                 f'stroke="{COLOURS[name]}" stroke-width="2"/>'

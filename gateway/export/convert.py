@@ -196,8 +196,14 @@ def answer_message(api: str, result: dict[str, Any]) -> dict[str, Any]:
 
 def draft_message(answer: dict[str, Any], call_prefix: str = "call") -> dict[str, Any]:
     """A draft or a reviewer's answer (content, tool_calls, computer_actions) as a turn."""
+    choices = answer.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        answer = choices[0]  # n > 1: the first choice stands for the answer
+    content = answer.get("content")
+    if content is not None and not isinstance(content, str):
+        content = orjson.dumps(content).decode()  # a structured output given as a value
     builder = _Builder()
-    builder.assistant(answer.get("content") or answer.get("refusal"))
+    builder.assistant(content or answer.get("refusal"))
     calls = answer.get("tool_calls") or []
     for index, call in enumerate(calls):
         builder.call(f"{call_prefix}_{index}", call.get("name"), call.get("arguments"))

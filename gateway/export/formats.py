@@ -54,16 +54,26 @@ def verdict(task: Task) -> str | None:
         return "rejected"
     if task.status != ANSWERED:
         return None
-    answer = task.answer or {}
+    return draft_verdict(task.draft, task.answer or {})
+
+
+def draft_verdict(draft: dict[str, Any], answer: dict[str, Any]) -> str:
+    """``approved``, ``edited`` or ``replaced``: a recorded answer against the draft."""
     if answer.get("accept_draft"):
         return "approved"
-    mine, draft = _canonical(answer), _canonical(task.draft)
-    if mine == draft:
+    mine, theirs = _canonical(answer), _canonical(draft)
+    if mine == theirs:
         return "approved"
-    return "edited" if _similar(mine, draft) else "replaced"
+    return "edited" if _similar(mine, theirs) else "replaced"
 
 
 def _canonical(answer: dict[str, Any]) -> dict[str, Any]:
+    choices = answer.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        answer = choices[0]
+    content = answer.get("content")
+    if content is not None and not isinstance(content, str):
+        content = orjson.dumps(content, option=orjson.OPT_SORT_KEYS).decode()
     calls = []
     for call in answer.get("tool_calls") or []:
         arguments = call.get("arguments")
@@ -75,7 +85,8 @@ def _canonical(answer: dict[str, Any]) -> dict[str, Any]:
         orjson.dumps(action, option=orjson.OPT_SORT_KEYS)
         for action in answer.get("computer_actions") or []
     ]
-    return {"content": answer.get("content") or None, "calls": calls, "actions": actions}
+    refusal = answer.get("refusal") or None
+    return {"content": content or None, "refusal": refusal, "calls": calls, "actions": actions}
 
 
 def _similar(mine: dict[str, Any], draft: dict[str, Any]) -> bool:
@@ -83,6 +94,8 @@ def _similar(mine: dict[str, Any], draft: dict[str, Any]) -> bool:
         return False
     kinds = [orjson.loads(action).get("type") for action in mine["actions"]]
     if kinds != [orjson.loads(action).get("type") for action in draft["actions"]]:
+        return False
+    if (mine["refusal"] is None) != (draft["refusal"] is None):
         return False
     a, b = mine["content"], draft["content"]
     if (a is None) != (b is None):

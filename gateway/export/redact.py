@@ -49,12 +49,3 @@ class LineFinisher:
         redacted, count = self.pattern.subn(MASK, text)
         self.redactions += count
         return redacted
-
-
-def check_patterns(patterns: Sequence[str]) -> None:
-    """Raise ``ValueError`` naming the first pattern that is not a regular expression."""
-    for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None

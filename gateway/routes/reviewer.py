@@ -8,12 +8,11 @@ from typing import Any
 import orjson
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.auth import bearer_token
 from gateway.errors import GatewayError, bad_request, not_found, unauthorized
-from gateway.human.export import FORMATS, export_lines
 from gateway.human.request import decode_image, image_urls, link_images, raster_type
 from gateway.human.task import OPEN, STATUSES, Task
 from gateway.human.thumbs import Thumbnails
@@ -194,19 +193,6 @@ def routes(services: Services) -> list[BaseRoute]:
         reviewer(request)
         return json_response(await services.stats.summary())
 
-    async def export(request: Request) -> Response:
-        reviewer(request)
-        format = request.query_params.get("format", "records")
-        if format not in FORMATS:
-            raise bad_request(f"format must be one of {', '.join(FORMATS)}.", param="format")
-        lines = export_lines(queue.store, format, request.query_params.get("model") or None)
-        filename = f"hitl-{format}.jsonl"
-        return StreamingResponse(
-            lines,
-            media_type="application/x-ndjson",
-            headers={"content-disposition": f'attachment; filename="{filename}"'},
-        )
-
     async def me(request: Request) -> Response:
         return json_response({"reviewer": reviewer(request), "auth": auth.enabled})
 
@@ -258,7 +244,6 @@ def routes(services: Services) -> list[BaseRoute]:
         Route("/api/tasks/{task_id}/images/latest", image, methods=["GET"]),
         Route("/api/events", events, methods=["GET"]),
         Route("/api/stats", stats, methods=["GET"]),
-        Route("/api/export", export, methods=["GET"]),
         Route("/api/me", me, methods=["GET"]),
         Route("/api/login", login, methods=["POST"]),
         Route("/api/logout", logout, methods=["POST"]),

@@ -29,7 +29,7 @@ export function onUnauthorized(callback) {
   unauthorized = callback;
 }
 
-async function request(method, path, body, { keepalive = false, quiet401 = false } = {}) {
+async function request(method, path, body, { keepalive = false, quiet401 = false, raw = false } = {}) {
   const headers = { Accept: 'application/json' };
   if (reviewerName) headers['X-Reviewer'] = reviewerName;
   const init = { method, headers, credentials: 'same-origin', keepalive };
@@ -44,6 +44,7 @@ async function request(method, path, body, { keepalive = false, quiet401 = false
     throw new ApiError(0, `Network error: ${error.message}`, null);
   }
   const text = await response.text();
+  if (raw && response.ok) return text;
   let data = null;
   try {
     data = text ? JSON.parse(text) : null;
@@ -82,6 +83,11 @@ export const api = {
     request('POST', `/api/tasks/${enc(id)}/release`, {}, { keepalive }),
   answer: (id, body) => request('POST', `/api/tasks/${enc(id)}/answer`, body),
   reject: (id, reason) => request('POST', `/api/tasks/${enc(id)}/reject`, { reason }),
+  /** A session's trajectory: its steps in order (GET /api/sessions/{id}). */
+  session: (id) => request('GET', `/api/sessions/${enc(id)}`),
+  calibration: () => request('GET', '/api/calibration'),
+  /** The calibration chart's SVG source, for an <img> through a blob URL. */
+  calibrationChart: () => request('GET', '/api/calibration.svg', undefined, { raw: true }),
 };
 
 export const TASK_EVENTS = [

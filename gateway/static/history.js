@@ -1,7 +1,9 @@
 // History: finished tasks with who, when and time to answer; filters; a read-only detail.
 import { api } from './api.js';
+import { CalibrationPanel } from './calibration.js';
 import { renderConversation } from './conversation.js';
 import { $, clear, clock, duration, el } from './dom.js';
+import { renderSession } from './session.js';
 
 const FINISHED = ['answered', 'rejected', 'expired', 'cancelled'];
 
@@ -31,6 +33,7 @@ export class History {
     this.rows = $('history-rows');
     this.detail = $('history-detail');
     this.reloadTimer = null;
+    this.calibration = new CalibrationPanel(onError);
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       this.load();
@@ -103,6 +106,7 @@ export class History {
     }
     const conversation = el('section', { class: 'conversation' });
     renderConversation(conversation, task);
+    const steps = el('div', { class: 'session' });
     const outcome = task.answer
       ? el('pre', { class: 'mono answer' }, JSON.stringify(task.answer, null, 2))
       : task.reject_reason
@@ -116,9 +120,12 @@ export class History {
       outcome,
       el('h3', {}, 'Audit trail'),
       el('ol', { class: 'audit' }, ...(task.history ?? []).map((h) => el('li', {}, `${clock(h.at)} ${h.event}${h.actor ? ` by ${h.actor}` : ''}${h.detail ? `: ${h.detail}` : ''}`))),
+      el('h3', {}, 'Session'),
+      steps,
       el('h3', {}, 'Conversation'),
       conversation,
     );
+    renderSession(steps, task.session, task.id, (other) => this.show(other));
     this.detail.hidden = false;
   }
 }

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gateway.errors import GatewayError
+from gateway.human.query import Purged, SessionFilter, SessionSummary, TaskFilter
 from gateway.human.task import OPEN, Task
 
 # Deadlines a task can carry, by the column that stores them.
@@ -204,3 +205,20 @@ class Store(Protocol):
 
     async def counts_since(self, name: str, minute: int) -> dict[str, int]:
         """Counter ``name`` per key, summed over minutes from ``minute`` on."""
+
+    # -- export, sessions and retention (gateway/export) ------------------------------------
+
+    async def export_page(
+        self, filter: TaskFilter, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[Task, bytes | None]]:
+        """Finished tasks the filter keeps, with their request bodies, ordered by
+        (finished_at, id) and starting after ``after`` (keyset paging)."""
+
+    async def sessions(
+        self, filter: SessionFilter, after: tuple[float, str] | None, limit: int
+    ) -> list[SessionSummary]:
+        """Sessions with their task counts, by first task's creation then id, after ``after``."""
+
+    async def purge(self, before: float, limit: int) -> Purged:
+        """Delete up to ``limit`` finished tasks that finished before ``before``, with their
+        requests, audit entries and stored responses, in one transaction."""

@@ -25,8 +25,9 @@ from typing import Any, TypeVar
 import asyncpg
 import orjson
 
+from gateway.human.query import Purged, SessionFilter, SessionSummary, TaskFilter
 from gateway.human.task import Task
-from gateway.store import sql
+from gateway.store import export_sql, sql
 from gateway.store.base import (
     AuditEntry,
     Change,
@@ -320,6 +321,39 @@ class PostgresStore:
 
     async def close_session(self, key: str) -> None:
         await self._call(lambda conn: conn.execute(_CLOSE_SESSION, key))
+
+    # -- export, sessions and retention (gateway/export) --------------------------------------
+
+    async def export_page(
+        self, filter: TaskFilter, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[Task, bytes | None]]:
+        statement, args = export_sql.export_page(filter, after, limit, sql.COLUMN_LIST)
+        rows = await self._call(lambda conn: conn.fetch(sql.numbered(statement), *args))
+        return [(sql.task_from_row(tuple(row)[:-1]), row[-1]) for row in rows]
+
+    async def sessions(
+        self, filter: SessionFilter, after: tuple[float, str] | None, limit: int
+    ) -> list[SessionSummary]:
+        statement, args = export_sql.sessions(filter, after, limit, export_sql.POSTGRES_MODELS)
+        rows = await self._call(lambda conn: conn.fetch(sql.numbered(statement), *args))
+        return [export_sql.summary(tuple(row)) for row in rows]
+
+    async def purge(self, before: float, limit: int) -> Purged:
+        async def write(conn: asyncpg.Connection) -> Purged:
+            statement, args = export_sql.purge_ids(before, limit)
+            ids = [row[0] for row in await conn.fetch(sql.numbered(statement), *args)]
+            if not ids:
+                return Purged()
+            measure = export_sql.purge_measure(len(ids), export_sql.POSTGRES_IMAGES)
+            requests, images, size = await conn.fetchrow(sql.numbered(measure), *ids)
+            counts = [
+                int((await conn.execute(sql.numbered(statement), *ids)).split()[-1])
+                for statement in export_sql.purge_deletes(len(ids))
+            ]
+            audit, responses, _, tasks = counts
+            return Purged(tasks, requests, audit, responses, int(images), int(size))
+
+        return await self._write(write)
 
     # -- counters ---------------------------------------------------------------------------------
 

@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 
 import orjson
 
+from gateway.human.query import Purged, SessionFilter, SessionSummary, TaskFilter
 from gateway.human.task import Task
-from gateway.store import sql
+from gateway.store import export_sql, sql
 from gateway.store.base import (
     AuditEntry,
     Change,
@@ -301,6 +302,36 @@ def _adds_a_present_column(db: sqlite3.Connection, statement: str) -> bool:
         return False
     table, column = match.groups()
     return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
+
+    # -- export, sessions and retention (gateway/export) --------------------------------------
+
+    async def export_page(
+        self, filter: TaskFilter, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[Task, bytes | None]]:
+        statement, args = export_sql.export_page(filter, after, limit, sql.COLUMN_LIST)
+        rows = await self._run(self._all, statement, args)
+        return [(sql.task_from_row(row[:-1]), row[-1]) for row in rows]
+
+    async def sessions(
+        self, filter: SessionFilter, after: tuple[float, str] | None, limit: int
+    ) -> list[SessionSummary]:
+        statement, args = export_sql.sessions(filter, after, limit, export_sql.SQLITE_MODELS)
+        return [export_sql.summary(row) for row in await self._run(self._all, statement, args)]
+
+    async def purge(self, before: float, limit: int) -> Purged:
+        def write(db: sqlite3.Connection) -> Purged:
+            ids = [row[0] for row in db.execute(*export_sql.purge_ids(before, limit))]
+            if not ids:
+                return Purged()
+            measure = export_sql.purge_measure(len(ids), export_sql.SQLITE_IMAGES)
+            requests, images, size = db.execute(measure, ids).fetchone()
+            audit, responses, _, tasks = (
+                db.execute(statement, ids).rowcount
+                for statement in export_sql.purge_deletes(len(ids))
+            )
+            return Purged(tasks, requests, audit, responses, images, size)
+
+        return await self._run(self._write, write)
 
 
 def _migrate(db: sqlite3.Connection) -> None:

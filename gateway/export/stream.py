@@ -1,0 +1,194 @@
+"""Exports streamed from the store a page at a time, never loaded whole.
+
+``export_lines`` yields JSON lines for one format. A task whose stored data
+cannot make its line (a request that is not JSON, ``messages: null``, an
+answer that fails the fine-tuning checks) is skipped and counted in
+``ExportStats``; it never ends the stream for the other tasks. Fine-tuning
+lines (``sft``, ``dpo``) are checked with ``validate_sft`` before they go out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.export.convert import Unconvertible
+from gateway.export.formats import ALIASES, BUILDERS, VERDICTS, verdict
+from gateway.export.redact import LineFinisher
+from gateway.export.trajectory import StepBuilder, order_steps, session_head
+from gateway.export.validate_sft import dpo_problems, sft_problems
+from gateway.human.query import SessionFilter, SessionSummary, TaskFilter
+from gateway.human.request import link_images
+from gateway.human.task import ANSWERED, FINISHED, REJECTED, STATUSES, Task
+
+log = logging.getLogger("gateway.export")
+PAGE = 200
+SESSION_TASKS = 100_000  # a session's steps are listed without their requests
+OUTCOMES = (*FINISHED, *VERDICTS[:3])  # statuses, and what happened to a draft
+_CHECKS = {"sft": sft_problems, "dpo": dpo_problems}
+_STATUSES = {"sft": (ANSWERED,), "dpo": (ANSWERED,), "eval": (ANSWERED, REJECTED)}
+
+
+class ExportStore(Protocol):
+    async def export_page(
+        self, filter: TaskFilter, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[Task, bytes | None]]: ...
+
+    async def sessions(
+        self, filter: SessionFilter, after: tuple[float, str] | None, limit: int
+    ) -> list[SessionSummary]: ...
+
+    async def list(
+        self, statuses: Any, *, session: str | None = None, limit: int = 500
+    ) -> list[Task]: ...
+
+    async def request(self, task_id: str) -> bytes | None: ...
+
+
+@dataclass(slots=True)
+class ExportStats:
+    lines: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> tasks left out
+
+    def skip(self, task: Task, reason: str) -> None:
+        self.skipped[reason] += 1
+        log.warning("export: task %s left out: %s", task.id, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportQuery:
+    """A format and the filters the command line and the API share."""
+
+    format: str = "records"
+    tasks: TaskFilter = field(default_factory=TaskFilter)
+    outcome: str | None = None  # a status, or approved / edited / replaced
+
+    @property
+    def kind(self) -> str:
+        return ALIASES.get(self.format, self.format)
+
+    def task_filter(self) -> TaskFilter:
+        """The store filter: the format's statuses, narrowed by a status outcome."""
+        statuses = _STATUSES.get(self.kind, FINISHED)
+        if self.outcome in STATUSES:
+            statuses = tuple(s for s in statuses if s == self.outcome)
+        elif self.outcome in VERDICTS:
+            statuses = tuple(s for s in statuses if s in (ANSWERED, REJECTED))
+        drafted = self.kind in ("dpo", "eval") or self.outcome in VERDICTS
+        return replace(self.tasks, statuses=statuses, drafted=drafted)
+
+    def keeps(self, task: Task) -> bool:
+        return self.outcome not in VERDICTS or verdict(task) == self.outcome
+
+
+async def finished_tasks(
+    store: ExportStore, filter: TaskFilter, page: int = PAGE
+) -> AsyncIterator[tuple[Task, bytes | None]]:
+    """Every task the filter keeps, with its request body, one page in memory at a time."""
+    if not filter.statuses:
+        return
+    after: tuple[float, str] | None = None
+    while True:
+        rows = await store.export_page(filter, after, page)
+        for row in rows:
+            yield row
+        if len(rows) < page:
+            return
+        last = rows[-1][0]
+        after = (last.finished_at or 0.0, last.id)
+
+
+def _request(body: bytes | None) -> Any:
+    return orjson.loads(body) if body else None
+
+
+async def export_lines(
+    store: ExportStore,
+    query: ExportQuery,
+    finish: Callable[[Any], Any] | None = None,
+    stats: ExportStats | None = None,
+    *,
+    local_images: bool = False,
+) -> AsyncIterator[bytes]:
+    """The JSON lines of one export, each ending in a newline."""
+    finish = finish or LineFinisher()
+    stats = stats if stats is not None else ExportStats()
+    if query.kind == "trajectory":
+        async for chunk in _trajectories(store, query, finish, stats):
+            yield chunk
+        return
+    build = BUILDERS[query.kind]
+    check = _CHECKS.get(query.kind)
+    async for task, body in finished_tasks(store, query.task_filter()):
+        if not query.keeps(task):
+            continue
+        try:
+            line = build(task, _request(body))
+        except (orjson.JSONDecodeError, Unconvertible, TypeError, AttributeError) as exc:
+            stats.skip(task, f"{type(exc).__name__}: {exc}")
+            continue
+        if line is None:
+            continue
+        line = finish(line)
+        problems = check(line, local_images=local_images) if check else []
+        if problems:
+            stats.skip(task, problems[0])
+            continue
+        stats.lines += 1
+        yield orjson.dumps(line) + b"\n"
+
+
+async def session_tasks(store: ExportStore, session: str) -> list[Task]:
+    """A session's tasks (without their requests) in trajectory order."""
+    return order_steps(await store.list(STATUSES, session=session, limit=SESSION_TASKS))
+
+
+async def session_steps(
+    store: ExportStore, tasks: list[Task], finish: Callable[[Any], Any], link: bool = False
+) -> AsyncIterator[dict[str, Any]]:
+    """Each step of a session, its request read when its turn comes.
+
+    ``link`` replaces inline images with their ``/api/tasks/{id}/images/{n}`` links.
+    """
+    builder = StepBuilder()
+    for task in tasks:
+        try:
+            request = _request(await store.request(task.id))
+        except orjson.JSONDecodeError:
+            request = None
+        if link and request is not None:
+            request = link_images(request, f"/api/tasks/{task.id}/images/")
+        yield finish(builder.step(task, request if isinstance(request, dict) else {}))
+
+
+async def _trajectories(
+    store: ExportStore, query: ExportQuery, finish: Callable[[Any], Any], stats: ExportStats
+) -> AsyncIterator[bytes]:
+    """One line per session, written a step at a time: ``{..., "steps": [...]}``."""
+    f = query.tasks
+    sessions = SessionFilter(
+        since=f.since, until=f.until, model=f.model, reviewer=f.reviewer, session=f.session
+    )
+    after: tuple[float, str] | None = None
+    while True:
+        page = await store.sessions(sessions, after, PAGE)
+        for summary in page:
+            tasks = await session_tasks(store, summary.session)
+            if not tasks:
+                continue
+            head = orjson.dumps(finish(session_head(summary.session, tasks)))
+            yield head[:-1] + b', "steps": ['
+            separator = b""
+            async for step in session_steps(store, tasks, finish):
+                yield separator + orjson.dumps(step)
+                separator = b", "
+            stats.lines += 1
+            yield b"]}\n"
+        if len(page) < PAGE:
+            return
+        after = (page[-1].started_at, page[-1].session)
