@@ -294,15 +294,6 @@ class SQLiteStore:
         rows = await self._run(self._all, sql.COUNTS_SINCE, (name, minute))
         return {key: int(total) for key, total in rows}
 
-
-def _adds_a_present_column(db: sqlite3.Connection, statement: str) -> bool:
-    """An ``ADD COLUMN`` that a file made before migrations existed already has."""
-    match = _ADD_COLUMN.match(statement)
-    if match is None:
-        return False
-    table, column = match.groups()
-    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
-
     # -- export, sessions and retention (gateway/export) --------------------------------------
 
     async def export_page(
@@ -332,6 +323,15 @@ def _adds_a_present_column(db: sqlite3.Connection, statement: str) -> bool:
             return Purged(tasks, requests, audit, responses, images, size)
 
         return await self._run(self._write, write)
+
+
+def _adds_a_present_column(db: sqlite3.Connection, statement: str) -> bool:
+    """An ``ADD COLUMN`` that a file made before migrations existed already has."""
+    match = _ADD_COLUMN.match(statement)
+    if match is None:
+        return False
+    table, column = match.groups()
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
 
 
 def _migrate(db: sqlite3.Connection) -> None:
