@@ -202,3 +202,25 @@ def test_a_drafts_choices_load_into_the_slots(gateway: Gateway, watched: Watched
     completion = reply.result(timeout=30)
     assert [c.message.parsed.name for c in completion.choices] == ["Model 0", "Edited"]
     assert not watched.errors
+
+
+def test_json_mode_keeps_the_reply_box_and_wants_json(gateway: Gateway, watched: Watched) -> None:
+    text = f"Any JSON {uuid.uuid4()}"
+    messages = [{"role": "user", "content": text}]
+    reply = background(
+        sdk_client(gateway).chat.completions.create,
+        model="human",
+        messages=messages,
+        response_format={"type": "json_object"},
+    )
+    open_task(watched, gateway, text)
+    page = watched.page
+    expect(page.locator("#answer-shape .shape-note")).to_contain_text("must be valid JSON")
+    expect(page.locator("#reply-text")).to_be_visible()
+    page.locator("#reply-text").fill("{'single': 'quotes'}")
+    page.locator("#btn-submit").click()
+    expect(page.locator("#reply-error")).to_contain_text("not valid JSON")
+    page.locator("#reply-text").fill('{"ok": true}')
+    page.locator("#btn-submit").click()
+    assert reply.result(timeout=30).choices[0].message.content == '{"ok": true}'
+    assert not watched.errors
