@@ -12,6 +12,7 @@ from gateway import cli
 from gateway.app import create_app
 from gateway.cli import COMMANDS
 from gateway.config import Config, ConfigError, load_config
+from gateway.connections import protocol_for
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,8 +73,8 @@ def main(argv: list[str] | None = None) -> None:
             log_level="info",
             access_log=config.server.access_log,
             loop="auto",
-            http="auto",
-            timeout_keep_alive=75,
+            http=protocol_for(config.server),
+            timeout_keep_alive=config.server.idle_timeout_s,
         )
     )
     server.run()

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway.auth import ClientAuth, ReviewerAuth
-from gateway.config import Config
+from gateway.auth import ClientAuth, ReviewerAuth, load_secret
+from gateway.config import Config, ConfigError
 from gateway.errors import GatewayError, error_body
 from gateway.events import Events
 from gateway.export.retention import Retention
@@ -38,13 +38,20 @@ def build_services(config: Config) -> Services:
     queue = TaskQueue(store, events, metrics, config.human)
     human = HumanService(queue, metrics, config.human)
     stats = Stats(queue)
+    try:
+        secret = load_secret(config.secret_path)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"auth.secret_file: cannot use {config.secret_path}: {error}") from None
     return Services(
         config=config,
         upstreams=upstreams,
         router=router,
-        client_auth=ClientAuth(config.auth.client_keys),
+        client_auth=ClientAuth(config.auth.client_keys, secret, config.auth.backoff_after_failures),
         reviewer_auth=ReviewerAuth(
-            config.auth.reviewer_tokens, config.auth.session_idle_minutes * 60
+            config.auth.reviewer_tokens,
+            config.auth.session_idle_minutes * 60,
+            secret,
+            config.auth.backoff_after_failures,
         ),
         events=events,
         metrics=metrics,

@@ -13,6 +13,12 @@ def header(scope: dict, name: bytes) -> str | None:
     return None
 
 
+def peer(scope: dict) -> str | None:
+    """The client's address (behind a trusted proxy, uvicorn's X-Forwarded-For reading)."""
+    client = scope.get("client")
+    return client[0] if client else None
+
+
 async def send_whole(send, status: int, headers: Headers, body: bytes) -> None:
     """Send a reply whose status, headers and body are all known."""
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway.errors import GatewayError, bad_request, body_too_large
 
+ORJSON_DEPTH = 1024  # orjson refuses deeper JSON; the gateway's forwarding path relies on it
+
 
 class RequestHead(BaseModel):
     """The fields of an OpenAI request body that decide where it goes."""
@@ -90,6 +92,11 @@ def parse_body(body: bytes) -> tuple[dict[str, Any], RequestHead]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit"):  # orjson's own bound
+            raise bad_request(
+                f"The request body nests objects and arrays deeper than {ORJSON_DEPTH} levels.",
+                code="json_too_deep",
+            ) from None
         raise bad_request(f"We could not parse the JSON body of your request: {exc}") from None
     if not isinstance(data, dict):
         raise bad_request("The request body must be a JSON object.")

@@ -47,6 +47,9 @@ class ServerConfig(_Strict):
     max_body_mb: float = Field(32, gt=0)
     max_api_body_mb: float = Field(1, gt=0)
     allowed_hosts: list[str] = []
+    header_timeout_s: float = Field(10, gt=0)
+    idle_timeout_s: float = Field(75, gt=0)
+    max_connections: int = Field(16384, ge=1)
     allow_open: bool = False
     access_log: bool = False
     # Where requests that name no model go (/v1/files, /v1/batches, /v1/uploads).
@@ -65,6 +68,9 @@ class AuthConfig(_Strict):
     client_keys: list[str] = []
     reviewer_tokens: dict[str, str] = {}
     session_idle_minutes: float = Field(480, gt=0)
+    metrics_token: str | None = None
+    backoff_after_failures: int = Field(5, ge=1)
+    secret_file: str | None = None  # default: beside the store, see Config.secret_path
 
     @field_validator("client_keys")
     @classmethod
@@ -232,6 +238,14 @@ class Config(_Strict):
                         f"'{fallback}' is not a configured forward model",
                     )
         return self
+
+    @property
+    def secret_path(self) -> Path:
+        """The installation's secret (keys are kept as HMACs under it): beside the store."""
+        if self.auth.secret_file:
+            return Path(self.auth.secret_file)
+        store = Path(self.store.path)
+        return store.with_name(store.name + ".secret")
 
     def check_exposure(self) -> None:
         """Refuse an open door on a non-loopback address unless asked for.

@@ -18,6 +18,7 @@ from collections.abc import Awaitable
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
+import aiohttp
 import orjson
 
 from gateway.errors import GatewayError
@@ -72,6 +73,16 @@ class HybridService:
             return response.status
         try:
             raw = await self._keeping_alive(call, response.read(), keepalive_s)
+        except (aiohttp.ClientError, TimeoutError):
+            # The upstream broke off mid-reply: a failure like any other, for the policy.
+            if not (policy.on_failure() or client_asks):
+                raise GatewayError(
+                    502,
+                    f"Upstream '{upstream}' broke off its reply.",
+                    type="api_error",
+                    code="upstream_broke",
+                ) from None
+            return await self._escalate(call, route, Escalation("upstream_error", "hybrid"))
         finally:
             response.release()
         self.metrics.upstream_finished(upstream, time.perf_counter() - sent)

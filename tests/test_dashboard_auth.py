@@ -27,6 +27,7 @@ STATIC = Path(__file__).parent.parent / "gateway" / "static"
 CONFIG = """
 [auth]
 reviewer_tokens = { alice = "tok-alice-123", bob = "tok-bob-456" }
+backoff_after_failures = 1000  # these tests try many wrong tokens on purpose
 """
 API = [
     ("GET", "/api/tasks"),

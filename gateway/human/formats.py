@@ -12,10 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import regex
 from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.validators import validator_for
+from referencing.exceptions import Unresolvable
 
+from gateway.checks import schema_problem
 from gateway.errors import bad_request, unprocessable
+from gateway.human.patterns import PatternTimeout, bounded_patterns
 
 # Keywords whose value is one subschema, a list of them, or a map of them.
 _ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains")
@@ -46,12 +50,11 @@ def output_format_of(api: str, data: dict[str, Any]) -> dict[str, Any] | None:
             f"Invalid '{spec_where}': expected an object with a 'schema'.", spec_where
         )
     schema = spec.get("schema") or {}
-    try:
-        validator_for(schema, default=Draft202012Validator).check_schema(schema)
-    except SchemaError as exc:
+    problem = schema_problem(schema)  # so no task exists that no answer can fit
+    if problem:
         raise bad_request(
-            f"Invalid schema in '{spec_where}': {exc.message}", f"{spec_where}.schema"
-        ) from None
+            f"Invalid schema in '{spec_where}': it {problem}.", f"{spec_where}.schema"
+        )
     return {
         "type": "json_schema",
         "name": spec.get("name"),
@@ -103,9 +106,17 @@ def check_schema(value: Any, schema: dict[str, Any], where: str) -> None:
     """Validate a value against a JSON Schema, naming the first failing field."""
     try:
         validator_cls = validator_for(schema, default=Draft202012Validator)
-        errors = sorted(validator_cls(schema).iter_errors(value), key=lambda e: list(e.path))
+        with bounded_patterns():
+            errors = sorted(validator_cls(schema).iter_errors(value), key=lambda e: list(e.path))
     except SchemaError as exc:
         raise unprocessable(f"{where}: the schema is invalid: {exc.message}") from None
+    except PatternTimeout as exc:
+        raise unprocessable(
+            f"{where}: {exc}; the answer cannot be checked against it", param=where
+        ) from None
+    except (RecursionError, Unresolvable, regex.error):
+        # Refused when the request came in; kept for tasks stored before that check.
+        raise unprocessable(f"{where}: the schema cannot be used", param=where) from None
     if errors:
         error = errors[0]
         field = ".".join([where, *(str(part) for part in error.absolute_path)])

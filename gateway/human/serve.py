@@ -23,6 +23,7 @@ from gateway.errors import GatewayError, not_found, unprocessable
 from gateway.human import answers
 from gateway.human.formats import output_format_of
 from gateway.human.outcome import HUMAN_ROUTE, Escalation, outcome_error
+from gateway.human.patterns import bounded_patterns
 from gateway.human.queue import TaskQueue, Waiting
 from gateway.human.request import (
     choices_wanted,
@@ -80,6 +81,7 @@ class HumanService:
     def dedup_key(self, call: Call) -> str:
         """Same client, same session header, same body: the same request, retried."""
         digest = hashlib.sha256(call.client)
+        digest.update(call.api.encode())  # the same body to both APIs is two requests
         digest.update((call.header(b"x-session-id") or "").encode())
         digest.update(call.body)
         return digest.hexdigest()
@@ -277,7 +279,8 @@ class HumanService:
             answer = parse_answer(orjson.dumps({**draft, "accept_draft": True}))
         request = orjson.loads(await self.store.request(task_id) or b"{}")
         parallel = request.get("parallel_tool_calls", True) is not False
-        replies = checked_replies(answer, task, parallel)
+        with bounded_patterns():  # one time budget for all the answer's patterns
+            replies = checked_replies(answer, task, parallel)
         created = int(time.time())
         response_id = None
         if task.api == "chat.completions":

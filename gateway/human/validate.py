@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.checks import json_too_deep, too_deep
 from gateway.errors import GatewayError, unprocessable
 from gateway.human.answers import Reply
 from gateway.human.formats import check_schema, checked_content, strict_schema
@@ -142,6 +143,8 @@ def parse_answer(body: bytes) -> Answer:
         data = orjson.loads(body or b"{}")
     except orjson.JSONDecodeError:
         raise GatewayError(400, "The answer is not valid JSON.") from None
+    if json_too_deep(data):
+        raise too_deep("The answer")
     try:
         return Answer.model_validate(data)
     except ValidationError as exc:

@@ -18,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.asgi import header, send_whole
+from gateway.asgi import header, peer, send_whole
 from gateway.body import RequestHead, parse_body, read_body
+from gateway.checks import check_model_request
 from gateway.errors import GatewayError, bad_request, model_not_found, not_found
 from gateway.human import answers
 from gateway.metrics import Metrics
@@ -125,7 +126,7 @@ class ModelEndpoint:
     async def serve(self, scope, receive, send, started: float, seen: Progress) -> int:
         """Read, route and answer the request; returns the status sent."""
         services = self.services
-        client = services.client_auth.identify(header(scope, b"authorization"))
+        client = services.client_auth.identify(header(scope, b"authorization"), peer(scope))
         body = await read_body(scope, receive, self.limit)
         if self.model_optional and services.router.default_upstream and _no_model(body):
             return await self.to_default(scope, receive, send, body, seen)
@@ -137,6 +138,7 @@ class ModelEndpoint:
         )
         if isinstance(route, ForwardRoute):
             return await forward(call, route, services.metrics)
+        check_model_request(self.api, data)  # it may become a task: read it all
         if isinstance(route, HumanRoute):
             return await services.human.serve(call, route)
         return await services.hybrid.serve(call, route)
@@ -214,15 +216,19 @@ def model_endpoints(services: Services) -> dict[str, ModelEndpoint]:
 def routes(services: Services) -> list[BaseRoute]:
     """The OpenAI-compatible routes, bound to the shared services."""
 
+    def client_of(request: Request) -> bytes:
+        authorization = request.headers.get("authorization")
+        return services.client_auth.identify(authorization, peer(request.scope))
+
     async def list_models(request: Request) -> Response:
-        services.client_auth.identify(request.headers.get("authorization"))
+        client_of(request)
         data = [_model_object(name) for name in services.router.names()]
         return Response(
             orjson.dumps({"object": "list", "data": data}), media_type="application/json"
         )
 
     async def get_model(request: Request) -> Response:
-        services.client_auth.identify(request.headers.get("authorization"))
+        client_of(request)
         name = request.path_params["model"]
         if name not in services.router.names():
             raise model_not_found(name)
@@ -230,7 +236,7 @@ def routes(services: Services) -> list[BaseRoute]:
 
     async def owned(request: Request) -> tuple[str, StoredResponse | None]:
         """The response id, and the response if a person made it for this client."""
-        client = services.client_auth.identify(request.headers.get("authorization"))
+        client = client_of(request)
         response_id = request.path_params["response_id"]
         stored = await services.queue.store.get_response(response_id)
         if stored is None or stored.owner != client.hex():

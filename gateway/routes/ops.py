@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.auth import bearer_token
+from gateway.errors import unauthorized
 from gateway.metrics import CONTENT_TYPE
 from gateway.services import Services
 
@@ -19,7 +23,13 @@ def routes(services: Services) -> list[BaseRoute]:
         ready = all(checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
+    token = services.config.auth.metrics_token
+
     async def metrics(request: Request) -> Response:
+        if token is not None:
+            given = bearer_token(request.headers.get("authorization")) or ""
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                raise unauthorized("Metrics need 'Authorization: Bearer <auth.metrics_token>'.")
         services.queue.refresh_gauges()
         return Response(services.metrics.render(), media_type=CONTENT_TYPE)
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.asgi import peer
 from gateway.auth import bearer_token
 from gateway.errors import GatewayError, bad_request, not_found, unauthorized
 from gateway.human.request import decode_image, image_urls, link_images, raster_type
@@ -69,6 +70,7 @@ def routes(services: Services) -> list[BaseRoute]:
             request.headers.get("authorization"),
             request.cookies.get(SESSION_COOKIE),
             request.headers.get("x-reviewer"),
+            peer(request.scope),
         )
 
     async def list_tasks(request: Request) -> Response:
@@ -202,8 +204,9 @@ def routes(services: Services) -> list[BaseRoute]:
         except orjson.JSONDecodeError:
             raise bad_request("The body is not valid JSON.") from None
         token = data.get("token") if isinstance(data, dict) else None
-        name = auth.name_for_token(token if isinstance(token, str) else None)
-        if not auth.enabled:
+        if auth.enabled:  # a login without a token is a failed login too
+            name = auth.name_for_token(token if isinstance(token, str) else "", peer(request.scope))
+        else:
             name = reviewer(request)
         if name is None:
             raise unauthorized("Unknown reviewer token.")
