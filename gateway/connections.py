@@ -3,8 +3,9 @@
 uvicorn bounds only the idle time between requests. Here, also:
 
 - **headers in time**: a request's headers must arrive within
-  ``server.header_timeout_s`` of its first byte (or of the connection opening),
-  so a client trickling headers (slowloris) cannot hold a connection;
+  ``server.header_timeout_s`` of its first byte, so a client trickling headers
+  (slowloris) cannot hold a connection; a new connection that sends nothing is
+  closed after ``server.idle_timeout_s``, like an idle one between requests;
 - **no stalled body**: a body that stops arriving for ``server.header_timeout_s``
   ends the connection (the handler sees a disconnect);
 - **a bounded number of connections**: past ``server.max_connections`` a new
@@ -62,15 +63,18 @@ class GuardedProtocol(HttpToolsProtocol):
                 raw_reply("503 Service Unavailable", body, b"retry-after: 1\r\n")
             )
             return
-        self._arm(self._headers_late)
+        # Until its first byte a new connection is idle, like one between requests
+        # (a client's pool may connect well before it sends).
+        self._arm(self._headers_late, self.timeout_keep_alive)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
-    def _arm(self, callback) -> None:
+    def _arm(self, callback, delay_s: float | None = None) -> None:
         self._disarm()
-        self._timer = self.loop.call_later(self.header_timeout_s, callback)
+        delay_s = self.header_timeout_s if delay_s is None else delay_s
+        self._timer = self.loop.call_later(delay_s, callback)
 
     def _disarm(self) -> None:
         if self._timer is not None:

@@ -28,6 +28,7 @@ from test_security_requests import assert_envelope, raw
 CONFIG = """
 [server]
 header_timeout_s = 1
+idle_timeout_s = 1
 [auth]
 client_keys = ["sk-right"]
 reviewer_tokens = {{ alice = "tok-alice" }}
@@ -85,7 +86,7 @@ def test_headers_trickled_slowly_are_cut_off_with_408(gateway):
 
 def test_a_silent_connection_is_closed(gateway):
     with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
-        assert read_reply(sock) == b""  # closed, without a word, after header_timeout_s
+        assert read_reply(sock) == b""  # closed, without a word, after idle_timeout_s
 
 
 def test_a_stalled_body_ends_the_connection(gateway):
