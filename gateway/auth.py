@@ -8,6 +8,7 @@ stored with tasks (their owner) are worthless without the secret file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -25,17 +26,25 @@ SECRET_BYTES = 32
 
 
 def load_secret(path: Path) -> bytes:
-    """The installation's secret, created (mode 0600) on first start."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_bytes()
-        if len(secret) < SECRET_BYTES:
-            raise ValueError(f"{path} is shorter than {SECRET_BYTES} bytes") from None
-        return secret
-    secret = secrets.token_bytes(SECRET_BYTES)
-    with os.fdopen(fd, "wb") as file:
-        file.write(secret)
+    """The installation's secret, created (mode 0600) on first start.
+
+    Written to a temporary file and linked into place, so processes starting
+    together all end up with the one secret that won, never a half-written one.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(secrets.token_bytes(SECRET_BYTES))
+            with contextlib.suppress(FileExistsError):  # another process was first
+                os.link(draft, path)
+        finally:
+            draft.unlink()
+    secret = path.read_bytes()
+    if len(secret) < SECRET_BYTES:
+        raise ValueError(f"it is shorter than {SECRET_BYTES} bytes")
     return secret
 
 

@@ -241,10 +241,18 @@ class Config(_Strict):
 
     @property
     def secret_path(self) -> Path:
-        """The installation's secret (keys are kept as HMACs under it): beside the store."""
+        """The installation's secret (keys are kept as HMACs under it): beside the store.
+
+        A PostgreSQL store has no file to sit beside: the secret is then
+        ``hitl-gateway.secret`` in the working directory, and every process that
+        shares the database must be given the same file (``auth.secret_file``).
+        """
         if self.auth.secret_file:
             return Path(self.auth.secret_file)
-        store = Path(self.store.path)
+        url = self.store.url
+        if url and not url.startswith("sqlite:///"):
+            return Path("hitl-gateway.secret")
+        store = Path(url[len("sqlite:///") :] if url else self.store.path)
         return store.with_name(store.name + ".secret")
 
     def check_exposure(self) -> None:

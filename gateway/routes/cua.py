@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.asgi import peer
 from gateway.body import read_body
 from gateway.errors import GatewayError, not_found
 from gateway.human import cua
@@ -62,7 +63,8 @@ def routes(services: Services) -> list[BaseRoute]:
     limit = services.config.server.max_body_bytes
 
     def client_of(request: Request) -> bytes:
-        return services.client_auth.identify(request.headers.get("authorization"))
+        authorization = request.headers.get("authorization")
+        return services.client_auth.identify(authorization, peer(request.scope))
 
     def reviewer_of(request: Request) -> str:
         credentials = request.headers.get("authorization")

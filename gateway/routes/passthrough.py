@@ -10,7 +10,7 @@ import re
 
 from starlette.routing import BaseRoute, Route
 
-from gateway.asgi import header
+from gateway.asgi import header, peer
 from gateway.body import BodyStream, body_chunks, declared_length
 from gateway.errors import GatewayError, not_found
 from gateway.routes.openai import FORWARD_HEADERS
@@ -40,7 +40,7 @@ class ModelLess:
 
     async def serve(self, scope, receive, send) -> None:
         services = self.services
-        services.client_auth.identify(header(scope, b"authorization"))
+        services.client_auth.identify(header(scope, b"authorization"), peer(scope))
         path = scope["path"].removeprefix("/v1")
         upstream = services.router.default_upstream
         segments = path.strip("/").split("/")

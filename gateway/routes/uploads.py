@@ -17,7 +17,7 @@ from typing import IO
 
 from starlette.routing import BaseRoute, Route
 
-from gateway.asgi import header
+from gateway.asgi import header, peer
 from gateway.body import BodyStream, body_chunks, declared_length
 from gateway.errors import GatewayError, bad_request
 from gateway.multipart import ModelField, ModelValue, boundary_of
@@ -51,7 +51,7 @@ class UploadEndpoint(ModelEndpoint):
 
     async def serve(self, scope, receive, send, started: float, seen: Progress) -> int:
         services = self.services
-        services.client_auth.identify(header(scope, b"authorization"))
+        services.client_auth.identify(header(scope, b"authorization"), peer(scope))
         boundary = boundary_of(header(scope, b"content-type"))
         if boundary is None:
             raise bad_request("This endpoint takes a multipart/form-data body.")
