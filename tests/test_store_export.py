@@ -12,6 +12,7 @@ from test_store_contract import stores as stores  # the two-backend fixture
 from gateway.human.query import SessionFilter, TaskFilter
 from gateway.human.task import ANSWERED, EXPIRED, REJECTED, Task
 from gateway.store.base import Guard, StoredResponse
+from gateway.store.export_sql import INLINE_BODY_BYTES
 
 
 @pytest.fixture
@@ -64,6 +65,14 @@ async def test_export_pages_in_finish_order_with_filters(store):
     )
     assert await store.export_page(TaskFilter(reviewer="nobody"), None, 100) == []
     assert len(await store.export_page(TaskFilter(), None, 100)) == 8  # every finished status
+
+
+async def test_large_request_bodies_are_left_out_of_a_page(store):
+    big = b'{"pad": "' + b"x" * (INLINE_BODY_BYTES + 1) + b'"}'
+    task = await finished(store, ANSWERED, 5.0, big)
+    [(found, body)] = await store.export_page(TaskFilter(), None, 10)
+    assert found.id == task.id and body is None
+    assert await store.request(task.id) == big
 
 
 async def test_sessions_are_counted_and_paged(store):

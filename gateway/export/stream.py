@@ -95,8 +95,9 @@ async def finished_tasks(
     after: tuple[float, str] | None = None
     while True:
         rows = await store.export_page(filter, after, page)
-        for row in rows:
-            yield row
+        for task, body in rows:
+            # Large bodies (screenshots) are not in the page: one is read at a time.
+            yield task, body if body is not None else await store.request(task.id)
         if len(rows) < page:
             return
         last = rows[-1][0]

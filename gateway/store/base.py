@@ -212,7 +212,9 @@ class Store(Protocol):
         self, filter: TaskFilter, after: tuple[float, str] | None, limit: int
     ) -> list[tuple[Task, bytes | None]]:
         """Finished tasks the filter keeps, with their request bodies, ordered by
-        (finished_at, id) and starting after ``after`` (keyset paging)."""
+        (finished_at, id) and starting after ``after`` (keyset paging). A body larger
+        than ``export_sql.INLINE_BODY_BYTES`` comes back as ``None``: read it with
+        ``request`` when its turn comes."""
 
     async def sessions(
         self, filter: SessionFilter, after: tuple[float, str] | None, limit: int

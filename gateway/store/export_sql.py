@@ -24,14 +24,17 @@ POSTGRES_IMAGES = (
     f"COALESCE(array_length(string_to_array(convert_from(body, 'UTF8'), '{IMAGE_MARK}'), 1) - 1, 0)"
 )
 SQLITE_MODELS = "GROUP_CONCAT(DISTINCT model)"
+# Request bodies up to this size come with their page; larger ones (screenshots) are
+# left out (None) and read one at a time, so a page never holds many of them.
+INLINE_BODY_BYTES = 256 * 1024
 POSTGRES_MODELS = "string_agg(DISTINCT model, ',')"
 
 
 def export_page(
     f: TaskFilter, after: tuple[float, str] | None, limit: int, columns: str
 ) -> tuple[str, list[Any]]:
-    """Finished tasks (``columns``, then the request body), by (finished_at, id) after
-    ``after``."""
+    """Finished tasks (``columns``, then the request body when at most
+    ``INLINE_BODY_BYTES``, else NULL), by (finished_at, id) after ``after``."""
     clauses = [f"status IN ({', '.join('?' for _ in f.statuses)})", "finished_at IS NOT NULL"]
     args: list[Any] = list(f.statuses)
     for column, value in (
@@ -55,7 +58,8 @@ def export_page(
         clauses.append("(finished_at > ? OR (finished_at = ? AND id > ?))")
         args += [after[0], after[0], after[1]]
     statement = (
-        f"SELECT {columns}, (SELECT body FROM requests WHERE task_id = tasks.id) "
+        f"SELECT {columns}, (SELECT CASE WHEN length(body) <= {INLINE_BODY_BYTES} THEN body END "
+        "FROM requests WHERE task_id = tasks.id) "
         f"FROM tasks WHERE {' AND '.join(clauses)} ORDER BY finished_at, id LIMIT ?"
     )
     return statement, [*args, limit]
