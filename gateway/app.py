@@ -21,6 +21,7 @@ from gateway.human.queue import TaskQueue
 from gateway.human.serve import HumanService
 from gateway.hybrid import HybridService
 from gateway.metrics import Metrics
+from gateway.notify import Notifier
 from gateway.routes import cua, dashboard, data, openai, ops, passthrough, reviewer, uploads
 from gateway.routing import Router
 from gateway.services import Services
@@ -128,9 +129,12 @@ def create_app(config: Config) -> GatewayApp:
         if config.store.retain_days:
             retention = Retention(services.queue.store, config.store.retain_days)
             retention.start()
+        notifier = Notifier(config, services.events)  # webhooks, off the request path
+        await notifier.start()
         try:
             yield
         finally:
+            await notifier.stop()
             if retention is not None:
                 await retention.stop()
             services.queue.stop()

@@ -208,6 +208,35 @@ class ExportConfig(_Strict):
         return patterns
 
 
+class WebhookConfig(_Strict):
+    url: str
+    events: list[
+        Literal[
+            "task.created", "task.claimed", "task.released", "task.answered",
+            "task.rejected", "task.expired", "task.cancelled",
+        ]
+    ] = ["task.created"]  # fmt: skip
+    secret: str | None = None  # signs the body: X-Signature: sha256=<HMAC-SHA256 hex>
+    format: Literal["json", "slack"] = "json"  # slack: {"text": ...} for incoming webhooks
+    timeout_s: float = Field(10, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return url
+
+
+class NotifyConfig(_Strict):
+    webhooks: list[WebhookConfig] = []
+    # The dashboard's address as reviewers reach it, for the link in each message;
+    # without it, the server's own host and port.
+    dashboard_url: str | None = None
+    max_pending: int = Field(1000, ge=1)  # deliveries waiting; beyond it the oldest go
+
+
 class Config(_Strict):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
@@ -216,6 +245,7 @@ class Config(_Strict):
     human: HumanConfig = HumanConfig()
     store: StoreConfig = StoreConfig()
     export: ExportConfig = ExportConfig()
+    notify: NotifyConfig = NotifyConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:

@@ -408,7 +408,10 @@ def test_refuse_reaches_the_agent_as_a_refusal(gateway: Gateway, watched: Watche
         messages=[{"role": "user", "content": f"Wire 50k to this account {tag}"}],
         extra_headers={"x-session-id": f"no-{tag}"},
     )
-    open_row(page, f"no-{tag}")
+    # Opened from a webhook's link, /#task=<id>.
+    task = Reviewer(gateway.url, "x").wait_for_task(lambda t: t["session"] == f"no-{tag}")
+    page.goto(f"{gateway.url}/#task={task['id']}")
+    expect(page.locator("#task-meta")).to_contain_text(task["id"])
     page.locator("#reject-reason").fill("I can't approve transfers of this size.")
     page.locator("#btn-refuse").click()
     message = reply.result(timeout=30).choices[0].message

@@ -92,8 +92,18 @@ async function start(me) {
   refreshStats();
   state.statsTimer = setInterval(refreshStats, STATS_MS);
   await panel.restore();
+  await openLinked();
   syncQueue();
 }
+
+/** A link from a webhook message: /#task=<id> opens that task. */
+async function openLinked() {
+  const linked = /^#task=([\w-]+)$/.exec(window.location.hash);
+  if (!linked || !state.started) return;
+  window.history.replaceState(null, '', window.location.pathname);
+  await openTask(linked[1]);
+}
+window.addEventListener('hashchange', () => openLinked());
 
 function stop() {
   state.source?.close();
