@@ -267,8 +267,10 @@ class _Builder:
             if content:
                 self.messages.append({"role": role, "content": content})
             return
+        if content is not None and not isinstance(content, list):
+            raise Unconvertible(f"a {role} message's content is neither text nor parts")
         parts = []
-        for part in content if isinstance(content, list) else []:
+        for part in content or []:
             converted = _part(part)
             if converted is not None and (role == "user" or converted["type"] == "text"):
                 parts.append(converted)

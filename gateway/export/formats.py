@@ -54,7 +54,10 @@ def verdict(task: Task) -> str | None:
         return "rejected"
     if task.status != ANSWERED:
         return None
-    return draft_verdict(task.draft, task.answer or {})
+    try:
+        return draft_verdict(task.draft, task.answer or {})
+    except (TypeError, AttributeError, ValueError):  # a draft or answer stored in an odd shape
+        return None
 
 
 def draft_verdict(draft: dict[str, Any], answer: dict[str, Any]) -> str:
@@ -143,7 +146,11 @@ def eval_line(task: Task, request: dict[str, Any]) -> dict[str, Any] | None:
     judged = verdict(task)
     if judged is None:
         return None
-    person = answer_message(task.api, task.result) if isinstance(task.result, dict) else None
+    person = None
+    if task.status == ANSWERED:
+        if not isinstance(task.result, dict):
+            raise Unconvertible("an answered task without its answer")
+        person = answer_message(task.api, task.result)
     return {
         "task_id": task.id,
         "model": task.model,

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.export.convert import Unconvertible
-from gateway.export.formats import ALIASES, BUILDERS, VERDICTS, verdict
+from gateway.export.formats import ALIASES, BUILDERS, VERDICTS, record_line, verdict
 from gateway.export.redact import LineFinisher
 from gateway.export.trajectory import StepBuilder, order_steps, session_head
 from gateway.export.validate_sft import dpo_problems, sft_problems
@@ -129,19 +129,40 @@ async def export_lines(
         if not query.keeps(task):
             continue
         try:
-            line = build(task, _request(body))
-        except (orjson.JSONDecodeError, Unconvertible, TypeError, AttributeError) as exc:
+            line = _line(build, check, task, body, finish, local_images)
+        except Exception as exc:  # one bad row is skipped, never the stream
             stats.skip(task, f"{type(exc).__name__}: {exc}")
             continue
         if line is None:
             continue
-        line = finish(line)
-        problems = check(line, local_images=local_images) if check else []
-        if problems:
-            stats.skip(task, problems[0])
-            continue
         stats.lines += 1
-        yield orjson.dumps(line) + b"\n"
+        yield line
+
+
+def _line(
+    build: Callable[[Task, Any], dict[str, Any] | None],
+    check: Callable[..., list[str]] | None,
+    task: Task,
+    body: bytes | None,
+    finish: Callable[[Any], Any],
+    local_images: bool,
+) -> bytes | None:
+    """One task's line, redacted and checked; raises on what cannot make one."""
+    if build is record_line:  # records keep everything: a body that is not JSON as text
+        try:
+            request = _request(body)
+        except orjson.JSONDecodeError:
+            request = (body or b"").decode("utf-8", "replace")
+        line = build(task, request)
+    else:
+        line = build(task, _request(body))
+    if line is None:
+        return None
+    line = finish(line)
+    problems = check(line, local_images=local_images) if check else []
+    if problems:
+        raise Unconvertible(problems[0])
+    return orjson.dumps(line) + b"\n"
 
 
 async def session_tasks(store: ExportStore, session: str) -> list[Task]:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.export.convert import Unconvertible, answer_message, chat_tools, draft_message
+from gateway.export.convert import answer_message, chat_tools, draft_message
 from gateway.export.formats import conversation, verdict
 from gateway.human.task import Task
 
@@ -85,8 +85,8 @@ class StepBuilder:
                 step["answer"] = answer_message(task.api, task.result)
             if task.draft is not None:
                 step["draft"] = draft_message(task.draft, "draft_call")
-        except Unconvertible as exc:
-            step["error"] = f"unconvertible: {exc}"
+        except Exception as exc:  # a step that cannot be shown says why
+            step["error"] = f"unconvertible: {type(exc).__name__}: {exc}"
             self.previous = []
             return step
         shared = 0
