@@ -31,8 +31,12 @@ def answer_one(gw: Gateway, prompt: str, with_image: bool = False) -> str:
 
 
 def purge(config: Path, before: str) -> subprocess.CompletedProcess:
+    return command("purge", "--config", str(config), "--before", before)
+
+
+def command(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "gateway", "purge", "--config", str(config), "--before", before],
+        [sys.executable, "-m", "gateway", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -64,6 +68,11 @@ def test_purge_removes_finished_tasks_and_their_images_while_the_gateway_runs(tm
             ).fetchone() == (0,)
     bad = purge(gw.config_path, "last week")
     assert bad.returncode == 2 and "before" in bad.stderr
+    # The data commands need no running gateway: the store is read directly.
+    left = command("export", "--config", str(gw.config_path), "--format", "records")
+    assert left.returncode == 0, left.stderr
+    assert [line for line in left.stdout.splitlines() if new in line]
+    assert "exported 1 records lines" in left.stderr
 
 
 def test_retain_days_purges_on_a_schedule(tmp_path):
