@@ -165,9 +165,12 @@ def test_computer_use_answer_from_the_screenshot(gateway: Gateway, watched: Watc
     expect(page.locator("#marks g.mark.drag polygon.head")).to_have_count(1)  # arrowhead
     expect(page.locator("#marks g.mark.scroll .tag-text")).to_have_text("4 ↓500")
     expect(page.locator("#marks g.mark.click.middle .tag-text")).to_have_text("2 middle")
-    # Hovering a row lights its mark.
+    # Hovering a row lights its mark, and hovering a mark lights its row.
     page.locator("#actions li").nth(3).hover()
     expect(page.locator('#marks g.mark.hot[data-n="4"]')).to_have_count(1)
+    page.mouse.move(*pixel_on_screen(page, 412, 88))
+    expect(page.locator("#actions li.hot .num")).to_have_text("1")
+    expect(page.locator('#marks g.mark.hot[data-n="1"]')).to_have_count(1)
     publish_screenshot(watched.snap("computer-use-actions"))
 
     page.locator("#btn-submit").click()
@@ -299,6 +302,10 @@ def test_function_tool_form_with_validation(gateway: Gateway, watched: Watched) 
     weather.locator(".raw-json").fill('{"city": "Paris"}')
     weather.locator(".add-call").click()
     expect(page.locator("#calls li")).to_have_count(2)
+    # Calls read as name and arguments, and reorder like actions.
+    expect(page.locator("#calls li .desc").nth(1)).to_have_text("get_weather(city: Paris)")
+    page.locator('#calls li[data-name="get_weather"] button.up').click()
+    expect(page.locator("#calls li .desc").first).to_have_text("get_weather(city: Paris)")
 
     page.keyboard.press("Control+Enter")
     raw = reply.result(timeout=30)
@@ -308,6 +315,7 @@ def test_function_tool_form_with_validation(gateway: Gateway, watched: Watched) 
     assert choice.finish_reason == "tool_calls"
     calls = [(c.function.name, json.loads(c.function.arguments)) for c in choice.message.tool_calls]
     assert calls == [
+        ("get_weather", {"city": "Paris"}),
         (
             "book_flight",
             {
@@ -318,7 +326,6 @@ def test_function_tool_form_with_validation(gateway: Gateway, watched: Watched) 
                 "traveller": {"name": "Ada", "age": 36},
             },
         ),
-        ("get_weather", {"city": "Paris"}),
     ]
 
 

@@ -9,14 +9,10 @@ import { UNSHOWN_IMAGE } from './conversation.js';
 import { $ } from './dom.js';
 import { captureKeys } from './keys.js';
 import { drawMarks, svg } from './marks.js';
+import { ONE_SHOT_TOOLS, PointerInput } from './pointer.js';
 
 const MIN_SCALE = 0.05;
 const MAX_SCALE = 16;
-const POINT_TOOLS = new Set(['click', 'double_click', 'move', 'scroll', 'pick']);
-const CLICK_SLOP = 6; // screen pixels a press may wander and still be a click
-const DRAG_STEP = 4; // image pixels between recorded drag points
-const HOVER_PX = 14; // screen pixels from a mark that still count as over it
-const ONE_SHOT_TOOLS = new Set(['type', 'keypress']); // used once, then the tool before comes back
 
 export class Workspace {
   /**
@@ -159,7 +155,7 @@ export class Workspace {
     $('zoom-level').textContent = `${Math.round(this.scale * 100)}%`;
     this.redraw();
     // The picture moved under a still pointer (keys, buttons, a pan): re-read it.
-    if (this.pointer) this.crosshair(this.pointer);
+    if (this.pointer) this.input.crosshair(this.pointer);
   }
 
   /**
@@ -207,23 +203,6 @@ export class Workspace {
       const pts = g.path.map((p) => this.toView(p)).map((q) => `${q.x},${q.y}`).join(' ');
       this.svg.append(svg('polyline', { points: pts, class: 'live' }));
     }
-  }
-
-  /** Light the mark under the pointer, and its row. */
-  hoverMark(e) {
-    const box = this.viewport.getBoundingClientRect();
-    const x = e.clientX - box.left;
-    const y = e.clientY - box.top;
-    let best = -1;
-    let nearest = HOVER_PX;
-    for (const m of this.marks) {
-      const d = Math.hypot(m.x - x, m.y - y);
-      if (d <= nearest) {
-        nearest = d;
-        best = m.index;
-      }
-    }
-    this.list.highlight(best);
   }
 
   // -- tools --------------------------------------------------------------------
@@ -305,39 +284,7 @@ export class Workspace {
   // -- input --------------------------------------------------------------------
 
   bind() {
-    const vp = this.viewport;
-    vp.addEventListener('wheel', (e) => {
-      e.preventDefault();
-      const box = vp.getBoundingClientRect();
-      this.zoomAt(Math.exp(-e.deltaY * 0.002), e.clientX - box.left, e.clientY - box.top);
-      this.crosshair(e);
-    }, { passive: false });
-    vp.addEventListener('contextmenu', (e) => e.preventDefault());
-    vp.addEventListener('pointerdown', (e) => this.down(e));
-    vp.addEventListener('pointermove', (e) => this.moveTo(e));
-    vp.addEventListener('pointerup', (e) => this.up(e));
-    vp.addEventListener('pointercancel', () => {
-      this.gesture = null;
-      this.redraw();
-    });
-    vp.addEventListener('pointerleave', () => {
-      this.crosshair(null);
-      this.list.highlight(-1);
-    });
-    // Space held over the page means "pan" while dragging the screenshot.
-    document.addEventListener('keydown', (e) => {
-      if (e.key === ' ' && !isTextField(e.target) && !this.viewport.hidden) {
-        if (this.hover || e.target === vp) e.preventDefault();
-        this.space = true;
-        vp.classList.add('can-pan');
-      }
-    });
-    document.addEventListener('keyup', (e) => {
-      if (e.key === ' ') {
-        this.space = false;
-        vp.classList.remove('can-pan');
-      }
-    });
+    this.input = new PointerInput(this);
     for (const button of document.querySelectorAll('#tools [data-tool]')) {
       button.addEventListener('click', () => this.setTool(button.dataset.tool));
     }
@@ -380,108 +327,4 @@ export class Workspace {
       else this.redraw();
     }).observe(this.viewport);
   }
-
-  down(e) {
-    // The zoom buttons and tool options sit over the picture: presses there are theirs.
-    if (!this.width || e.target.closest('.zoombar, .tool-float')) return;
-    // A press on the screenshot ends Keys or Type: it acts with the tool before them,
-    // at the pixel under the pointer when pressed.
-    const pressed = this.toImage(e.clientX, e.clientY);
-    if (ONE_SHOT_TOOLS.has(this.tool)) this.leaveOneShot();
-    this.viewport.focus({ preventScroll: true });
-    if (e.button === 1) e.preventDefault(); // no autoscroll
-    const start = { cx: e.clientX, cy: e.clientY };
-    if (this.space || e.altKey || this.tool === 'none') {
-      this.fitted = false;
-      this.gesture = { kind: 'pan', ...start, tx: this.tx, ty: this.ty };
-      this.viewport.classList.add('panning');
-      this.viewport.setPointerCapture(e.pointerId);
-      return;
-    }
-    const p = pressed;
-    if (!p.inside) return;
-    if (this.tool === 'drag' && e.button === 0) {
-      this.gesture = { kind: 'drag', path: [{ x: p.x, y: p.y }], last: p };
-    } else if (POINT_TOOLS.has(this.tool)) {
-      this.gesture = { kind: 'point', p, button: e.button, ...start };
-    } else {
-      return;
-    }
-    this.viewport.setPointerCapture(e.pointerId);
-    e.preventDefault();
-  }
-
-  moveTo(e) {
-    this.crosshair(e);
-    const g = this.gesture;
-    if (!g) {
-      this.hoverMark(e);
-      return;
-    }
-    if (g.kind === 'pan') {
-      this.tx = g.tx + e.clientX - g.cx;
-      this.ty = g.ty + e.clientY - g.cy;
-      this.apply();
-    } else if (g.kind === 'drag') {
-      // Points are spaced in screenshot pixels, and recorded in display pixels.
-      const p = this.toImage(e.clientX, e.clientY);
-      const last = g.path[g.path.length - 1];
-      const moved = Math.hypot(p.ix - g.last.ix, p.iy - g.last.iy) >= DRAG_STEP;
-      if (moved && (p.x !== last.x || p.y !== last.y)) {
-        g.path.push({ x: p.x, y: p.y });
-        g.last = p;
-        this.redraw();
-      }
-    }
-  }
-
-  up(e) {
-    const g = this.gesture;
-    this.gesture = null;
-    this.viewport.classList.remove('panning');
-    if (!g) return;
-    if (g.kind === 'drag') {
-      const end = this.toImage(e.clientX, e.clientY);
-      const last = g.path[g.path.length - 1];
-      if (end.x !== last.x || end.y !== last.y) g.path.push({ x: end.x, y: end.y });
-      if (g.path.length >= 2) this.add({ type: 'drag', path: g.path });
-      else this.redraw();
-    } else if (g.kind === 'point') {
-      if (Math.hypot(e.clientX - g.cx, e.clientY - g.cy) > CLICK_SLOP) return;
-      if (this.tool === 'pick') {
-        // A function tool declares no display: it gets the screenshot's own pixels.
-        this.hooks.onPick(g.p.ix, g.p.iy);
-        return;
-      }
-      const action = this.pointAction(g.p, g.button);
-      if (action) this.add(action);
-    }
-  }
-
-  crosshair(e) {
-    const cx = $('cross-x');
-    const cy = $('cross-y');
-    const readout = $('coords');
-    this.hover = Boolean(e);
-    this.pointer = e ? { clientX: e.clientX, clientY: e.clientY } : null;
-    const p = e ? this.toImage(e.clientX, e.clientY) : { inside: false };
-    if (!p.inside) {
-      cx.hidden = true;
-      cy.hidden = true;
-      readout.textContent = '–';
-      return;
-    }
-    const box = this.viewport.getBoundingClientRect();
-    cx.hidden = false;
-    cy.hidden = false;
-    cx.style.left = `${e.clientX - box.left}px`;
-    cy.style.top = `${e.clientY - box.top}px`;
-    // What a press here would send: display points for actions, pixels for "pick".
-    readout.textContent = this.tool === 'pick' ? `${p.ix}, ${p.iy}` : `${p.x}, ${p.y}`;
-  }
-}
-
-function isTextField(target) {
-  if (!(target instanceof Element)) return false;
-  return target.matches('input:not([type=checkbox]):not([type=radio]), textarea, select, .capture');
 }
