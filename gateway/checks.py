@@ -52,6 +52,8 @@ def json_too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
         children = node.values() if isinstance(node, dict) else node
         if depth > limit:
             return True
