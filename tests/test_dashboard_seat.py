@@ -348,8 +348,36 @@ def test_keys_capture_one_combination_and_letters_never_fire_while_typing(
     expect(page.locator("#history-pane")).to_be_hidden()
     history = Reviewer(gateway.url, "auditor").task(row_id)["history"]
     assert [h["event"] for h in history] == ["created", "claimed"]
+    # The box grows with a long answer; the preview renders markdown as elements, and
+    # markup in the text stays text.
+    box = page.locator("#reply-text")
+    before = box.bounding_box()["height"]
+    for line in [
+        "",
+        "## Owners",
+        "",
+        "- **ledger** team",
+        "- `#ledger` channel",
+        "",
+        "<img src=x onerror=alert(1)>",
+    ]:
+        page.keyboard.press("Enter")
+        page.keyboard.type(line)
+    assert box.bounding_box()["height"] > before
+    assert box.evaluate("b => b.scrollHeight <= b.clientHeight + 2")  # all of it in view
+    page.locator("#opt-preview").check()
+    preview = page.locator("#reply-preview")
+    expect(preview.locator("h4")).to_have_text("Owners")
+    expect(preview.locator("li strong")).to_have_text("ledger")
+    expect(preview.locator("li code")).to_have_text("#ledger")
+    expect(preview).to_contain_text("<img src=x onerror=alert(1)>")
+    expect(preview.locator("img")).to_have_count(0)
+    watched.snap("reply-preview")
+    page.locator("#opt-preview").uncheck()
     page.keyboard.press("Control+Enter")
-    assert text.result(timeout=30).choices[0].message.content.startswith("billing is owned")
+    content = text.result(timeout=30).choices[0].message.content
+    assert content.startswith("billing is owned") and "## Owners" in content
+    assert watched.dialogs == []
 
 
 @requires_chromium

@@ -211,12 +211,14 @@ export class TaskPanel {
     for (const id of ['btn-submit', 'btn-reject', 'btn-refuse', 'btn-release', 'btn-accept-draft', 'btn-edit-draft']) $(id).disabled = this.readOnly;
     $('task-title').textContent = task.model;
     $('task-kind').textContent = task.kind ?? 'text';
-    $('task-step').textContent = `step ${task.step ?? 1}`;
     $('task-meta').textContent = `${task.reason} · ${task.session} · ${task.id}`;
     $('task-meta').title = `${task.api} · ${task.reason} · session ${task.session} · ${task.id}`;
     const shot = latestScreenshot(task);
     renderConversation($('conversation'), task, shot);
     const past = renderTimeline(task);
+    // The run's step: as the server counted it, or as the conversation shows it when
+    // the agent's earlier turns did not pass through this gateway.
+    $('task-step').textContent = `step ${Math.max(task.step ?? 1, past + 1)}`;
     this.showSide(past ? 'steps' : 'messages');
 
     const tools = task.tools ?? [];
