@@ -56,10 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         config = resolve(args)
         app = create_app(config)
     except ConfigError as error:
-        message = str(error)
-        if not message.startswith("config error"):
-            message = f"config error in {args.config or 'the built-in config'}: {message}"
-        print(f"hitl-gateway: {message}", file=sys.stderr)
+        print(f"hitl-gateway: {error.line(args.config)}", file=sys.stderr)
         raise SystemExit(2) from None
     host, port = config.server.host, config.server.port
     shown = f"[{host}]" if ":" in host else host

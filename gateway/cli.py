@@ -142,10 +142,7 @@ def main(argv: list[str]) -> None:
         run = {"export": _export, "report": _report, "purge": _purge}[args.command]
         said = asyncio.run(run(args, config))
     except ConfigError as error:
-        message = str(error)
-        if not message.startswith("config error"):
-            message = f"config error in {args.config or 'the built-in config'}: {message}"
-        print(f"hitl-gateway: {message}", file=sys.stderr)
+        print(f"hitl-gateway: {error.line(args.config)}", file=sys.stderr)
         raise SystemExit(2) from None
     except OptionError as error:
         print(f"hitl-gateway {args.command}: {error}", file=sys.stderr)

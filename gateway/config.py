@@ -36,6 +36,13 @@ def is_loopback(host: str) -> bool:
 class ConfigError(Exception):
     """A configuration problem, worded as the single line start-up prints."""
 
+    def line(self, source: str | None) -> str:
+        """The message, naming the file (``source``) when it does not already."""
+        message = str(self)
+        if message.startswith("config error"):
+            return message
+        return f"config error in {source or 'the built-in config'}: {message}"
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -23,7 +23,7 @@ from gateway.export.report import calibration_dicts, calibrations
 from gateway.export.stream import ExportStats, export_lines, session_steps, session_tasks
 from gateway.export.trajectory import session_head
 from gateway.human.query import SessionFilter
-from gateway.routes.reviewer import IMAGE_HEADERS, SESSION_COOKIE, json_response
+from gateway.routes.reviewer import IMAGE_HEADERS, json_response, reviewer_of
 from gateway.services import Services
 
 MAX_SESSIONS_PAGE = 500
@@ -61,11 +61,7 @@ def routes(services: Services) -> list[BaseRoute]:
     patterns = services.config.export.redact
 
     def reviewer(request: Request) -> str:
-        return auth.reviewer(
-            request.headers.get("authorization"),
-            request.cookies.get(SESSION_COOKIE),
-            request.headers.get("x-reviewer"),
-        )
+        return reviewer_of(auth, request)
 
     def options(fn: Any, *args: Any) -> Any:
         try:

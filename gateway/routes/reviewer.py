@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.asgi import peer
-from gateway.auth import bearer_token
+from gateway.auth import ReviewerAuth, bearer_token
 from gateway.errors import GatewayError, bad_request, not_found, unauthorized
 from gateway.human.request import decode_image, image_urls, link_images, raster_type
 from gateway.human.task import OPEN, STATUSES, Task
@@ -60,18 +60,23 @@ def task_view(
     }
 
 
+def reviewer_of(auth: ReviewerAuth, request: Request) -> str:
+    """The reviewer making a request (token, session cookie or ``X-Reviewer``); else 401."""
+    return auth.reviewer(
+        request.headers.get("authorization"),
+        request.cookies.get(SESSION_COOKIE),
+        request.headers.get("x-reviewer"),
+        peer(request.scope),
+    )
+
+
 def routes(services: Services) -> list[BaseRoute]:
     queue = services.queue
     auth = services.reviewer_auth
     thumbnails = Thumbnails()
 
     def reviewer(request: Request) -> str:
-        return auth.reviewer(
-            request.headers.get("authorization"),
-            request.cookies.get(SESSION_COOKIE),
-            request.headers.get("x-reviewer"),
-            peer(request.scope),
-        )
+        return reviewer_of(auth, request)
 
     async def list_tasks(request: Request) -> Response:
         reviewer(request)

@@ -30,6 +30,27 @@ INLINE_BODY_BYTES = 256 * 1024
 POSTGRES_MODELS = "string_agg(DISTINCT model, ',')"
 
 
+def _narrow(
+    clauses: list[str],
+    args: list[Any],
+    equal: dict[str, Any],
+    time_column: str,
+    since: float | None,
+    until: float | None,
+) -> None:
+    """Add ``column = ?`` for each given value and ``since <= time_column < until``."""
+    for column, value in equal.items():
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    if since is not None:
+        clauses.append(f"{time_column} >= ?")
+        args.append(since)
+    if until is not None:
+        clauses.append(f"{time_column} < ?")
+        args.append(until)
+
+
 def export_page(
     f: TaskFilter, after: tuple[float, str] | None, limit: int, columns: str
 ) -> tuple[str, list[Any]]:
@@ -37,21 +58,8 @@ def export_page(
     ``INLINE_BODY_BYTES``, else NULL), by (finished_at, id) after ``after``."""
     clauses = [f"status IN ({', '.join('?' for _ in f.statuses)})", "finished_at IS NOT NULL"]
     args: list[Any] = list(f.statuses)
-    for column, value in (
-        ("model", f.model),
-        ("session", f.session),
-        ("reason", f.reason),
-        ("answered_by", f.reviewer),
-    ):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            args.append(value)
-    if f.since is not None:
-        clauses.append("finished_at >= ?")
-        args.append(f.since)
-    if f.until is not None:
-        clauses.append("finished_at < ?")
-        args.append(f.until)
+    equal = {"model": f.model, "session": f.session, "reason": f.reason, "answered_by": f.reviewer}
+    _narrow(clauses, args, equal, "finished_at", f.since, f.until)
     if f.drafted:
         clauses.append("draft IS NOT NULL")
     if after is not None:
@@ -71,16 +79,8 @@ def sessions(
     """Sessions with their task counts, by first task's creation (keyset on it and the id)."""
     clauses: list[str] = []
     args: list[Any] = []
-    for column, value in (("model", f.model), ("answered_by", f.reviewer), ("session", f.session)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            args.append(value)
-    if f.since is not None:
-        clauses.append("created_at >= ?")
-        args.append(f.since)
-    if f.until is not None:
-        clauses.append("created_at < ?")
-        args.append(f.until)
+    equal = {"model": f.model, "answered_by": f.reviewer, "session": f.session}
+    _narrow(clauses, args, equal, "created_at", f.since, f.until)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     having = ""
     if after is not None:
