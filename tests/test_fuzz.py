@@ -417,6 +417,7 @@ def test_the_gateway_is_whole_afterwards(gateway, http, rss_before):
         check(full)
         for index in range(full.json()["images"]):
             check(http.get(f"/api/tasks/{task['id']}/images/{index}"))
+            check(http.get(f"/api/tasks/{task['id']}/images/{index}", params={"w": "64"}))
     for format in ("records", "openai-chat"):
         export = http.get("/api/export", params={"format": format}, timeout=30)
         check(export)
