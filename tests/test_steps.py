@@ -3,9 +3,12 @@ then the whole loop with the openai SDK as the agent against a real gateway."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 import uuid
 
+import orjson
 import pytest
 from harness import openai_client, run_gateway
 from PIL import Image
@@ -13,6 +16,8 @@ from reviewer_client import WEATHER_TOOL, background, data_url, png
 
 from gateway.human.steps import Steps, session_name
 from gateway.human.task import Task
+from gateway.store.base import AuditEntry, Change
+from gateway.store.sqlite import SQLiteStore
 
 OWNER = "ab" * 8
 
@@ -216,3 +221,26 @@ def test_thumbnails_and_image_sizes_for_the_timeline(gateway, reviewer) -> None:
     assert reviewer.call("GET", f"/api/tasks/{task['id']}/images/5?w=160").status == 404
     assert reviewer.answer(task["id"], content="seen").status == 200
     reply.result(timeout=10)
+
+
+async def test_answers_recorded_by_another_process_are_indexed(tmp_path) -> None:
+    """A shared store tells of answers made elsewhere by id only: the row is read."""
+    store = SQLiteStore(tmp_path / "steps.db")
+    await store.open()
+    try:
+        steps = Steps()
+        await steps.rebuild(store)
+        request = {"messages": [{"role": "user", "content": "Ping?"}]}
+        task = Task("task_other", "answered", "chat.completions", "human", "human_route",
+                    "run #1", 0.0, 1.0, "d", OWNER, step=2, answered_at=time.time(),
+                    result=chat_result({"role": "assistant", "content": "Pong."}))  # fmt: skip
+        entry = AuditEntry(task.id, time.time(), "created", None)
+        await store.create(task, orjson.dumps(request), entry)
+        nxt = {"messages": [*request["messages"], {"role": "assistant", "content": "Pong."}]}
+        assert steps.follow(OWNER, "chat.completions", nxt) is None
+        steps._heard(Change(task.id, "task.answered"))  # as PostgreSQL's notifier would
+        await asyncio.wait_for(asyncio.gather(*steps._jobs), 5)
+        found = steps.follow(OWNER, "chat.completions", nxt)
+        assert (found.task_id, found.step, found.session) == ("task_other", 2, "run #1")
+    finally:
+        await store.close()

@@ -24,6 +24,7 @@ is rebuilt from the store's recently answered tasks at start-up.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -38,7 +39,7 @@ from gateway.human.request import messages_of, texts
 
 if TYPE_CHECKING:
     from gateway.human.task import Task
-    from gateway.store.base import Store
+    from gateway.store.base import Change, Store
 
 INDEX_LIMIT = 100_000  # keys kept; the oldest go first
 TEXT_CANDIDATES = 8  # tasks kept per text key (independent runs that look alike)
@@ -138,6 +139,8 @@ class Steps:
         self._ids: OrderedDict[tuple[str, str, str], Step] = OrderedDict()
         self._texts: OrderedDict[tuple[str, str, bytes], list[Step]] = OrderedDict()
         self._followed: OrderedDict[str, None] = OrderedDict()  # tasks with a next step
+        self._store: Store | None = None
+        self._jobs: set[asyncio.Task[None]] = set()  # held so they are not collected
 
     # -- recording answers ----------------------------------------------------------
 
@@ -162,7 +165,10 @@ class Steps:
             index.popitem(last=False)
 
     async def rebuild(self, store: Store) -> None:
-        """Index the recently answered tasks again (after a restart)."""
+        """Index the recently answered tasks again (after a restart), and from now on
+        the answers other gateway processes record in a shared store."""
+        self._store = store
+        store.listen(self._heard)
         since = time.time() - REBUILD_WINDOW_S
         for task in await store.answered_after(since, limit=REBUILD_LIMIT):
             body = await store.request(task.id)
@@ -170,6 +176,21 @@ class Steps:
                 self.answered(task, orjson.loads(body))
             if task.follows:
                 self._put(self._followed, task.follows, None)
+
+    def _heard(self, change: Change) -> None:
+        # A change made here carries its row and was indexed by answered(); one from
+        # another process carries only the id: read the task and its request.
+        if change.event == "task.answered" and change.task is None:
+            job = asyncio.get_running_loop().create_task(self._index(change.task_id))
+            self._jobs.add(job)
+            job.add_done_callback(self._jobs.discard)
+
+    async def _index(self, task_id: str) -> None:
+        assert self._store is not None
+        task = await self._store.get(task_id)
+        body = await self._store.request(task_id)
+        if task is not None and body:
+            self.answered(task, orjson.loads(body))
 
     # -- finding the step a request continues ----------------------------------------
 
