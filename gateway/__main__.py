@@ -6,13 +6,11 @@ import argparse
 import os
 import sys
 
-import uvicorn
-
 from gateway import cli
 from gateway.app import create_app
 from gateway.cli import COMMANDS
 from gateway.config import Config, ConfigError, load_config
-from gateway.connections import protocol_for
+from gateway.serving import serve, serve_workers
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,6 +25,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--host", help="address to listen on (overrides [server] host)")
     parser.add_argument("--port", type=int, help="port to listen on (overrides [server] port)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="gateway processes sharing the port (more than one needs a PostgreSQL store)",
+    )
     return parser.parse_args(argv)
 
 
@@ -54,39 +58,25 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         config = resolve(args)
-        app = create_app(config)
+        app = create_app(config)  # every config error surfaces here, before a worker starts
     except ConfigError as error:
         print(f"hitl-gateway: {error.line(args.config)}", file=sys.stderr)
         raise SystemExit(2) from None
+    if args.workers != 1 and (args.workers < 1 or not config.store.postgres):
+        print(
+            f"hitl-gateway: --workers {args.workers}: several workers need a PostgreSQL store "
+            '([store] url = "postgresql://..."); an SQLite file serves one process',
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     host, port = config.server.host, config.server.port
     shown = f"[{host}]" if ":" in host else host
     print(f"hitl-gateway: OpenAI API base URL  http://{shown}:{port}/v1", flush=True)
     print(f"hitl-gateway: reviewer dashboard   http://{shown}:{port}/", flush=True)
-    server = _Server(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level="info",
-            access_log=config.server.access_log,
-            loop="auto",
-            http=protocol_for(config.server),
-            timeout_keep_alive=config.server.idle_timeout_s,
-        )
-    )
-    server.run()
-
-
-class _Server(uvicorn.Server):
-    """uvicorn, letting clients that wait on people go before it drains connections.
-
-    A graceful stop waits for open requests; those waiting on a person could wait
-    for half an hour. They get a retryable 503 instead, and their tasks stay stored.
-    """
-
-    async def shutdown(self, sockets=None) -> None:
-        self.config.app.services.human.let_clients_go()
-        await super().shutdown(sockets)
+    if args.workers > 1:
+        serve_workers(config, args.workers)
+    else:
+        serve(config, app)
 
 
 if __name__ == "__main__":

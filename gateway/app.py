@@ -36,7 +36,9 @@ def build_services(config: Config) -> Services:
     events = Events()
     metrics = Metrics(router.routed_names(), upstreams)
     store = store_for(config.store)
-    queue = TaskQueue(store, events, metrics, config.human)
+    queue = TaskQueue(
+        store, events, metrics, config.human, config.store.sweep_s, config.store.dead_after_s
+    )
     human = HumanService(queue, metrics, config.human)
     stats = Stats(queue)
     try:
@@ -52,6 +54,7 @@ def build_services(config: Config) -> Services:
             config.auth.reviewer_tokens,
             config.auth.session_idle_minutes * 60,
             secret,
+            store,
             config.auth.backoff_after_failures,
         ),
         events=events,
@@ -137,7 +140,8 @@ def create_app(config: Config) -> GatewayApp:
             await notifier.stop()
             if retention is not None:
                 await retention.stop()
-            services.queue.stop()
+            await services.queue.stop()
+            await services.stats.flush()
             for upstream in services.upstreams.values():
                 await upstream.close()
             await services.queue.store.close()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.errors import GatewayError, unauthorized
+from gateway.store.base import Store
 
 ANONYMOUS = "anonymous"
 SECRET_BYTES = 32
@@ -50,6 +51,11 @@ def load_secret(path: Path) -> bytes:
 
 def keyed_digest(secret: bytes, value: str) -> bytes:
     return hmac.new(secret, value.encode(), hashlib.sha256).digest()
+
+
+def _session_key(session: str) -> str:
+    """Sessions are stored by digest: the database never holds a usable cookie."""
+    return hashlib.sha256(session.encode()).hexdigest()
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -165,10 +171,10 @@ class ReviewerAuth:
     tokens: Mapping[str, str]
     idle_s: float
     secret: bytes
+    store: Store  # sessions live there, so a cookie from one process works on all
     free_failures: int = 5
     backoff: Backoff = field(init=False)
     _by_digest: dict[bytes, str] = field(init=False)
-    _sessions: dict[str, tuple[str, float]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.backoff = Backoff("reviewer tokens", self.free_failures)
@@ -193,28 +199,22 @@ class ReviewerAuth:
         self.backoff.failed(address)
         return None
 
-    def open_session(self, name: str) -> str:
+    async def open_session(self, name: str) -> str:
         session = secrets.token_urlsafe(32)
-        self._sessions[session] = (name, time.monotonic())
+        await self.store.open_session(_session_key(session), name, time.time())
         return session
 
-    def close_session(self, session: str | None) -> None:
+    async def close_session(self, session: str | None) -> None:
         if session:
-            self._sessions.pop(session, None)
+            await self.store.close_session(_session_key(session))
 
-    def name_for_session(self, session: str | None) -> str | None:
+    async def name_for_session(self, session: str | None) -> str | None:
         """The reviewer behind a live cookie; using it renews its idle timer."""
-        if not session or session not in self._sessions:
+        if not session:
             return None
-        name, last_seen = self._sessions[session]
-        now = time.monotonic()
-        if now - last_seen > self.idle_s:
-            del self._sessions[session]
-            return None
-        self._sessions[session] = (name, now)
-        return name
+        return await self.store.touch_session(_session_key(session), time.time(), self.idle_s)
 
-    def reviewer(
+    async def reviewer(
         self,
         authorization: str | None,
         cookie: str | None,
@@ -224,7 +224,7 @@ class ReviewerAuth:
         """Who is asking: the token's or cookie's name, else ``X-Reviewer``; or raise 401."""
         if not self.enabled:
             return (header_name or "").strip()[:64] or ANONYMOUS
-        name = self.name_for_session(cookie) or self.name_for_token(
+        name = await self.name_for_session(cookie) or self.name_for_token(
             bearer_token(authorization), address
         )
         if name is None:

@@ -181,6 +181,8 @@ class StoreConfig(_Strict):
     pool_size: int = Field(10, ge=1, le=1000)  # PostgreSQL connections per process
     sweep_s: float = Field(1.0, gt=0)  # how often a process looks for due deadlines
     retain_days: float | None = Field(None, gt=0)  # finished tasks older than this are deleted
+    timeout_s: float = Field(5.0, gt=0)  # a store call waiting longer fails (503)
+    dead_after_s: float = Field(5.0, gt=0)  # a process silent this long is taken as dead
 
     @field_validator("url")
     @classmethod

@@ -30,6 +30,11 @@ class Events:
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[Event | None]] = set()
 
+    @property
+    def subscribed(self) -> bool:
+        """Whether any dashboard listens (else a change need not be read to be told)."""
+        return bool(self._subscribers)
+
     def publish(self, name: str, payload: dict[str, Any]) -> None:
         if not self._subscribers:
             return

@@ -7,12 +7,21 @@ not serve is counted as ``other``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 OTHER = "other"
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 _HUMAN_SECONDS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
@@ -50,7 +59,14 @@ class Metrics:
             ["model", "reason"],
             registry=r,
         )
-        self.tasks = Gauge("gateway_tasks", "Human tasks by state.", ["state"], registry=r)
+        # Every worker reads the same counts from the store: show one (livemax).
+        self.tasks = Gauge(
+            "gateway_tasks",
+            "Human tasks by state.",
+            ["state"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.time_to_claim = Histogram(
             "gateway_task_time_to_claim_seconds",
             "From a task's creation to its first claim.",
@@ -134,4 +150,9 @@ class Metrics:
         self.tokens.labels(label, "completion").inc(completion)
 
     def render(self) -> bytes:
+        if os.environ.get(MULTIPROCESS_DIR):
+            # Several workers (``--workers``): sum what every worker wrote to the directory.
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
         return generate_latest(self.registry)

@@ -1,49 +1,66 @@
 """Figures for the dashboard's header and ``GET /api/stats``.
 
-Escalation rates divide the tasks a hybrid model escalated (from the store) by
-the calls it served (counted here, in memory, by the minute for a day: a restart
-starts those counts afresh).
+Escalation rates divide the tasks a hybrid model escalated by the calls it
+served. Both come from the store, so every process sees every process's calls:
+a call is counted in memory (one counter bump on the hot path) and the counts
+go to the store by the minute every few seconds, and before a summary is made.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import statistics
 import time
-from collections import Counter, deque
+from collections import Counter
 from typing import Any
 
 from gateway.export.formats import draft_verdict
 from gateway.human.queue import TaskQueue
+from gateway.store.base import StoreUnavailable
 
 HOUR = 3600.0
 DAY = 24 * HOUR
+FLUSH_S = 5.0
+HYBRID_REQUESTS = "hybrid_requests"  # counter name in the store
+log = logging.getLogger("gateway.stats")
 
 
 class Stats:
     def __init__(self, queue: TaskQueue) -> None:
         self.queue = queue
-        self._minutes: deque[tuple[int, Counter[str]]] = deque()
+        self.store = queue.store
+        self._unsaved: Counter[tuple[str, int]] = Counter()  # (model, minute) -> calls
+        self._flush_due: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Task[None] | None = None
 
     def hybrid_request(self, model: str) -> None:
         """Count one call on a hybrid route (cheap: one counter bump)."""
-        minute = int(time.time() // 60)
-        if not self._minutes or self._minutes[-1][0] != minute:
-            self._minutes.append((minute, Counter()))
-            while self._minutes and self._minutes[0][0] < minute - DAY / 60:
-                self._minutes.popleft()
-        self._minutes[-1][1][model] += 1
+        self._unsaved[model, int(time.time() // 60)] += 1
+        if self._flush_due is None:
+            loop = asyncio.get_running_loop()
+            self._flush_due = loop.call_later(FLUSH_S, self._flush_soon)
 
-    def hybrid_requests_since(self, since: float) -> Counter[str]:
-        first = int(since // 60)
-        total: Counter[str] = Counter()
-        for minute, counts in self._minutes:
-            if minute >= first:
-                total.update(counts)
-        return total
+    def _flush_soon(self) -> None:
+        self._flush_due = None
+        self._flushing = asyncio.get_running_loop().create_task(self.flush())
+
+    async def flush(self) -> None:
+        """Add the unsaved counts to the store's; kept for the next try if it fails."""
+        counts, self._unsaved = self._unsaved, Counter()
+        try:
+            await self.store.add_counts(HYBRID_REQUESTS, counts)
+        except StoreUnavailable as error:
+            self._unsaved.update(counts)
+            log.warning("hybrid call counts not saved yet: %s", error)
+
+    async def hybrid_requests_since(self, since: float) -> dict[str, int]:
+        return await self.store.counts_since(HYBRID_REQUESTS, int(since // 60))
 
     async def summary(self) -> dict[str, Any]:
+        await self.flush()
         now = time.time()
-        counts = self.queue.counts()
+        counts = await self.queue.counts()
         recent = await self.queue.store.stats(now - HOUR)
         durations = recent["answer_seconds"]
         return {
@@ -61,7 +78,7 @@ class Stats:
 
     async def _escalation(self, since: float) -> dict[str, Any]:
         """Per hybrid model: calls, escalations by reason, and the escalation rate."""
-        calls = self.hybrid_requests_since(since)
+        calls = await self.hybrid_requests_since(since)
         escalated = await self.queue.store.escalations_since(since)
         out: dict[str, Any] = {}
         for model in sorted(set(calls) | {model for model, _ in escalated}):

@@ -137,16 +137,27 @@ class Gateway:
             self.process.wait(timeout=5)
 
 
+def store_keys(tmp_path: Path) -> str:
+    """The ``[store]`` keys for a test's gateway, on the backend ``HITL_TEST_STORE`` names."""
+    if os.environ.get("HITL_TEST_STORE") == "postgres":
+        import postgres
+
+        return f'url = "{postgres.shared_cluster().create_database()}"'
+    return f'path = "{tmp_path / "gateway.db"}"'
+
+
 @contextlib.contextmanager
 def run_gateway(
     tmp_path: Path, config: str, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[Gateway]:
     """Write ``config`` (TOML) to a file, start a gateway on it, stop it afterwards.
 
-    A ``[store]`` table pointing into ``tmp_path`` is added unless the config has one.
+    A ``[store]`` table is added unless the config has one: an SQLite file in
+    ``tmp_path``, or with ``HITL_TEST_STORE=postgres`` a new database on the
+    session's throwaway PostgreSQL server (tests/postgres.py).
     """
     if "[store]" not in config:
-        config += f'\n[store]\npath = "{tmp_path / "gateway.db"}"\n'
+        config += "\n[store]\n" + store_keys(tmp_path) + "\n"
     path = tmp_path / f"gateway-{time.monotonic_ns()}.toml"
     path.write_text(config)
     gateway = Gateway(path, port or free_port(), env=env or {})

@@ -455,3 +455,28 @@ def test_the_store_url_selects_the_backend(tmp_path):
     config.write_text('[store]\nurl = "mysql://db/hitl"\n')
     with pytest.raises(ConfigError, match=r"store\.url: .*postgresql://"):
         load_config(config)
+
+
+async def test_a_silent_process_is_buried_once_and_its_clients_leave(stores):
+    first, second = stores
+    if first is second:  # one process: a restart forgets every client at once
+        task = await made(first)
+        await first.forget_clients(123.0)
+        forgotten = await first.get(task.id)
+        assert (forgotten.clients, forgotten.gone_at) == (0, 123.0)
+        return
+    now = time.time()
+    assert not await first.heartbeat(now)  # new to the store
+    assert await first.heartbeat(now)
+    await second.heartbeat(now)
+    shared = await made(first)  # a client on each process
+    await second.attach(shared.id)
+    alone = await made(first)  # a client on the first only
+    await second.heartbeat(now + 10)  # the first falls silent
+    buried = await race([second.bury(now + 10, 5, now + 20), second.bury(now + 10, 5, now + 20)])
+    assert sorted(buried) == [0, 1]
+    kept = await second.get(shared.id)
+    assert (kept.clients, kept.gone_at) == (1, None)
+    left = await second.get(alone.id)
+    assert (left.clients, left.gone_at) == (0, now + 20)
+    assert not await first.heartbeat(now + 11)  # buried: it must attach its clients again

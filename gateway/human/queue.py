@@ -1,16 +1,26 @@
-"""The task life cycle: creation, re-attach, claims and leases, answers, timeouts.
+"""The task life cycle: creation, re-attach, claims and leases, answers, deadlines.
 
-Open tasks live in memory (and in the store); every change happens here, in one
-synchronous step on the event loop, so two reviewers racing for a claim cannot
-both win. Waiting clients are woken by a future, never by polling.
+The store decides. Every change is one conditional write (see ``gateway.store``);
+this module only caches what the store returned, so a write that fails or loses
+changes nothing here. Waiting clients are woken by a future, resolved when the
+store's notifier reports that their task finished: at once for a change made in
+this process, by ``LISTEN/NOTIFY`` for one made in another.
+
+Deadlines (expiry, a claim's lease, the re-attach grace once no client waits) are
+stored. A process sets a local timer for the deadlines it knows of, for
+precision, and every process sweeps the store for due deadlines every
+``store.sweep_s``, so a task whose process died is still acted on; the
+conditional write makes each action happen exactly once cluster-wide.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.config import HumanConfig
@@ -21,6 +31,7 @@ from gateway.human.task import (
     CANCELLED,
     CLAIMED,
     EXPIRED,
+    FINISHED,
     OPEN,
     PENDING,
     REJECTED,
@@ -28,159 +39,221 @@ from gateway.human.task import (
     Task,
 )
 from gateway.metrics import Metrics
-from gateway.store.base import AuditEntry, Guard, Store
+from gateway.store.base import (
+    EXPIRY,
+    GONE,
+    LEASE,
+    AuditEntry,
+    Change,
+    Due,
+    Guard,
+    Store,
+    StoreUnavailable,
+)
+
+log = logging.getLogger("gateway.queue")
+CHECK_WAITERS_EVERY = 10  # sweeps between re-reading the tasks local clients wait on
 
 
 @dataclass(slots=True, eq=False)
 class Waiting:
-    """An open task and the clients waiting on it."""
+    """A task that clients of this process wait on."""
 
-    task: Task
+    task: Task  # as the store last said
     done: asyncio.Future[Task]
-    clients: int = 0
-    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
-
-    def cancel_timer(self, name: str) -> None:
-        handle = self.timers.pop(name, None)
-        if handle is not None:
-            handle.cancel()
+    clients: int = 0  # clients of this process (the store counts every process's)
 
 
 class TaskQueue:
-    """Open tasks, their waiters and timers, backed by the store."""
+    """Tasks through the store; the waiters and timers of this process."""
 
     def __init__(
-        self, store: Store, events: Events, metrics: Metrics, settings: HumanConfig
+        self,
+        store: Store,
+        events: Events,
+        metrics: Metrics,
+        settings: HumanConfig,
+        sweep_s: float = 1.0,
+        silent_s: float = 5.0,
     ) -> None:
         self.store = store
         self.events = events
         self.metrics = metrics
         self.settings = settings
-        self._open: dict[str, Waiting] = {}
+        self.sweep_s = sweep_s
+        self.silent_s = silent_s  # a process silent this long is dead (shared stores)
+        self.healthy = True  # the last store call worked (readiness)
+        self._waiting: dict[str, Waiting] = {}
         self._by_dedup: dict[str, Waiting] = {}
-        self._undelivered: dict[str, Task] = {}  # dedup -> answered or rejected task
-        self._counts: Counter[str] = Counter()
-        self._timer_tasks: set[asyncio.Task[None]] = set()  # held so they are not collected
+        self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._background: set[asyncio.Task[Any]] = set()  # held so they are not collected
+        self._remote: asyncio.Queue[Change] = asyncio.Queue()
+        self._loops: list[asyncio.Task[None]] = []
 
     # -- start and stop -----------------------------------------------------------
 
     async def start(self) -> None:
-        """Reload open and undelivered tasks, so a restart loses nothing."""
-        stats = await self.store.stats(0)
-        self._counts.update(stats["counts"])
-        for task in await self.store.list(OPEN, limit=1_000_000):
-            waiting = self._track(task)
-            if task.status == CLAIMED and task.lease_until:
-                self._schedule(waiting, "lease", task.lease_until, self._lease_ran_out)
-            if not task.polled:
-                self._schedule_grace(waiting)
-        since = time.time() - self.settings.keep_undelivered_s
-        for task in await self.store.list((ANSWERED, REJECTED), limit=1_000_000):
-            if not task.delivered and (task.answered_at or 0) >= since:
-                self._keep_undelivered(task)
+        self.store.listen(self._heard)
+        if self.store.shared:
+            await self._store(self.store.heartbeat(time.time()))
+        else:
+            # One process owns this file, so after a restart nobody is attached:
+            # every open task gets the re-attach grace, as a client that left would.
+            await self._store(self.store.forget_clients(self._gone_at()))
+        self._loops = [
+            asyncio.create_task(self._sweep_forever()),
+            asyncio.create_task(self._learn_remote_changes()),
+        ]
 
-    def stop(self) -> None:
-        for waiting in self._open.values():
-            for handle in waiting.timers.values():
-                handle.cancel()
+    async def stop(self) -> None:
+        """Stop sweeping; the clients let go (see ``HumanService.let_clients_go``) count
+        as gone, so their tasks get the re-attach grace wherever a retry lands."""
+        for loop in self._loops:
+            loop.cancel()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        if self.store.shared:
+            gone_at = self._gone_at()
+            held = [w for w in self._waiting.values() if w.clients > 0]
+            with contextlib.suppress(StoreUnavailable):
+                for start in range(0, len(held), 100):
+                    await asyncio.gather(
+                        *(
+                            self.store.detach(w.task.id, gone_at, w.clients)
+                            for w in held[start : start + 100]
+                        )
+                    )
+                await self.store.leave()
 
     # -- clients ------------------------------------------------------------------
 
-    def find(self, dedup: str) -> Waiting | Task | None:
-        """An open task with this dedup key, or an answer nobody has collected yet."""
-        return self._by_dedup.get(dedup) or self._undelivered.get(dedup)
+    async def find(self, dedup: str) -> Waiting | Task | None:
+        """An open task with this dedup key, or an outcome nobody has collected yet."""
+        waiting = self._by_dedup.get(dedup)
+        if waiting is not None and not waiting.done.done():
+            return waiting
+        since = time.time() - self.settings.keep_undelivered_s
+        task = await self._store(self.store.find(dedup, since))
+        if task is None or not task.is_open:
+            return task
+        return self._track(task)
 
     async def create(self, task: Task, request: bytes) -> Waiting:
-        """Store a new task and publish it; its creator is attached.
+        """Store a new task; its creator is attached. When another request made the
+        open task for the same dedup key first, this attaches to that one.
 
         A polled task (``task.polled``: Cua's protocol) has no client attached and
         no re-attach grace: it waits for its reviewer or its deadline only.
         """
-        waiting = self._track(task)
-        waiting.clients = task.clients = 0 if task.polled else 1
-        self._counts[task.status] += 1
-        await self.store.create(task, request, self._entry(task, "created", None, task.reason))
-        self.events.publish("task.created", task.summary())
+        task.clients = 0 if task.polled else 1
+        entry = self._entry(task, "created", None, task.reason)
+        stored, made = await self._store(self.store.create(task, request, entry))
+        if task.polled:
+            self._timer(stored.id, EXPIRY, stored.expires_at)
+            return Waiting(stored, asyncio.get_running_loop().create_future())
+        if not made:
+            waiting = self._track(stored)
+            await self.attach(waiting)
+            return waiting
+        waiting = self._track(stored)
+        waiting.clients = 1
         return waiting
 
-    def attach(self, waiting: Waiting) -> None:
+    async def attach(self, waiting: Waiting) -> None:
+        """One more client of this process waits on the task."""
+        task = await self._store(self.store.attach(waiting.task.id))
+        if task is None:  # it finished meanwhile: the waiter gets the outcome at once
+            task = await self._store(self.store.get(waiting.task.id))
+            if task is not None:
+                self._learn(task)
+            return
         waiting.clients += 1
-        waiting.cancel_timer("grace")
+        self._cancel_timer(task.id, GONE)
 
-    def detach(self, waiting: Waiting) -> None:
-        """A client left; with nobody left the task is cancelled after a grace period."""
+    async def detach(self, waiting: Waiting) -> None:
+        """A client left; with none left anywhere, the task is cancelled after the grace."""
         waiting.clients -= 1
-        if waiting.clients <= 0 and waiting.task.is_open:
-            self._schedule_grace(waiting)
+        if waiting.clients > 0 or waiting.done.done():
+            return
+        self._forget(waiting)
+        try:
+            task = await self._store(self.store.detach(waiting.task.id, self._gone_at()))
+        except StoreUnavailable:
+            return  # counted as still attached: the task expires on its own deadline
+        if task is not None and task.gone_at is not None:
+            self._timer(task.id, GONE, task.gone_at)
 
     async def delivered(self, task: Task) -> None:
         """A client received the outcome: it need not be kept for a retry."""
         if task.delivered:
             return
-        task.delivered = True
-        self._undelivered.pop(task.dedup, None)
-        await self._write(task, ("delivered",), None)
+        guard = Guard(FINISHED, undelivered=True)
+        if await self._store(self.store.transition(task.id, guard, {"delivered": True})):
+            task.delivered = True
 
     # -- reviewers ----------------------------------------------------------------
 
-    def open_task(self, task_id: str) -> Waiting:
-        waiting = self._open.get(task_id)
-        if waiting is None:
-            raise conflict(f"Task {task_id} is no longer open.", code="task_not_open")
-        return waiting
-
     def current(self, task: Task) -> Task:
-        """The in-memory copy of a stored task while it is open (leases renew in memory)."""
-        waiting = self._open.get(task.id)
-        return waiting.task if waiting is not None else task
+        """A listed task as it is: the store's copy is the truth (kept for callers)."""
+        return task
 
     async def get(self, task_id: str) -> Task:
-        waiting = self._open.get(task_id)
-        task = waiting.task if waiting else await self.store.get(task_id)
+        task = await self._store(self.store.get(task_id))
         if task is None:
             raise not_found(f"No task with id '{task_id}'.", code="task_not_found")
         return task
 
-    async def claim(self, task_id: str, reviewer: str) -> Task:
-        """Claim a task, or renew the lease on one already held by this reviewer."""
-        if task_id not in self._open:
-            await self.get(task_id)  # 404 for an unknown id, else 409 below
-        waiting = self.open_task(task_id)
-        task = waiting.task
-        self._check_holder(task, reviewer)
-        renewing = task.status == CLAIMED
-        now = time.time()
-        task.lease_until = now + self.settings.lease_s
-        self._schedule(waiting, "lease", task.lease_until, self._lease_ran_out)
-        if renewing:
-            await self._write(task, ("lease_until",), None)
-            return task
-        first_claim = task.claimed_at is None
-        self._set_status(task, CLAIMED)
-        task.claimed_by = reviewer
-        task.claimed_at = now
-        if first_claim:
-            self.metrics.time_to_claim.labels(self._model(task)).observe(now - task.created_at)
-        await self._write(
-            task,
-            ("status", "claimed_by", "claimed_at", "lease_until"),
-            self._entry(task, "claimed", reviewer),
-        )
-        self.events.publish("task.claimed", task.summary())
+    async def check_holder(self, task_id: str, reviewer: str) -> Task:
+        """The open task, when this reviewer may act on it; else 404 or 409."""
+        task = await self.get(task_id)
+        self._check(task, reviewer)
         return task
 
-    def renew(self, task_id: str, reviewer: str) -> None:
-        """Activity by the holder pushes its lease out (kept in memory until the next write)."""
-        waiting = self._open.get(task_id)
-        if waiting and waiting.task.status == CLAIMED and waiting.task.claimed_by == reviewer:
-            waiting.task.lease_until = time.time() + self.settings.lease_s
-            self._schedule(waiting, "lease", waiting.task.lease_until, self._lease_ran_out)
+    async def claim(self, task_id: str, reviewer: str) -> Task:
+        """Claim a task, or renew the lease on one already held by this reviewer."""
+        task = await self.check_holder(task_id, reviewer)
+        now = time.time()
+        lease_until = now + self.settings.lease_s
+        if task.status == CLAIMED:
+            won = await self._transition(
+                task_id, Guard((CLAIMED,), held_by=reviewer), {"lease_until": lease_until}
+            )
+        else:
+            changes = {
+                "status": CLAIMED,
+                "claimed_by": reviewer,
+                "claimed_at": now,
+                "lease_until": lease_until,
+            }
+            entry = self._entry(task, "claimed", reviewer)
+            won = await self._transition(task_id, Guard((PENDING,)), changes, entry, "task.claimed")
+            if won is not None and task.claimed_at is None:
+                self.metrics.time_to_claim.labels(self._model(won)).observe(now - won.created_at)
+        if won is None:
+            raise await self._why_not(task_id, reviewer)
+        self._timer(task_id, LEASE, lease_until)
+        return won
+
+    async def renew(self, task_id: str, reviewer: str) -> None:
+        """Activity by the holder pushes its lease out."""
+        lease_until = time.time() + self.settings.lease_s
+        guard = Guard((CLAIMED,), held_by=reviewer)
+        if await self._transition(task_id, guard, {"lease_until": lease_until}):
+            self._timer(task_id, LEASE, lease_until)
 
     async def release(self, task_id: str, reviewer: str) -> Task:
-        waiting = self.open_task(task_id)
-        self._check_holder(waiting.task, reviewer)
-        await self._release(waiting, reviewer)
-        return waiting.task
+        task = await self.check_holder(task_id, reviewer)
+        if task.status != CLAIMED:
+            return task
+        changes = {"status": PENDING, "claimed_by": None, "lease_until": None}
+        entry = self._entry(task, "released", reviewer)
+        guard = Guard((CLAIMED,), held_by=reviewer)
+        won = await self._transition(task_id, guard, changes, entry, "task.released")
+        if won is None:
+            raise await self._why_not(task_id, reviewer)
+        self._cancel_timer(task_id, LEASE)
+        return won
 
     async def answer(
         self,
@@ -190,137 +263,236 @@ class TaskQueue:
         result: dict[str, Any],
         response_id: str | None = None,
     ) -> Task:
-        """Record an answer, wake the waiting clients and tell the dashboards."""
-        waiting = self.open_task(task_id)
-        task = waiting.task
-        self._check_holder(task, reviewer)
-        task.answer = answer
-        task.result = result
-        task.response_id = response_id
-        await self._finish(waiting, ANSWERED, reviewer, None)
+        """Record an answer; the notifier wakes the waiting clients and tells the dashboards."""
+        changes = {"answer": answer, "result": result, "response_id": response_id}
+        task = await self._finish_by(task_id, reviewer, ANSWERED, changes, None)
+        assert task.answered_at is not None
         self.metrics.time_to_answer.labels(self._model(task)).observe(
             task.answered_at - task.created_at
         )
         return task
 
     async def reject(self, task_id: str, reviewer: str, reason: str) -> Task:
-        waiting = self.open_task(task_id)
-        self._check_holder(waiting.task, reviewer)
-        waiting.task.reject_reason = reason
-        await self._finish(waiting, REJECTED, reviewer, reason)
-        return waiting.task
+        return await self._finish_by(task_id, reviewer, REJECTED, {"reject_reason": reason}, reason)
 
-    def check_holder(self, task_id: str, reviewer: str) -> Task:
-        """The open task, when this reviewer may act on it; else 409."""
-        task = self.open_task(task_id).task
-        self._check_holder(task, reviewer)
-        return task
+    async def ready(self) -> bool:
+        """Whether the store takes writes now (``/readyz``)."""
+        self.healthy = await self.store.ping()
+        return self.healthy
 
     # -- counts -------------------------------------------------------------------
 
-    def counts(self) -> dict[str, int]:
-        return {status: self._counts.get(status, 0) for status in STATUSES}
+    async def counts(self) -> dict[str, int]:
+        stats = await self._store(self.store.stats(time.time()))
+        return {status: stats["counts"].get(status, 0) for status in STATUSES}
 
-    def refresh_gauges(self) -> None:
-        for status, count in self.counts().items():
+    async def refresh_gauges(self) -> None:
+        for status, count in (await self.counts()).items():
             self.metrics.tasks.labels(status).set(count)
+
+    # -- writes -------------------------------------------------------------------
+
+    async def _store(self, call):
+        """Await a store call, keeping ``healthy`` up to date for ``/readyz``."""
+        try:
+            result = await call
+        except StoreUnavailable:
+            self.healthy = False
+            raise
+        self.healthy = True
+        return result
+
+    async def _transition(
+        self,
+        task_id: str,
+        guard: Guard,
+        changes: Mapping[str, Any],
+        entry: AuditEntry | None = None,
+        event: str | None = None,
+    ) -> Task | None:
+        return await self._store(self.store.transition(task_id, guard, changes, entry, event))
+
+    async def _finish_by(
+        self, task_id: str, reviewer: str, status: str, changes: dict[str, Any], detail: str | None
+    ) -> Task:
+        task = await self.check_holder(task_id, reviewer)
+        now = time.time()
+        held = task.status == CLAIMED
+        changes = {
+            **changes,
+            "status": status,
+            "claimed_by": reviewer,
+            "claimed_at": task.claimed_at if held else now,
+            "answered_at": now,
+            "answered_by": reviewer,
+            "finished_at": now,
+            "lease_until": None,
+        }
+        entry = self._entry(task, status, reviewer, detail)
+        guard = Guard(OPEN, holder=reviewer)
+        won = await self._transition(task_id, guard, changes, entry, f"task.{status}")
+        if won is None:
+            raise await self._why_not(task_id, reviewer)
+        return won
+
+    async def _why_not(self, task_id: str, reviewer: str) -> Exception:
+        """The error for a transition that lost: the task as it is now says why."""
+        task = await self.get(task_id)
+        try:
+            self._check(task, reviewer)
+        except Exception as error:
+            return error
+        return conflict(f"Task {task_id} changed meanwhile; try again.", code="task_changed")
+
+    @staticmethod
+    def _check(task: Task, reviewer: str) -> None:
+        if not task.is_open:
+            raise conflict(f"Task {task.id} is no longer open.", code="task_not_open")
+        if task.status == CLAIMED and task.claimed_by != reviewer:
+            raise conflict(f"Task {task.id} is claimed by {task.claimed_by}.", code="task_claimed")
+
+    # -- deadlines ----------------------------------------------------------------
+
+    async def act(self, due: Due) -> Task | None:
+        """Act on a due deadline; only one process's write wins."""
+        now = time.time()
+        if due.deadline == EXPIRY:
+            changes: dict[str, Any] = {"status": EXPIRED, "finished_at": now, "lease_until": None}
+            guard, actor, detail, event = Guard(OPEN, due=EXPIRY, now=now), "timeout", None, EXPIRED
+        elif due.deadline == LEASE:
+            changes = {"status": PENDING, "claimed_by": None, "lease_until": None}
+            guard, actor, detail = Guard((CLAIMED,), due=LEASE, now=now), "lease", None
+            event = "released"
+        else:
+            changes = {"status": CANCELLED, "finished_at": now, "lease_until": None}
+            guard = Guard(OPEN, due=GONE, now=now, unattached=True)
+            actor, detail, event = "client", "client disconnected", CANCELLED
+        entry = AuditEntry(due.task_id, now, event, actor, detail)
+        return await self._transition(due.task_id, guard, changes, entry, f"task.{event}")
+
+    def _timer(self, task_id: str, deadline: str, at: float) -> None:
+        self._cancel_timer(task_id, deadline)
+        delay = max(at - time.time(), 0) + 0.001  # the stored deadline must have passed
+        self._timers[task_id, deadline] = asyncio.get_running_loop().call_later(
+            delay, self._timer_fired, Due(task_id, deadline)
+        )
+
+    def _cancel_timer(self, task_id: str, deadline: str) -> None:
+        handle = self._timers.pop((task_id, deadline), None)
+        if handle is not None:
+            handle.cancel()
+
+    def _timer_fired(self, due: Due) -> None:
+        self._timers.pop((due.task_id, due.deadline), None)
+        self._spawn(self._act_quietly(due))
+
+    async def _act_quietly(self, due: Due) -> None:
+        try:
+            await self.act(due)
+        except StoreUnavailable as error:
+            log.warning("deadline %s of %s not acted on yet: %s", due.deadline, due.task_id, error)
+
+    async def _sweep_forever(self) -> None:
+        """Act on every due deadline in the store, and now and then re-read the
+        tasks local clients wait on (a safety net for a missed notification)."""
+        rounds = 0
+        while True:
+            await asyncio.sleep(self.sweep_s)
+            rounds += 1
+            try:
+                if self.store.shared:
+                    await self._keep_alive()
+                for due in await self._store(self.store.due(time.time())):
+                    await self._act_quietly(due)
+                if rounds % CHECK_WAITERS_EVERY == 0:
+                    await self._check_waiters()
+            except StoreUnavailable as error:
+                log.warning("deadline sweep failed: %s", error)
+            except Exception:
+                log.exception("deadline sweep failed")
+
+    async def _keep_alive(self) -> None:
+        """Tell the store this process lives; take a dead process's clients off their
+        tasks. Buried after a silence (a stalled loop), this process attaches again."""
+        now = time.time()
+        if not await self._store(self.store.heartbeat(now)):
+            for waiting in list(self._waiting.values()):
+                if waiting.clients > 0:
+                    await self._store(self.store.attach(waiting.task.id, waiting.clients))
+        await self._store(self.store.bury(now, self.silent_s, self._gone_at()))
+
+    def _gone_at(self) -> float:
+        return time.time() + self.settings.reattach_grace_s
+
+    async def _check_waiters(self) -> None:
+        ids = list(self._waiting)
+        for start in range(0, len(ids), 1000):
+            for task in await self._store(self.store.get_many(ids[start : start + 1000])):
+                if not task.is_open:
+                    self._learn(task)
+
+    # -- notifications ------------------------------------------------------------
+
+    def _heard(self, change: Change) -> None:
+        """A change from the store's notifier: with the row in hand (this process),
+        at once; else read the row first, in order, on one background task."""
+        if change.task is None:
+            self._remote.put_nowait(change)
+            return
+        self._learn(change.task)
+        self.events.publish(change.event, change.task.summary())
+
+    async def _learn_remote_changes(self) -> None:
+        while True:
+            change = await self._remote.get()
+            if change.event == "store.reconnected":  # notifications may have been missed
+                with contextlib.suppress(StoreUnavailable):
+                    await self._check_waiters()
+                continue
+            if change.task_id not in self._waiting and not self.events.subscribed:
+                continue
+            try:
+                task = await self._store(self.store.get(change.task_id))
+            except StoreUnavailable:
+                continue  # the sweep catches up
+            if task is not None:
+                self._learn(task)
+                self.events.publish(change.event, task.summary())
+
+    def _learn(self, task: Task) -> None:
+        """Cache what the store said; a finished task wakes its waiters here."""
+        waiting = self._waiting.get(task.id)
+        if waiting is None or waiting.done.done():
+            return
+        waiting.task = task
+        if not task.is_open:
+            self._forget(waiting)
+            for deadline in (EXPIRY, LEASE, GONE):
+                self._cancel_timer(task.id, deadline)
+            waiting.done.set_result(task)
 
     # -- internals ----------------------------------------------------------------
 
     def _track(self, task: Task) -> Waiting:
-        waiting = Waiting(task, asyncio.get_running_loop().create_future())
-        self._open[task.id] = waiting
-        self._by_dedup[task.dedup] = waiting
-        self._schedule(waiting, "expiry", task.expires_at, self._expire)
+        waiting = self._waiting.get(task.id)
+        if waiting is None:
+            waiting = Waiting(task, asyncio.get_running_loop().create_future())
+            self._waiting[task.id] = waiting
+            self._by_dedup[task.dedup] = waiting
+            self._timer(task.id, EXPIRY, task.expires_at)
         return waiting
 
-    def _schedule(self, waiting: Waiting, name: str, at: float, action) -> None:
-        waiting.cancel_timer(name)
-        loop = asyncio.get_running_loop()
-        delay = max(at - time.time(), 0)
-        waiting.timers[name] = loop.call_later(delay, self._run_timer, action, waiting)
-
-    def _run_timer(self, action, waiting: Waiting) -> None:
-        task = asyncio.get_running_loop().create_task(action(waiting))
-        self._timer_tasks.add(task)
-        task.add_done_callback(self._timer_tasks.discard)
-
-    def _schedule_grace(self, waiting: Waiting) -> None:
-        self._schedule(
-            waiting, "grace", time.time() + self.settings.reattach_grace_s, self._client_gone
-        )
-
-    def _check_holder(self, task: Task, reviewer: str) -> None:
-        if task.status == CLAIMED and task.claimed_by != reviewer:
-            raise conflict(f"Task {task.id} is claimed by {task.claimed_by}.", code="task_claimed")
-
-    async def _release(self, waiting: Waiting, actor: str) -> None:
+    def _forget(self, waiting: Waiting) -> None:
         task = waiting.task
-        if task.status != CLAIMED:
-            return
-        waiting.cancel_timer("lease")
-        self._set_status(task, PENDING)
-        task.claimed_by = None
-        task.lease_until = None
-        await self._write(
-            task, ("status", "claimed_by", "lease_until"), self._entry(task, "released", actor)
-        )
-        self.events.publish("task.released", task.summary())
-
-    async def _lease_ran_out(self, waiting: Waiting) -> None:
-        if waiting.task.is_open:
-            await self._release(waiting, "lease")
-
-    async def _expire(self, waiting: Waiting) -> None:
-        if waiting.task.is_open:
-            await self._finish(waiting, EXPIRED, "timeout", None)
-
-    async def _client_gone(self, waiting: Waiting) -> None:
-        if waiting.task.is_open and waiting.clients <= 0:
-            await self._finish(waiting, CANCELLED, "client", "client disconnected")
-
-    async def _finish(self, waiting: Waiting, status: str, actor: str, detail: str | None) -> None:
-        task = waiting.task
-        for name in list(waiting.timers):
-            waiting.cancel_timer(name)
-        self._open.pop(task.id, None)
+        if self._waiting.get(task.id) is waiting:
+            del self._waiting[task.id]
         if self._by_dedup.get(task.dedup) is waiting:
             del self._by_dedup[task.dedup]
-        task.finished_at = time.time()
-        if status in (ANSWERED, REJECTED):
-            if task.claimed_by is None:
-                task.claimed_by = actor
-                task.claimed_at = task.finished_at
-            task.answered_at = task.finished_at
-            task.answered_by = actor
-            self._keep_undelivered(task)
-        self._set_status(task, status)
-        changed = (
-            "status", "claimed_by", "claimed_at", "answered_at", "answered_by", "finished_at",
-            "answer", "result", "reject_reason", "response_id", "lease_until",
-        )  # fmt: skip
-        await self._write(task, changed, self._entry(task, status, actor, detail))
-        if not waiting.done.done():
-            waiting.done.set_result(task)
-        self.events.publish(f"task.{status}", task.summary())
 
-    async def _write(self, task: Task, changed: tuple[str, ...], entry: AuditEntry | None) -> None:
-        changes = {name: getattr(task, name) for name in changed}
-        await self.store.transition(task.id, Guard(STATUSES), changes, entry)
-
-    def _keep_undelivered(self, task: Task) -> None:
-        self._undelivered[task.dedup] = task
-        keep = max(task.answered_at or time.time(), time.time()) + self.settings.keep_undelivered_s
-        asyncio.get_running_loop().call_later(keep - time.time(), self._forget_undelivered, task)
-
-    def _forget_undelivered(self, task: Task) -> None:
-        if self._undelivered.get(task.dedup) is task:
-            del self._undelivered[task.dedup]
-
-    def _set_status(self, task: Task, status: str) -> None:
-        self._counts[task.status] -= 1
-        self._counts[status] += 1
-        task.status = status
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _model(self, task: Task) -> str:
         return self.metrics.model_label(task.model)

@@ -64,16 +64,17 @@ class HumanService:
 
     async def serve(self, call: Call, route: HumanRoute, why: Escalation = HUMAN_ROUTE) -> int:
         """Make or find the task for this call, wait for its outcome and reply."""
-        found = self.queue.find(self.dedup_key(call))
+        found = await self.queue.find(self.dedup_key(call))
         if isinstance(found, Task):
             return await self.reply(call, found, why)
         if found is not None:
-            self.queue.attach(found)
+            await self.queue.attach(found)
             waiting = found
         else:
             task, request = await self.new_task(call, route, why)
             waiting = await self.queue.create(task, request)
-            self.metrics.escalated(call.head.model, why.reason)
+            if waiting.task.id == task.id:  # else a concurrent retry had made it
+                self.metrics.escalated(call.head.model, why.reason)
         if call.head.stream:
             return await self._wait_streaming(call, waiting, route.keepalive_s, why)
         return await self._wait(call, waiting, why)
@@ -169,7 +170,7 @@ class HumanService:
             return await self.reply(call, waiting.done.result(), why)
         if stopping.done() and watcher.cancelled():
             return await self._restarting(call, waiting, why)
-        self.queue.detach(waiting)
+        await self.queue.detach(waiting)
         return CLIENT_CLOSED
 
     async def _wait_streaming(
@@ -187,7 +188,7 @@ class HumanService:
                 if waiting.done.done():
                     break
                 if disconnect.done():
-                    self.queue.detach(waiting)
+                    await self.queue.detach(waiting)
                     return CLIENT_CLOSED
                 if stopping.done():
                     return await self._restarting(call, waiting, why)
@@ -271,7 +272,7 @@ class HumanService:
     async def answer(self, task_id: str, reviewer: str, body: bytes) -> Task:
         """Check an answer against the task's tools, shape it, store it, wake the client."""
         answer = parse_answer(body)
-        task = self.queue.check_holder(task_id, reviewer)
+        task = await self.queue.check_holder(task_id, reviewer)
         if answer.accept_draft:
             if task.draft is None:
                 raise unprocessable("accept_draft: this task has no draft", param="accept_draft")

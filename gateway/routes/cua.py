@@ -66,12 +66,12 @@ def routes(services: Services) -> list[BaseRoute]:
         authorization = request.headers.get("authorization")
         return services.client_auth.identify(authorization, peer(request.scope))
 
-    def reviewer_of(request: Request) -> str:
+    async def reviewer_of(request: Request) -> str:
         credentials = request.headers.get("authorization")
         if not services.reviewer_auth.enabled:
             client_of(request)
             credentials = None
-        return services.reviewer_auth.reviewer(
+        return await services.reviewer_auth.reviewer(
             credentials, request.cookies.get(SESSION_COOKIE), request.headers.get("x-reviewer")
         )
 
@@ -122,7 +122,7 @@ def routes(services: Services) -> list[BaseRoute]:
         return body
 
     async def pending(request: Request) -> dict[str, Any]:
-        reviewer_of(request)
+        await reviewer_of(request)
         tasks = [task for task in await queue.store.list(OPEN, limit=5000) if task.polled]
         return {
             "pending_calls": [
@@ -131,14 +131,14 @@ def routes(services: Services) -> list[BaseRoute]:
         }
 
     async def complete(request: Request) -> dict[str, str]:
-        name = reviewer_of(request)
+        name = await reviewer_of(request)
         body = await body_of(request, cua.CompleteBody)
         task = await polled_task(request.path_params["call_id"])
         await services.human.answer(task.id, name, body.answer())
         return {"status": "success", "message": "Call completed"}
 
     async def fail(request: Request) -> dict[str, str]:
-        name = reviewer_of(request)
+        name = await reviewer_of(request)
         body = orjson.loads(await read_body(request.scope, request.receive, limit) or b"{}")
         error = body.get("error") if isinstance(body, dict) else None
         reason = error.strip() if isinstance(error, str) and error.strip() else "Unknown error"

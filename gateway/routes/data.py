@@ -60,8 +60,8 @@ def routes(services: Services) -> list[BaseRoute]:
     auth = services.reviewer_auth
     patterns = services.config.export.redact
 
-    def reviewer(request: Request) -> str:
-        return reviewer_of(auth, request)
+    async def reviewer(request: Request) -> str:
+        return await reviewer_of(auth, request)
 
     def options(fn: Any, *args: Any) -> Any:
         try:
@@ -70,7 +70,7 @@ def routes(services: Services) -> list[BaseRoute]:
             raise bad_request(str(error), param=error.param) from None
 
     async def export(request: Request) -> Response:
-        reviewer(request)
+        await reviewer(request)
         query = options(export_query, request.query_params)
         stats = ExportStats()
         lines = export_lines(store, query, LineFinisher(patterns), stats)
@@ -81,7 +81,7 @@ def routes(services: Services) -> list[BaseRoute]:
         )
 
     async def list_sessions(request: Request) -> Response:
-        reviewer(request)
+        await reviewer(request)
         params = request.query_params
         try:
             limit = max(1, min(int(params.get("limit", 50)), MAX_SESSIONS_PAGE))
@@ -106,7 +106,7 @@ def routes(services: Services) -> list[BaseRoute]:
         )
 
     async def get_session(request: Request) -> Response:
-        reviewer(request)
+        await reviewer(request)
         session = request.path_params["session"]
         tasks = await session_tasks(store, session)
         if not tasks:
@@ -115,11 +115,11 @@ def routes(services: Services) -> list[BaseRoute]:
         return json_response({**session_head(session, tasks), "steps": steps})
 
     async def report(request: Request) -> Response:
-        reviewer(request)
+        await reviewer(request)
         return json_response({"object": "list", "data": calibration_dicts(await _report(request))})
 
     async def chart(request: Request) -> Response:
-        reviewer(request)
+        await reviewer(request)
         return Response(
             calibration_svg(await _report(request)),
             media_type="image/svg+xml",

@@ -19,7 +19,7 @@ def routes(services: Services) -> list[BaseRoute]:
         return PlainTextResponse("ok")
 
     async def readyz(request: Request) -> Response:
-        checks = {"store": await services.queue.store.ping()}
+        checks = {"store": await services.queue.ready()}
         ready = all(checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
@@ -30,7 +30,7 @@ def routes(services: Services) -> list[BaseRoute]:
             given = bearer_token(request.headers.get("authorization")) or ""
             if not hmac.compare_digest(given.encode(), token.encode()):
                 raise unauthorized("Metrics need 'Authorization: Bearer <auth.metrics_token>'.")
-        services.queue.refresh_gauges()
+        await services.queue.refresh_gauges()
         return Response(services.metrics.render(), media_type=CONTENT_TYPE)
 
     return [

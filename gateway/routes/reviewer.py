@@ -60,9 +60,9 @@ def task_view(
     }
 
 
-def reviewer_of(auth: ReviewerAuth, request: Request) -> str:
+async def reviewer_of(auth: ReviewerAuth, request: Request) -> str:
     """The reviewer making a request (token, session cookie or ``X-Reviewer``); else 401."""
-    return auth.reviewer(
+    return await auth.reviewer(
         request.headers.get("authorization"),
         request.cookies.get(SESSION_COOKIE),
         request.headers.get("x-reviewer"),
@@ -75,11 +75,11 @@ def routes(services: Services) -> list[BaseRoute]:
     auth = services.reviewer_auth
     thumbnails = Thumbnails()
 
-    def reviewer(request: Request) -> str:
-        return reviewer_of(auth, request)
+    async def reviewer(request: Request) -> str:
+        return await reviewer_of(auth, request)
 
     async def list_tasks(request: Request) -> Response:
-        reviewer(request)
+        await reviewer(request)
         wanted = request.query_params.get("status")
         statuses = tuple(s for s in wanted.split(",") if s) if wanted else OPEN
         unknown = [s for s in statuses if s not in STATUSES]
@@ -100,10 +100,10 @@ def routes(services: Services) -> list[BaseRoute]:
         return json_response({"object": "list", "data": data})
 
     async def get_task(request: Request) -> Response:
-        name = reviewer(request)
+        name = await reviewer(request)
         task_id = request.path_params["task_id"]
         task = await queue.get(task_id)
-        queue.renew(task_id, name)
+        await queue.renew(task_id, name)
         body = await queue.store.request(task_id)
         history = await queue.store.audit(task_id)
         request_data = orjson.loads(body or b"{}")
@@ -116,22 +116,22 @@ def routes(services: Services) -> list[BaseRoute]:
         return json_response(view)
 
     async def claim(request: Request) -> Response:
-        task = await queue.claim(request.path_params["task_id"], reviewer(request))
+        task = await queue.claim(request.path_params["task_id"], await reviewer(request))
         return json_response(task.summary())
 
     async def release(request: Request) -> Response:
-        task = await queue.release(request.path_params["task_id"], reviewer(request))
+        task = await queue.release(request.path_params["task_id"], await reviewer(request))
         return json_response(task.summary())
 
     async def answer(request: Request) -> Response:
-        name = reviewer(request)
+        name = await reviewer(request)
         task_id = request.path_params["task_id"]
         await queue.get(task_id)  # 404 for unknown ids
         task = await services.human.answer(task_id, name, await request.body())
         return json_response(task.summary())
 
     async def reject(request: Request) -> Response:
-        name = reviewer(request)
+        name = await reviewer(request)
         task_id = request.path_params["task_id"]
         await queue.get(task_id)
         try:
@@ -146,7 +146,7 @@ def routes(services: Services) -> list[BaseRoute]:
 
     async def image(request: Request) -> Response:
         """The n-th image of a task's request; ``?w=`` for a reduced JPEG of that width."""
-        reviewer(request)
+        await reviewer(request)
         task_id = request.path_params["task_id"]
         body = await queue.store.request(task_id)
         index = request.path_params.get("index")
@@ -181,7 +181,7 @@ def routes(services: Services) -> list[BaseRoute]:
         return Response(data, media_type=media_type, headers=headers)
 
     async def events(request: Request) -> Response:
-        reviewer(request)
+        await reviewer(request)
 
         async def stream() -> AsyncIterator[ServerSentEvent]:
             async with services.events.subscribe() as inbox:
@@ -197,11 +197,11 @@ def routes(services: Services) -> list[BaseRoute]:
         )
 
     async def stats(request: Request) -> Response:
-        reviewer(request)
+        await reviewer(request)
         return json_response(await services.stats.summary())
 
     async def me(request: Request) -> Response:
-        return json_response({"reviewer": reviewer(request), "auth": auth.enabled})
+        return json_response({"reviewer": await reviewer(request), "auth": auth.enabled})
 
     async def login(request: Request) -> Response:
         try:
@@ -212,14 +212,14 @@ def routes(services: Services) -> list[BaseRoute]:
         if auth.enabled:  # a login without a token is a failed login too
             name = auth.name_for_token(token if isinstance(token, str) else "", peer(request.scope))
         else:
-            name = reviewer(request)
+            name = await reviewer(request)
         if name is None:
             raise unauthorized("Unknown reviewer token.")
         response = json_response({"reviewer": name, "auth": auth.enabled})
         if auth.enabled:
             response.set_cookie(
                 SESSION_COOKIE,
-                auth.open_session(name),
+                await auth.open_session(name),
                 httponly=True,
                 samesite="strict",
                 secure=request.url.scheme == "https",
@@ -231,9 +231,9 @@ def routes(services: Services) -> list[BaseRoute]:
         # Like every /api/ path but login, this needs a live session or token; a
         # stale cookie is still cleared, so the browser forgets it either way.
         cookie = request.cookies.get(SESSION_COOKIE)
-        known = not auth.enabled or auth.name_for_session(cookie) is not None
+        known = not auth.enabled or await auth.name_for_session(cookie) is not None
         known = known or auth.name_for_token(bearer_token(request.headers.get("authorization")))
-        auth.close_session(cookie)
+        await auth.close_session(cookie)
         if known:
             response = json_response({"ok": True})
         else:

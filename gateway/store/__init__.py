@@ -11,7 +11,7 @@ def store_for(config: StoreConfig) -> Store:
     if config.postgres:
         from gateway.store.postgres import PostgresStore  # asyncpg is imported only when used
 
-        return PostgresStore(config.url or "", config.pool_size)
+        return PostgresStore(config.url or "", config.pool_size, config.timeout_s)
     from gateway.store.sqlite import SQLiteStore
 
-    return SQLiteStore(config.sqlite_path)
+    return SQLiteStore(config.sqlite_path, int(config.timeout_s * 1000))

@@ -134,11 +134,29 @@ class Store(Protocol):
         """Write ``changes`` (and ``entry``) if the task matches ``guard``; notify
         ``event``. The task as written, or ``None`` when the guard did not hold."""
 
-    async def attach(self, task_id: str) -> Task | None:
-        """One more client waits on the open task (its gone deadline is cleared)."""
+    async def attach(self, task_id: str, count: int = 1) -> Task | None:
+        """``count`` more clients of this process wait on the open task (its gone
+        deadline is cleared)."""
 
-    async def detach(self, task_id: str, gone_at: float) -> Task | None:
-        """One client fewer; with none left, the gone deadline is set to ``gone_at``."""
+    async def detach(self, task_id: str, gone_at: float, count: int = 1) -> Task | None:
+        """``count`` clients of this process fewer; with none left anywhere, the gone
+        deadline is set to ``gone_at``."""
+
+    async def forget_clients(self, gone_at: float) -> None:
+        """No client waits anywhere (a one-process store after a restart): every open
+        task's gone deadline is ``gone_at``."""
+
+    async def heartbeat(self, now: float) -> bool:
+        """This process is alive; ``False`` when the store had not known it (new, or
+        buried by another process after a silence: its clients must attach again)."""
+
+    async def bury(self, now: float, silent_s: float, gone_at: float) -> int:
+        """Processes silent for ``silent_s`` are dead: take their clients off their
+        tasks (gone deadline ``gone_at`` where none is left). Exactly one live process
+        buries each dead one. Returns how many were buried."""
+
+    async def leave(self) -> None:
+        """This process stops (its clients were detached)."""
 
     async def due(self, now: float, limit: int = 500) -> list[Due]:
         """Open tasks with a deadline at or before ``now``."""

@@ -26,7 +26,7 @@ import asyncpg
 import orjson
 
 from gateway.human.query import Purged, SessionFilter, SessionSummary, TaskFilter
-from gateway.human.task import Task
+from gateway.human.task import FINISHED, Task
 from gateway.store import export_sql, sql
 from gateway.store.base import (
     AuditEntry,
@@ -42,7 +42,7 @@ from gateway.store.migrations import steps
 T = TypeVar("T")
 CHANNEL = "hitl_tasks"
 MIGRATION_LOCK = 7_411_203  # pg_advisory_xact_lock key: one process migrates at a time
-COMMAND_TIMEOUT_S = 10.0
+TIMEOUT_S = 5.0
 RECONNECT_S = 1.0
 log = logging.getLogger("gateway.store")
 # Failures of the server or the connection, not of the statement.
@@ -62,10 +62,12 @@ class PostgresStore:
 
     shared = True
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, timeout_s: float = TIMEOUT_S) -> None:
         self.url = url
         self.pool_size = pool_size
-        self.origin = secrets.token_hex(4)  # this process, in notification payloads
+        self.timeout_s = timeout_s
+        self.origin = secrets.token_hex(4)  # this process, in notifications and attachments
+        self.process = self.origin
         self._pool: asyncpg.Pool | None = None
         self._listen_conn: asyncpg.Connection | None = None
         self._listen_task: asyncio.Task[None] | None = None
@@ -80,7 +82,7 @@ class PostgresStore:
                 self.url,
                 min_size=1,
                 max_size=self.pool_size,
-                command_timeout=COMMAND_TIMEOUT_S,
+                command_timeout=self.timeout_s,
                 server_settings={"application_name": "hitl-gateway"},
             )
             async with self._pool.acquire() as conn:
@@ -125,7 +127,7 @@ class PostgresStore:
             self._tell(Change(task_id, event))
 
     async def _connect_listener(self) -> None:
-        conn = await asyncpg.connect(self.url, timeout=COMMAND_TIMEOUT_S)
+        conn = await asyncpg.connect(self.url, timeout=self.timeout_s)
         await conn.add_listener(CHANNEL, self._on_notify)
         self._listen_conn = conn
 
@@ -149,7 +151,7 @@ class PostgresStore:
         if self._pool is None:
             raise StoreUnavailable("store not open")
         try:
-            async with self._pool.acquire(timeout=COMMAND_TIMEOUT_S) as conn:
+            async with self._pool.acquire(timeout=self.timeout_s) as conn:
                 return await fn(conn)
         except _UNAVAILABLE as error:
             raise StoreUnavailable(error) from error
@@ -175,6 +177,8 @@ class PostgresStore:
                 return None if found is None else (sql.task_from_row(found), False)
             await conn.execute(_INSERT_REQUEST, task.id, request)
             await conn.execute(_INSERT_AUDIT, *sql.audit_args(entry))
+            if task.clients > 0:
+                await conn.execute(_ATTACH_ROW, task.id, self.process, task.clients)
             await self._notify_in(conn, task.id, "task.created")
             return sql.task_from_row(row), True
 
@@ -203,6 +207,8 @@ class PostgresStore:
                 return None
             if entry is not None:
                 await conn.execute(_INSERT_AUDIT, *sql.audit_args(entry))
+            if changes.get("status") in FINISHED:
+                await conn.execute(_DROP_TASK_ROWS, task_id)
             if event is not None:
                 await self._notify_in(conn, task_id, event)
             return sql.task_from_row(row)
@@ -212,13 +218,49 @@ class PostgresStore:
             self._tell(Change(task_id, event, task))
         return task
 
-    async def attach(self, task_id: str) -> Task | None:
-        row = await self._call(lambda conn: conn.fetchrow(_ATTACH, task_id))
-        return None if row is None else sql.task_from_row(row)
+    async def attach(self, task_id: str, count: int = 1) -> Task | None:
+        async def write(conn: asyncpg.Connection) -> Task | None:
+            row = await conn.fetchrow(_ATTACH, count, task_id)
+            if row is None:
+                return None
+            await conn.execute(_ATTACH_ROW, task_id, self.process, count)
+            return sql.task_from_row(row)
 
-    async def detach(self, task_id: str, gone_at: float) -> Task | None:
-        row = await self._call(lambda conn: conn.fetchrow(_DETACH, gone_at, task_id))
-        return None if row is None else sql.task_from_row(row)
+        return await self._write(write)
+
+    async def detach(self, task_id: str, gone_at: float, count: int = 1) -> Task | None:
+        return await self._write(lambda conn: _detach(conn, task_id, self.process, gone_at, count))
+
+    async def forget_clients(self, gone_at: float) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            await conn.execute(sql.FORGET_ROWS)
+            await conn.execute(_FORGET_CLIENTS, gone_at)
+
+        await self._write(write)
+
+    async def heartbeat(self, now: float) -> bool:
+        async def write(conn: asyncpg.Connection) -> bool:
+            if await conn.fetchval(_TOUCH_PROCESS, now, self.process):
+                return True
+            await conn.execute(_ADD_PROCESS, self.process, now)
+            return False
+
+        return await self._write(write)
+
+    async def bury(self, now: float, silent_s: float, gone_at: float) -> int:
+        async def write(conn: asyncpg.Connection) -> int:
+            buried = 0
+            for row in await conn.fetch(_DEAD_PROCESSES, now - silent_s):
+                if await conn.fetchval(_BURY_PROCESS, row[0], now - silent_s):
+                    buried += 1
+                    for task_id, clients in await conn.fetch(_TAKE_ROWS, row[0]):
+                        await conn.execute(_DETACH, clients, clients, clients, gone_at, task_id)
+            return buried
+
+        return await self._write(write)
+
+    async def leave(self) -> None:
+        await self._call(lambda conn: conn.execute(_LEAVE_PROCESS, self.process))
 
     async def due(self, now: float, limit: int = 500) -> list[Due]:
         rows = await self._call(lambda conn: conn.fetch(_DUE, now, now, now, limit))
@@ -374,6 +416,15 @@ class PostgresStore:
         return {row[0]: int(row[1]) for row in rows}
 
 
+async def _detach(
+    conn: asyncpg.Connection, task_id: str, process: str, gone_at: float, count: int
+) -> Task | None:
+    row = await conn.fetchrow(_DETACH, count, count, count, gone_at, task_id)
+    await conn.execute(_DETACH_ROW, count, task_id, process)
+    await conn.execute(_DROP_EMPTY_ROW, task_id, process)
+    return None if row is None else sql.task_from_row(row)
+
+
 async def _migrate(conn: asyncpg.Connection) -> None:
     """Apply every numbered step above the recorded version; one process at a time."""
     async with conn.transaction():
@@ -403,6 +454,17 @@ _INSERT_AUDIT = sql.numbered(sql.INSERT_AUDIT)
 _ATTACH = sql.numbered(sql.ATTACH)
 _DETACH = sql.numbered(sql.DETACH)
 _DUE = sql.numbered(sql.DUE)
+_ATTACH_ROW = sql.numbered(sql.ATTACH_ROW)
+_DETACH_ROW = sql.numbered(sql.DETACH_ROW)
+_DROP_EMPTY_ROW = sql.numbered(sql.DROP_EMPTY_ROW)
+_DROP_TASK_ROWS = sql.numbered(sql.DROP_TASK_ROWS)
+_FORGET_CLIENTS = sql.numbered(sql.FORGET_CLIENTS)
+_TOUCH_PROCESS = sql.numbered(sql.TOUCH_PROCESS)
+_ADD_PROCESS = sql.numbered(sql.ADD_PROCESS)
+_DEAD_PROCESSES = sql.numbered(sql.DEAD_PROCESSES)
+_BURY_PROCESS = sql.numbered(sql.BURY_PROCESS)
+_LEAVE_PROCESS = sql.numbered(sql.LEAVE_PROCESS)
+_TAKE_ROWS = sql.numbered(sql.TAKE_ROWS)
 _BY_ID = sql.numbered(sql.select_tasks("WHERE id = ?"))
 _BY_IDS = sql.select_tasks("WHERE id = ANY($1::text[])")
 _FIND = sql.numbered(sql.FIND)

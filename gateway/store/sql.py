@@ -32,15 +32,33 @@ INSERT_TASK = (
 OPEN_BY_DEDUP = f"SELECT {COLUMN_LIST} FROM tasks WHERE dedup = ? AND status IN {_OPEN_SQL}"
 INSERT_REQUEST = "INSERT INTO requests (task_id, body) VALUES (?, ?)"
 INSERT_AUDIT = "INSERT INTO audit (task_id, at, event, actor, detail) VALUES (?, ?, ?, ?, ?)"
-ATTACH = (
-    f"UPDATE tasks SET clients = clients + 1, gone_at = NULL "
+ATTACH = (  # args: count, task id
+    f"UPDATE tasks SET clients = clients + ?, gone_at = NULL "
     f"WHERE id = ? AND status IN {_OPEN_SQL} RETURNING {COLUMN_LIST}"
 )
-DETACH = (
-    "UPDATE tasks SET clients = CASE WHEN clients > 1 THEN clients - 1 ELSE 0 END, "
-    "gone_at = CASE WHEN clients <= 1 THEN ? ELSE gone_at END "
+DETACH = (  # args: count, count, count, gone_at, task id
+    "UPDATE tasks SET clients = CASE WHEN clients > ? THEN clients - ? ELSE 0 END, "
+    "gone_at = CASE WHEN clients <= ? THEN ? ELSE gone_at END "
     f"WHERE id = ? AND status IN {_OPEN_SQL} RETURNING {COLUMN_LIST}"
 )
+ATTACH_ROW = (
+    "INSERT INTO attachments (task_id, process, clients) VALUES (?, ?, ?) "
+    "ON CONFLICT (task_id, process) DO UPDATE SET clients = attachments.clients + excluded.clients"
+)
+DETACH_ROW = "UPDATE attachments SET clients = clients - ? WHERE task_id = ? AND process = ?"
+DROP_EMPTY_ROW = "DELETE FROM attachments WHERE task_id = ? AND process = ? AND clients <= 0"
+DROP_TASK_ROWS = "DELETE FROM attachments WHERE task_id = ?"
+TOUCH_PROCESS = "UPDATE processes SET seen_at = ? WHERE id = ? RETURNING id"
+ADD_PROCESS = (
+    "INSERT INTO processes (id, seen_at) VALUES (?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at"
+)
+DEAD_PROCESSES = "SELECT id FROM processes WHERE seen_at < ?"
+BURY_PROCESS = "DELETE FROM processes WHERE id = ? AND seen_at < ? RETURNING id"
+LEAVE_PROCESS = "DELETE FROM processes WHERE id = ?"
+TAKE_ROWS = "DELETE FROM attachments WHERE process = ? RETURNING task_id, clients"
+FORGET_ROWS = "DELETE FROM attachments"
+FORGET_CLIENTS = f"UPDATE tasks SET clients = 0, gone_at = ? WHERE status IN {_OPEN_SQL}"
 DUE = (
     f"SELECT id, '{DEADLINES[0]}' FROM tasks WHERE status IN {_OPEN_SQL} AND expires_at <= ? "
     f"UNION ALL SELECT id, '{LEASE}' FROM tasks WHERE status = 'claimed' AND lease_until <= ? "

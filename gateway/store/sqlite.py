@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import orjson
 
 from gateway.human.query import Purged, SessionFilter, SessionSummary, TaskFilter
-from gateway.human.task import Task
+from gateway.human.task import FINISHED, Task
 from gateway.store import export_sql, sql
 from gateway.store.base import (
     AuditEntry,
@@ -36,6 +36,7 @@ from gateway.store.migrations import steps
 T = TypeVar("T")
 _ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 BUSY_TIMEOUT_MS = 5000
+PING_TIMEOUT_MS = 200
 # Errors of the database rather than of the statement: locked, gone, full, broken.
 _UNAVAILABLE = (sqlite3.OperationalError, sqlite3.DatabaseError)
 _STATEMENT_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
@@ -45,6 +46,7 @@ class SQLiteStore:
     """The store in one SQLite file, in WAL mode."""
 
     shared = False
+    process = "local"  # the one process that uses the file
 
     def __init__(self, path: str | Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = str(path)
@@ -83,10 +85,21 @@ class SQLiteStore:
         self._executor.shutdown(wait=True)
 
     async def ping(self) -> bool:
+        """Whether a write could start now: a locked file answers reads but not writes."""
         try:
-            return await self._run(lambda: self._conn.execute("SELECT 1").fetchone()[0] == 1)
+            return await self._run(self._ping)
         except Exception:
             return False
+
+    def _ping(self) -> bool:
+        db = self._conn
+        db.execute(f"PRAGMA busy_timeout={PING_TIMEOUT_MS}")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+        finally:
+            db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+        return True
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -123,6 +136,8 @@ class SQLiteStore:
                 return sql.task_from_row(found), False
             db.execute(sql.INSERT_REQUEST, (task.id, request))
             db.execute(sql.INSERT_AUDIT, sql.audit_args(entry))
+            if task.clients > 0:
+                db.execute(sql.ATTACH_ROW, (task.id, self.process, task.clients))
             return sql.task_from_row(row), True
 
         stored, made = await self._run(self._write, write)
@@ -146,6 +161,8 @@ class SQLiteStore:
                 return None
             if entry is not None:
                 db.execute(sql.INSERT_AUDIT, sql.audit_args(entry))
+            if changes.get("status") in FINISHED:
+                db.execute(sql.DROP_TASK_ROWS, (task_id,))
             return sql.task_from_row(row)
 
         task = await self._run(self._write, write)
@@ -153,18 +170,51 @@ class SQLiteStore:
             self._notify(task, event)
         return task
 
-    async def attach(self, task_id: str) -> Task | None:
-        return await self._update_one(sql.ATTACH, (task_id,))
-
-    async def detach(self, task_id: str, gone_at: float) -> Task | None:
-        return await self._update_one(sql.DETACH, (gone_at, task_id))
-
-    async def _update_one(self, statement: str, args: Sequence[Any]) -> Task | None:
+    async def attach(self, task_id: str, count: int = 1) -> Task | None:
         def write(db: sqlite3.Connection) -> Task | None:
-            row = db.execute(statement, args).fetchone()
-            return None if row is None else sql.task_from_row(row)
+            row = db.execute(sql.ATTACH, (count, task_id)).fetchone()
+            if row is None:
+                return None
+            db.execute(sql.ATTACH_ROW, (task_id, self.process, count))
+            return sql.task_from_row(row)
 
         return await self._run(self._write, write)
+
+    async def detach(self, task_id: str, gone_at: float, count: int = 1) -> Task | None:
+        return await self._run(
+            self._write, lambda db: _detach(db, task_id, self.process, gone_at, count)
+        )
+
+    async def forget_clients(self, gone_at: float) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(sql.FORGET_ROWS)
+            db.execute(sql.FORGET_CLIENTS, (gone_at,))
+
+        await self._run(self._write, write)
+
+    async def heartbeat(self, now: float) -> bool:
+        def write(db: sqlite3.Connection) -> bool:
+            if db.execute(sql.TOUCH_PROCESS, (now, self.process)).fetchone():
+                return True
+            db.execute(sql.ADD_PROCESS, (self.process, now))
+            return False
+
+        return await self._run(self._write, write)
+
+    async def bury(self, now: float, silent_s: float, gone_at: float) -> int:
+        def write(db: sqlite3.Connection) -> int:
+            buried = 0
+            for (process,) in db.execute(sql.DEAD_PROCESSES, (now - silent_s,)).fetchall():
+                if db.execute(sql.BURY_PROCESS, (process, now - silent_s)).fetchone():
+                    buried += 1
+                    for task_id, clients in db.execute(sql.TAKE_ROWS, (process,)).fetchall():
+                        db.execute(sql.DETACH, (clients, clients, clients, gone_at, task_id))
+            return buried
+
+        return await self._run(self._write, write)
+
+    async def leave(self) -> None:
+        await self._run(self._write, lambda db: db.execute(sql.LEAVE_PROCESS, (self.process,)))
 
     async def due(self, now: float, limit: int = 500) -> list[Due]:
         rows = await self._run(self._all, sql.DUE, (now, now, now, limit))
@@ -323,6 +373,15 @@ class SQLiteStore:
             return Purged(tasks, requests, audit, responses, images, size)
 
         return await self._run(self._write, write)
+
+
+def _detach(
+    db: sqlite3.Connection, task_id: str, process: str, gone_at: float, count: int
+) -> Task | None:
+    row = db.execute(sql.DETACH, (count, count, count, gone_at, task_id)).fetchone()
+    db.execute(sql.DETACH_ROW, (count, task_id, process))
+    db.execute(sql.DROP_EMPTY_ROW, (task_id, process))
+    return None if row is None else sql.task_from_row(row)
 
 
 def _adds_a_present_column(db: sqlite3.Connection, statement: str) -> bool:
