@@ -10,7 +10,7 @@ import { confirmByWaiting, draftDiff, renderDraft } from './draft.js';
 import { $, clear, toast } from './dom.js';
 import { takesXY, ToolForm } from './forms.js';
 import { ReplyBox } from './reply.js';
-import { renderTimeline } from './timeline.js';
+import { parsedArguments, renderTimeline } from './timeline.js';
 import { Workspace } from './workspace.js';
 
 const TAB_KEY = 'hitl.tab'; // the task this tab has open
@@ -28,15 +28,6 @@ function declaredDisplay(tools) {
   const computer = tools.find((t) => t.type === 'computer');
   const valid = (n) => Number.isInteger(n) && n > 0;
   return valid(computer?.display_width) && valid(computer?.display_height) ? { width: computer.display_width, height: computer.display_height } : null;
-}
-
-function parsedArguments(value) {
-  if (typeof value !== 'string') return value ?? {};
-  try {
-    return JSON.parse(value || '{}');
-  } catch {
-    return {};
-  }
 }
 
 function readJSON(key) {
@@ -250,7 +241,12 @@ export class TaskPanel {
     if (this.readOnly) return;
     // A text task opens ready to type; one with a draft leaves the keys to a (accept) and e (edit).
     if (screen) this.workspace.viewport.focus({ preventScroll: true });
-    else if (!formTools.length && !task.draft) this.reply.focus();
+    else if (!formTools.length && !task.draft) {
+      // A structured answer's form (choices.js) stands in for the reply box.
+      const slot = $('answer-shape')?.querySelector('input:not([type=checkbox]), select, textarea');
+      if (slot && !slot.closest('[hidden]')) slot.focus({ preventScroll: true });
+      else this.reply.focus();
+    }
   }
 
   showSide(which) {

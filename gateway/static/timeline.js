@@ -26,7 +26,8 @@ function imageIndexes(content) {
   return found;
 }
 
-function parsed(value) {
+/** Function-call arguments as an object, whether sent as a JSON string or not. */
+export function parsedArguments(value) {
   if (typeof value !== 'string') return value ?? {};
   try {
     return JSON.parse(value || '{}');
@@ -43,7 +44,7 @@ function textOf(content) {
 
 /** "name(city: Paris, days: 3)": a call as people read it. */
 export function readableCall(name, args) {
-  const value = parsed(args);
+  const value = parsedArguments(args);
   const parts = value && typeof value === 'object' && !Array.isArray(value)
     ? Object.entries(value).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
     : [JSON.stringify(value)];
@@ -82,7 +83,7 @@ export function pastSteps(task) {
       const text = textOf(item.content);
       for (const call of item.tool_calls ?? []) {
         const name = call?.function?.name ?? '';
-        const args = parsed(call?.function?.arguments);
+        const args = parsedArguments(call?.function?.arguments);
         const actions = name.toLowerCase().includes('computer') ? actionsFromArguments(args) : [];
         if (actions.length) s.actions.push(...actions);
         else s.lines.push(`→ ${readableCall(name, args)}`);
