@@ -4,6 +4,7 @@ across a switch, refusing as data. The agent is the ``openai`` SDK on a thread."
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -150,6 +151,16 @@ def test_a_five_step_session_needs_one_queue_click_then_a_click_and_a_key_per_st
             x, y = target(step - 1)
             expect(first.locator(".step-lines .act")).to_have_text([f"1click ({x}, {y})"])
             expect(first.locator(".thumb .marks g.mark")).to_have_count(1)
+            if step == 3:
+                # (Looking, not counted:) the full screenshot opens on demand, with its
+                # mark, and Esc closes it.
+                first.locator(".thumb").click()
+                full = page.locator(".lightbox .full-shot")
+                expect(full.locator("img")).to_have_attribute("src", re.compile(r"/images/1$"))
+                expect(full.locator("g.mark")).to_have_count(1)
+                page.keyboard.press("Escape")
+                expect(full).to_have_count(0)
+                expect(page.locator("#task")).to_be_visible()
         # The current screenshot appears once: in the workspace, not in the timeline.
         assert page.locator("#timeline img").count() == step - 1
         x, y = target(step)
