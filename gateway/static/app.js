@@ -143,6 +143,7 @@ async function reloadQueue() {
     const since = queue.mark();
     queue.load((await api.tasks({ status: ['pending', 'claimed'] })).data, since);
     syncQueue();
+    follow.recheck();
   } catch (error) {
     report(error);
   }

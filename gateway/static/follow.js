@@ -46,6 +46,12 @@ export class Follow {
     if (ready) this.take(ready.id);
   }
 
+  /** The queue was reloaded (after a reconnect): the step may have come meanwhile. */
+  recheck() {
+    const ready = this.after && this.hooks.find(this.after);
+    if (ready) this.take(ready.id);
+  }
+
   /** An event: the step we wait for has arrived. */
   event(summary) {
     if (this.after && summary.follows === this.after && summary.status === 'pending') this.take(summary.id);
