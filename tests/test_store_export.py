@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 
+import orjson
 import pytest
 from reviewer_client import data_url, png
 from test_store_contract import entry, new_task
 from test_store_contract import stores as stores  # the two-backend fixture
 
+from gateway.export.stream import ExportQuery, export_lines
 from gateway.human.query import SessionFilter, TaskFilter
 from gateway.human.task import ANSWERED, EXPIRED, REJECTED, Task
 from gateway.store.base import Guard, StoredResponse
@@ -112,3 +114,22 @@ async def test_purge_removes_old_finished_tasks_with_everything_they_own(store):
     assert await store.get_response("resp_old") is None and await store.audit(old.id) == []
     assert await store.get(kept.id) is not None and await store.get(waiting.id) is not None
     assert (await store.purge(1000.0, 500)).tasks == 0
+
+
+async def test_every_format_streams_from_either_backend(store):
+    request = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
+    result = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "yo"}}]}
+    draft = {"content": "hello there", "tool_calls": [], "computer_actions": []}
+    for session in ("one", "two"):
+        task = await finished(store, ANSWERED, time.time(), request, session=session, draft=draft)
+        await store.transition(
+            task.id, Guard(statuses=(ANSWERED,)), {"result": result, "answer": {"content": "yo"}}
+        )
+    out = {}
+    for format in ("sft", "dpo", "eval", "records", "trajectory"):
+        chunks = [c async for c in export_lines(store, ExportQuery(format, TaskFilter()))]
+        out[format] = [orjson.loads(line) for line in b"".join(chunks).splitlines()]
+    assert [len(out[f]) for f in ("sft", "dpo", "eval", "records", "trajectory")] == [2] * 5
+    assert out["sft"][0]["messages"][-1]["content"] == [{"type": "text", "text": "yo"}]
+    assert {row["verdict"] for row in out["eval"]} == {"replaced"}
+    assert [len(line["steps"]) for line in out["trajectory"]] == [1, 1]
