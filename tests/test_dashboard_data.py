@@ -80,6 +80,7 @@ def test_history_shows_the_session_steps_and_the_calibration_chart(
     steps.nth(0).locator("button").click()
     expect(page.locator("#history-detail")).to_contain_text(first)
     expect(page.locator("#history-detail .session-steps li").nth(0)).to_have_class("current")
+    expect(page.locator(f'#history-rows tr[data-id="{first}"]')).to_have_class("selected")
     watched.snap("history-session-1280")
 
     page.locator("#calibration-panel summary").click()

@@ -125,7 +125,10 @@ export class History {
       el('h3', {}, 'Conversation'),
       conversation,
     );
-    renderSession(steps, task.session, task.id, (other) => this.show(other));
+    renderSession(steps, task.session, task.id, (other) => {
+      for (const tr of this.rows.querySelectorAll('tr')) tr.classList.toggle('selected', tr.dataset.id === other);
+      this.show(other);
+    });
     this.detail.hidden = false;
   }
 }
