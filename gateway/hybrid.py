@@ -16,23 +16,21 @@ import asyncio
 import time
 from collections.abc import Awaitable
 from dataclasses import replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import aiohttp
 import orjson
 
+from gateway.call import Call, gateway_headers
 from gateway.errors import GatewayError
-from gateway.human.outcome import Escalation, ModelReply
+from gateway.human.outcome import Escalation, HeldReply
 from gateway.human.serve import HumanService
 from gateway.metrics import Metrics
-from gateway.replies import ModelAnswer, ask_for_logprobs, parse_reply, strip_logprobs
+from gateway.replies import ModelOutput, ask_for_logprobs, parse_reply, strip_logprobs
+from gateway.routing import HybridRoute
 from gateway.stats import Stats
-from gateway.streams import keep_alive, send_rest, send_upstream_error
-from gateway.upstream import UpstreamFailure, open_chain, relay
-
-if TYPE_CHECKING:
-    from gateway.routes.openai import Call
-    from gateway.routing import HybridRoute
+from gateway.streams import keep_alive, relay_to, send_rest, send_upstream_error
+from gateway.upstream import UpstreamFailure, open_chain
 
 REVIEW_HEADER = b"x-human-review"
 T = TypeVar("T")
@@ -69,7 +67,7 @@ class HybridService:
         upstream = target.upstream.name
         self.metrics.upstream_headers(upstream, time.perf_counter() - sent)
         if not reads_answer:
-            await relay(response, call.send, call.receive, self._headers("model", None, None))
+            await relay_to(call, response, gateway_headers("hybrid", "model"))
             return response.status
         try:
             raw = await self._keeping_alive(call, response.read(), keepalive_s)
@@ -89,7 +87,7 @@ class HybridService:
         headers = [
             (k.lower(), v) for k, v in response.raw_headers if k.lower() not in _NOT_REPLAYED
         ]
-        reply = ModelReply(response.status, headers, raw)
+        reply = HeldReply(response.status, headers, raw)
         if reply.status >= 400:  # the client's own mistake, relayed as it came
             await send_upstream_error(call, reply.status, reply.headers, reply.body)
             return reply.status
@@ -114,7 +112,7 @@ class HybridService:
         self,
         call: Call,
         route: HybridRoute,
-        reply: ModelReply,
+        reply: HeldReply,
         added_logprobs: bool,
         client_asks: bool,
     ) -> int:
@@ -133,7 +131,7 @@ class HybridService:
         decision = policy.decide(call.data, answer, client_asks)
         self._measure(call.head.model, answer, decision.confidence)
         if not decision.escalate:
-            extra = self._headers("model", decision.confidence, None)
+            extra = gateway_headers("hybrid", "model", confidence=decision.confidence)
             await send_rest(call, reply.status, [*reply.headers, *extra], reply.body)
             return reply.status
         why = Escalation(
@@ -141,7 +139,7 @@ class HybridService:
             route="hybrid",
             draft=answer.draft(decision.confidence),
             confidence=decision.confidence,
-            fallback=reply if policy.on_timeout == "draft" else None,
+            timeout_reply=reply if policy.on_timeout == "draft" else None,
         )
         return await self._escalate(call, route, why)
 
@@ -156,14 +154,14 @@ class HybridService:
                 if done:
                     return task.result()
                 # No decision yet, so only the route is known for the headers.
-                await keep_alive(call, [(b"x-gateway-route", b"hybrid")])
+                await keep_alive(call, gateway_headers("hybrid"))
         finally:
             task.cancel()
 
     async def _escalate(self, call: Call, route: HybridRoute, why: Escalation) -> int:
         return await self.human.serve(call, route.human, why)
 
-    def _measure(self, model: str, answer: ModelAnswer, confidence: float | None) -> None:
+    def _measure(self, model: str, answer: ModelOutput, confidence: float | None) -> None:
         if confidence is not None:
             self.metrics.confidence.labels(self.metrics.model_label(model)).observe(confidence)
         usage = answer.usage or {}
@@ -171,17 +169,3 @@ class HybridService:
         completion = usage.get("completion_tokens", usage.get("output_tokens"))
         if isinstance(prompt, int) and isinstance(completion, int):
             self.metrics.tokens_used(model, prompt, completion)
-
-    @staticmethod
-    def _headers(
-        answered_by: str, confidence: float | None, reason: str | None
-    ) -> list[tuple[bytes, bytes]]:
-        headers = [
-            (b"x-gateway-route", b"hybrid"),
-            (b"x-gateway-answered-by", answered_by.encode()),
-        ]
-        if confidence is not None:
-            headers.append((b"x-gateway-confidence", f"{confidence:.4f}".encode()))
-        if reason is not None:
-            headers.append((b"x-gateway-escalation", reason.encode()))
-        return headers

@@ -1,7 +1,7 @@
 """When a hybrid route brings a person in: triggers and confidence scorers.
 
 A ``Policy`` is built once per hybrid model at start-up; ``decide`` then looks at
-one model answer (already parsed into a ``ModelAnswer``) and says whether a
+one model answer (already parsed into a ``ModelOutput``) and says whether a
 person must see it, and why.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.config import ModelConfig
-from gateway.replies import ModelAnswer
+from gateway.replies import ModelOutput
 
-Scorer = Callable[[dict[str, Any], ModelAnswer], float | None]
+Scorer = Callable[[dict[str, Any], ModelOutput], float | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +29,14 @@ class Decision:
     confidence: float | None
 
 
-def mean_probability(request: dict[str, Any], answer: ModelAnswer) -> float | None:
+def mean_probability(request: dict[str, Any], answer: ModelOutput) -> float | None:
     """Geometric mean token probability of the generated content."""
     if not answer.logprobs:
         return None
     return math.exp(sum(answer.logprobs) / len(answer.logprobs))
 
 
-def min_token_probability(request: dict[str, Any], answer: ModelAnswer) -> float | None:
+def min_token_probability(request: dict[str, Any], answer: ModelOutput) -> float | None:
     """Probability of the least likely generated token."""
     if not answer.logprobs:
         return None
@@ -98,18 +98,18 @@ class Policy:
         """Whether an upstream failure goes to a person (else it is relayed)."""
         return self.mode in ("fallback", "review") or "upstream_error" in self.escalate_on
 
-    def decide(self, request: dict[str, Any], answer: ModelAnswer, client_asks: bool) -> Decision:
+    def decide(self, request: dict[str, Any], answer: ModelOutput, client_asks: bool) -> Decision:
         """Whether this answer needs a person, and the reason."""
         confidence = self._score(request, answer)
         reason = self._reason(answer, confidence, client_asks)
         return Decision(reason is not None, reason, confidence)
 
-    def _score(self, request: dict[str, Any], answer: ModelAnswer) -> float | None:
+    def _score(self, request: dict[str, Any], answer: ModelOutput) -> float | None:
         score = self.scorer(request, answer)
         return None if score is None else min(max(float(score), 0.0), 1.0)
 
     def _reason(
-        self, answer: ModelAnswer, confidence: float | None, client_asks: bool
+        self, answer: ModelOutput, confidence: float | None, client_asks: bool
     ) -> str | None:
         if client_asks:
             return "client_request"

@@ -2,7 +2,7 @@
 
 The hybrid route needs the whole answer to judge it: its text, tool calls,
 computer actions, finish reason, refusal and token logprobs. This module turns
-the upstream bytes into a ``ModelAnswer``, and strips logprobs the gateway
+the upstream bytes into a ``ModelOutput``, and strips logprobs the gateway
 asked for on the client's behalf.
 """
 
@@ -18,7 +18,7 @@ LOGPROBS_INCLUDE = "message.output_text.logprobs"
 
 
 @dataclass(slots=True)
-class ModelAnswer:
+class ModelOutput:
     """What a model answered, in the shape a reviewer's draft takes."""
 
     content: str | None = None
@@ -63,7 +63,7 @@ def ask_for_logprobs(api: str, data: dict[str, Any]) -> tuple[dict[str, Any], bo
     return {**data, "include": [*include, LOGPROBS_INCLUDE]}, True
 
 
-def parse_reply(api: str, body: bytes, stream: bool) -> ModelAnswer:
+def parse_reply(api: str, body: bytes, stream: bool) -> ModelOutput:
     """Parse a whole upstream reply; raises ``ValueError`` when it is not one."""
     try:
         if api == "chat.completions":
@@ -120,7 +120,7 @@ def _arguments(text: str) -> dict[str, Any] | str:
 # -- Chat Completions ----------------------------------------------------------------
 
 
-def _chat(body: dict[str, Any]) -> ModelAnswer:
+def _chat(body: dict[str, Any]) -> ModelOutput:
     answers = [_chat_choice(choice) for choice in body["choices"]]
     answer = answers[0]
     answer.usage, answer.raw = body.get("usage"), body
@@ -129,11 +129,11 @@ def _chat(body: dict[str, Any]) -> ModelAnswer:
     return answer
 
 
-def _chat_choice(choice: dict[str, Any]) -> ModelAnswer:
+def _chat_choice(choice: dict[str, Any]) -> ModelOutput:
     message = choice["message"]
     functions = [call["function"] for call in message.get("tool_calls") or []]
     tokens = (choice.get("logprobs") or {}).get("content") or []
-    return ModelAnswer(
+    return ModelOutput(
         content=message.get("content"),
         tool_calls=[
             {"name": function["name"], "arguments": _arguments(function["arguments"])}
@@ -145,7 +145,7 @@ def _chat_choice(choice: dict[str, Any]) -> ModelAnswer:
     )
 
 
-def _chat_stream(chunks: list[dict[str, Any]]) -> ModelAnswer:
+def _chat_stream(chunks: list[dict[str, Any]]) -> ModelOutput:
     """The streamed choices put back together; the first is the answer judged."""
     parts: dict[int, dict[str, Any]] = {}
     usage = None
@@ -154,7 +154,7 @@ def _chat_stream(chunks: list[dict[str, Any]]) -> ModelAnswer:
         for choice in chunk.get("choices") or []:
             part = parts.setdefault(
                 choice.get("index", 0),
-                {"text": [], "refusal": [], "calls": {}, "answer": ModelAnswer()},
+                {"text": [], "refusal": [], "calls": {}, "answer": ModelOutput()},
             )
             delta = choice.get("delta") or {}
             part["text"].append(delta.get("content") or "")
@@ -178,7 +178,7 @@ def _chat_stream(chunks: list[dict[str, Any]]) -> ModelAnswer:
             for _, call in sorted(part["calls"].items())
         ]
         answers.append(answer)
-    answer = answers[0] if answers else ModelAnswer()
+    answer = answers[0] if answers else ModelOutput()
     answer.usage, answer.raw = usage, {"chunks": chunks}
     if len(answers) > 1:
         answer.choices = [each.choice_draft() for each in answers]
@@ -200,8 +200,8 @@ def _final_response(body: bytes) -> dict[str, Any]:
     return final
 
 
-def _response(body: dict[str, Any]) -> ModelAnswer:
-    answer = ModelAnswer(usage=body.get("usage"), raw=body)
+def _response(body: dict[str, Any]) -> ModelOutput:
+    answer = ModelOutput(usage=body.get("usage"), raw=body)
     text: list[str] = []
     for item in body.get("output") or []:
         kind = item.get("type")

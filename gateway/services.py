@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from gateway.auth import ClientAuth, ReviewerAuth
 from gateway.config import Config
 from gateway.events import Events
+from gateway.human.queue import TaskQueue
+from gateway.human.serve import HumanService
+from gateway.hybrid import HybridService
 from gateway.metrics import Metrics
 from gateway.routing import Router
+from gateway.stats import Stats
 from gateway.upstream import Upstream
-
-if TYPE_CHECKING:
-    from gateway.human.queue import TaskQueue
-    from gateway.human.serve import HumanService
-    from gateway.hybrid import HybridService
-    from gateway.stats import Stats
 
 
 @dataclass

@@ -1,4 +1,9 @@
-"""Replies that may begin as an SSE stream before their outcome is known.
+"""Writing replies to a ``Call``: the one place the domain's replies become ASGI.
+
+The domain (human/serve.py, hybrid.py) says what to send through these
+functions and never builds an ASGI message itself.
+
+Replies may begin as an SSE stream before their outcome is known.
 
 A streaming client waiting on a person (or on a hybrid route's model) gets
 ``: keep-alive`` comments; the status line goes out with the first of them and
@@ -8,17 +13,16 @@ an error included, can only be more of the stream.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
 
 import orjson
+from aiohttp import ClientResponse
 
-from gateway.asgi import Headers, send_whole
+from gateway.asgi import Headers, disconnected, send_whole
+from gateway.call import Call
 from gateway.errors import GatewayError
 from gateway.human.answers import KEEPALIVE, sse_data
-
-if TYPE_CHECKING:
-    from gateway.routes.openai import Call
+from gateway.upstream import relay
 
 SSE_HEADERS: Headers = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -72,3 +76,26 @@ async def send_error(
         return
     encoded = [(k.encode(), v.encode()) for k, v in error.headers.items()]
     await send_whole(call.send, error.status, [*JSON_HEADERS, *encoded, *headers], error.body())
+
+
+async def send_json(call: Call, status: int, headers: Headers, body: bytes) -> None:
+    """A whole JSON reply."""
+    await send_whole(call.send, status, [*JSON_HEADERS, *headers], body)
+
+
+async def send_stream(call: Call, headers: Headers, chunks: Iterable[bytes]) -> None:
+    """A whole SSE stream (its status line may have gone out with a keep-alive)."""
+    await start_stream(call, headers)
+    for chunk in chunks:
+        await call.send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await call.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def client_gone(call: Call) -> None:
+    """Return once the client has gone."""
+    await disconnected(call.receive)
+
+
+async def relay_to(call: Call, response: ClientResponse, headers: Headers) -> None:
+    """An upstream's reply, relayed to the client as it comes."""
+    await relay(response, call.send, call.receive, headers)

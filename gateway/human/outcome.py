@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.call import gateway_headers
 from gateway.errors import GatewayError
 from gateway.human.task import EXPIRED, REJECTED, Task
 
 
 @dataclass(frozen=True, slots=True)
-class ModelReply:
+class HeldReply:
     """A model's whole reply, held back while a person decides (hybrid routes)."""
 
     status: int
@@ -26,20 +27,17 @@ class Escalation:
     route: str = "human"
     draft: dict[str, Any] | None = None
     confidence: float | None = None
-    fallback: ModelReply | None = None  # sent instead of a timeout error (on_timeout = "draft")
+    timeout_reply: HeldReply | None = None  # sent instead of a timeout error (on_timeout = "draft")
 
     def headers(self, task: Task, answered_by: str) -> list[tuple[bytes, bytes]]:
         """The ``x-gateway-*`` headers of a reply on this route."""
-        headers = [
-            (b"x-gateway-route", self.route.encode()),
-            (b"x-gateway-answered-by", answered_by.encode()),
-            (b"x-gateway-task", task.id.encode()),
-        ]
-        if self.route != "human":
-            headers.append((b"x-gateway-escalation", self.reason.encode()))
-        if self.confidence is not None:
-            headers.append((b"x-gateway-confidence", f"{self.confidence:.4f}".encode()))
-        return headers
+        return gateway_headers(
+            self.route,
+            answered_by,
+            task=task.id,
+            escalation=None if self.route == "human" else self.reason,
+            confidence=self.confidence,
+        )
 
 
 HUMAN_ROUTE = Escalation()

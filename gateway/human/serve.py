@@ -13,11 +13,11 @@ import asyncio
 import hashlib
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from gateway.asgi import disconnected, send_whole
+from gateway.call import Call
 from gateway.config import HumanConfig
 from gateway.errors import GatewayError, not_found, unprocessable
 from gateway.human import answers
@@ -38,12 +38,16 @@ from gateway.human.steps import Steps, session_name
 from gateway.human.task import ANSWERED, EXPIRED, PENDING, Task
 from gateway.human.validate import checked_replies, parse_answer
 from gateway.metrics import Metrics
+from gateway.routing import HumanRoute
 from gateway.store.base import StoredResponse
-from gateway.streams import JSON_HEADERS, keep_alive, send_error, send_rest, start_stream
-
-if TYPE_CHECKING:
-    from gateway.routes.openai import Call
-    from gateway.routing import HumanRoute
+from gateway.streams import (
+    client_gone,
+    keep_alive,
+    send_error,
+    send_json,
+    send_rest,
+    send_stream,
+)
 
 CLIENT_CLOSED = 499
 RESTART_RETRY_AFTER_S = 2  # a restart takes about a second
@@ -148,7 +152,7 @@ class HumanService:
         # waiting client, and asyncio.wait's bookkeeping costs ~1.5 KB each
         # (bench/human.py). The watcher ends when the client leaves; an outcome or
         # a stopping server cancels it.
-        watcher = asyncio.ensure_future(disconnected(call.receive))
+        watcher = asyncio.ensure_future(client_gone(call))
         stopping = self.stopping()
 
         def wake(_: asyncio.Future) -> None:
@@ -176,7 +180,7 @@ class HumanService:
     async def _wait_streaming(
         self, call: Call, waiting: Waiting, keepalive_s: float, why: Escalation
     ) -> int:
-        disconnect = asyncio.ensure_future(disconnected(call.receive))
+        disconnect = asyncio.ensure_future(client_gone(call))
         stopping = self.stopping()
         try:
             while not waiting.done.done():
@@ -233,11 +237,11 @@ class HumanService:
         the stream: the answer's events, the model's held-back reply, or an
         error as a ``data:`` event.
         """
-        if task.status == EXPIRED and why.fallback is not None:
-            fallback = why.fallback
-            headers = [*fallback.headers, *why.headers(task, "draft")]
-            await send_rest(call, fallback.status, headers, fallback.body)
-            return fallback.status
+        if task.status == EXPIRED and why.timeout_reply is not None:
+            held = why.timeout_reply
+            headers = [*held.headers, *why.headers(task, "draft")]
+            await send_rest(call, held.status, headers, held.body)
+            return held.status
         if task.status != ANSWERED:
             error = outcome_error(task)
             await send_error(call, error, why.headers(task, "human"))
@@ -245,14 +249,11 @@ class HumanService:
             return error.status
         assert task.result is not None
         answered_by = self.answered_by(task)
+        headers = why.headers(task, answered_by)
         if call.head.stream:
-            await start_stream(call, why.headers(task, answered_by))
-            for chunk in answers.stream_of(task.api, task.result, call.data):
-                await call.send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await call.send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send_stream(call, headers, answers.stream_of(task.api, task.result, call.data))
         else:
-            headers = [*JSON_HEADERS, *why.headers(task, answered_by)]
-            await send_whole(call.send, 200, headers, orjson.dumps(task.result))
+            await send_json(call, 200, headers, orjson.dumps(task.result))
         await self.queue.delivered(task)
         return 200
 

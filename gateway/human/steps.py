@@ -31,15 +31,13 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from gateway.human.request import messages_of, texts
-
-if TYPE_CHECKING:
-    from gateway.human.task import Task
-    from gateway.store.base import Change, Store
+from gateway.human.task import Task
+from gateway.store.base import Change, Store
 
 INDEX_LIMIT = 100_000  # keys kept; the oldest go first
 TEXT_CANDIDATES = 8  # tasks kept per text key (independent runs that look alike)

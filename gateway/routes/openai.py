@@ -19,7 +19,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.asgi import header, peer, send_whole
-from gateway.body import RequestHead, parse_body, read_body
+from gateway.body import parse_body, read_body
+from gateway.call import Call, gateway_headers
 from gateway.checks import check_model_request
 from gateway.errors import GatewayError, bad_request, model_not_found, not_found
 from gateway.human import answers
@@ -30,30 +31,10 @@ from gateway.store.base import StoredResponse
 from gateway.streams import send_error, send_upstream_error
 from gateway.upstream import UpstreamBroke, UpstreamFailure, open_chain, pass_on, relay
 
-FORWARD_HEADERS = ((b"x-gateway-route", b"forward"), (b"x-gateway-answered-by", b"model"))
+FORWARD_HEADERS = tuple(gateway_headers("forward", "model"))  # the same on every forward
 MODEL_CREATED = 1700000000
 log = logging.getLogger("gateway")
 _RESPONSE_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
-
-
-@dataclass(slots=True)
-class Call:
-    """One client request to a model endpoint, read and parsed."""
-
-    api: str  # "chat.completions" or "responses"
-    path: str  # the path below the upstream's base URL
-    scope: dict
-    receive: Any
-    send: Any
-    body: bytes
-    data: dict[str, Any]
-    head: RequestHead
-    client: bytes  # the digest of the client's key, b"" without one
-    started: float  # perf_counter() when the request arrived
-    response_started: bool = False  # the status line has gone out (a stream began)
-
-    def header(self, name: bytes) -> str | None:
-        return header(self.scope, name)
 
 
 @dataclass(slots=True)
@@ -96,7 +77,7 @@ class ModelEndpoint:
             status = await self.serve(scope, receive, send, started, seen)
         except GatewayError as error:
             if seen.call is not None:
-                route = [(b"x-gateway-route", seen.route_kind.encode())]
+                route = gateway_headers(seen.route_kind)
                 await send_error(seen.call, error, route)
             else:
                 await error.response()(scope, receive, send)

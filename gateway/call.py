@@ -1,0 +1,56 @@
+"""A client's request as the domain sees it, and the headers that say how it was answered.
+
+``Call`` lives here, below the doors and the domain, so that both can name it
+without importing each other (no cycle, not even under ``TYPE_CHECKING``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.asgi import Headers, header
+from gateway.body import RequestHead
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request to a model endpoint, read and parsed."""
+
+    api: str  # "chat.completions" or "responses"
+    path: str  # the path below the upstream's base URL
+    scope: dict
+    receive: Any
+    send: Any
+    body: bytes
+    data: dict[str, Any]
+    head: RequestHead
+    client: bytes  # the digest of the client's key, b"" without one
+    started: float  # perf_counter() when the request arrived
+    response_started: bool = False  # the status line has gone out (a stream began)
+
+    def header(self, name: bytes) -> str | None:
+        return header(self.scope, name)
+
+
+def gateway_headers(
+    route: str,
+    answered_by: str | None = None,
+    *,
+    task: str | None = None,
+    escalation: str | None = None,
+    confidence: float | None = None,
+) -> Headers:
+    """The ``x-gateway-*`` headers of a reply: its route, who answered (``model``,
+    ``human`` or ``draft``), the task, why a hybrid call went to a person, and the
+    model's confidence score."""
+    headers = [(b"x-gateway-route", route.encode())]
+    if answered_by is not None:
+        headers.append((b"x-gateway-answered-by", answered_by.encode()))
+    if task is not None:
+        headers.append((b"x-gateway-task", task.encode()))
+    if escalation is not None:
+        headers.append((b"x-gateway-escalation", escalation.encode()))
+    if confidence is not None:
+        headers.append((b"x-gateway-confidence", f"{confidence:.4f}".encode()))
+    return headers
