@@ -99,24 +99,37 @@ class Policy:
         return self.mode in ("fallback", "review") or "upstream_error" in self.escalate_on
 
     def decide(self, request: dict[str, Any], answer: ModelOutput, client_asks: bool) -> Decision:
-        """Whether this answer needs a person, and the reason."""
+        """Whether this answer needs a person, and the reason.
+
+        With ``n > 1`` every choice is judged: the client receives all of them, so
+        one refusal, cut-off or risky tool call among them is enough, and the
+        confidence is the least confident choice's.
+        """
         confidence = self._score(request, answer)
-        reason = self._reason(answer, confidence, client_asks)
+        if client_asks:
+            reason: str | None = "client_request"
+        elif self.mode == "review":
+            reason = "review"
+        elif self.mode == "fallback":
+            reason = None
+        else:
+            reason = next(
+                (found for each in (answer, *answer.others) if (found := self._trigger(each))),
+                None,
+            ) or self._threshold_or_audit(confidence)
         return Decision(reason is not None, reason, confidence)
 
     def _score(self, request: dict[str, Any], answer: ModelOutput) -> float | None:
-        score = self.scorer(request, answer)
-        return None if score is None else min(max(float(score), 0.0), 1.0)
+        # A custom scorer reads the whole reply body (every choice) in one call; the
+        # built-in ones read each choice's own logprobs.
+        judged = [answer]
+        if self.scorer in BUILTIN_SCORERS.values():
+            judged += answer.others
+        scores = [score for each in judged if (score := self.scorer(request, each)) is not None]
+        return None if not scores else min(max(float(min(scores)), 0.0), 1.0)
 
-    def _reason(
-        self, answer: ModelOutput, confidence: float | None, client_asks: bool
-    ) -> str | None:
-        if client_asks:
-            return "client_request"
-        if self.mode == "review":
-            return "review"
-        if self.mode == "fallback":
-            return None
+    def _trigger(self, answer: ModelOutput) -> str | None:
+        """A reason read from one choice's content, if any."""
         if answer.refusal and "refusal" in self.escalate_on:
             return "refusal"
         if answer.finish_reason in ("length", "content_filter") and (
@@ -127,6 +140,9 @@ class Policy:
             self._review_tools.fullmatch(call["name"]) for call in answer.tool_calls
         ):
             return "tool_review"
+        return None
+
+    def _threshold_or_audit(self, confidence: float | None) -> str | None:
         if self.min_confidence is not None:
             if confidence is None:
                 if self.on_unknown == "escalate":

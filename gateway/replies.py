@@ -30,6 +30,7 @@ class ModelOutput:
     usage: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict)  # the reply body (for streams, rebuilt)
     choices: list[dict[str, Any]] = field(default_factory=list)  # every choice's draft, when n > 1
+    others: list[ModelOutput] = field(default_factory=list)  # choices 2..n, judged like the first
 
     def draft(self, confidence: float | None) -> dict[str, Any]:
         """The model's answer as a draft a reviewer may accept or edit.
@@ -126,6 +127,7 @@ def _chat(body: dict[str, Any]) -> ModelOutput:
     answer.usage, answer.raw = body.get("usage"), body
     if len(answers) > 1:
         answer.choices = [each.choice_draft() for each in answers]
+        answer.others = answers[1:]
     return answer
 
 
@@ -182,6 +184,7 @@ def _chat_stream(chunks: list[dict[str, Any]]) -> ModelOutput:
     answer.usage, answer.raw = usage, {"chunks": chunks}
     if len(answers) > 1:
         answer.choices = [each.choice_draft() for each in answers]
+        answer.others = answers[1:]
     return answer
 
 
