@@ -193,14 +193,29 @@ def cua(gateway: Gateway, method: str, path: str, body=None, key: str | None = K
     return httpx2.request(method, f"{gateway.url}/cua{path}", json=body, headers=headers)
 
 
+def queued_count(gateway: Gateway) -> float:
+    """``gateway_requests_total`` for model ``human`` on the human route with status 200."""
+    text = httpx2.get(f"{gateway.url}/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("gateway_requests_total{")
+        and 'model="human"' in line
+        and 'route="human"' in line
+        and 'status="200"' in line
+    )
+
+
 def test_protocol_endpoints_and_shapes(gateway, reviewer) -> None:
     refused = cua(gateway, "POST", "/queue", {"messages": MESSAGES, "model": "human"}, key=None)
     assert refused.status_code == 401 and "detail" in refused.json()
     assert refused.headers["www-authenticate"] == "Bearer"
     assert cua(gateway, "GET", "/pending", key="wrong").status_code == 401
 
+    queued_before = queued_count(gateway)
     first = cua(gateway, "POST", "/queue", {"messages": MESSAGES, "model": "human"}).json()
     second = cua(gateway, "POST", "/queue", {"messages": MESSAGES, "model": "human"}).json()
+    assert queued_count(gateway) == queued_before + 2  # counted in gateway_requests_total
     assert first["status"] == "queued" and second["status"] == "queued"
     SEEN.update((first["id"], second["id"]))
     status = cua(gateway, "GET", f"/status/{first['id']}").json()

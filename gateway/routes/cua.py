@@ -106,6 +106,8 @@ def routes(services: Services) -> list[BaseRoute]:
         task, stored = cua.new_task(body, client, timeout, services.human.steps)
         await queue.create(task, stored)
         services.metrics.escalated(body.model, HUMAN_ROUTE.reason)
+        # Counted when queued: the call is answered later, through /status polls.
+        services.metrics.request_done(body.model, "human", 200)
         return {"id": task.id, "status": "queued"}
 
     async def status(request: Request) -> dict[str, Any]:
