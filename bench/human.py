@@ -75,10 +75,17 @@ def percentile(values: list[float], share: float) -> float:
 class Load:
     """Clients, a dashboard and a reviewer, on one event loop."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, client_urls: list[str] | None = None, reviewer_url: str | None = None
+    ) -> None:
         import aiohttp
 
         self.url = url
+        # bench/cluster.py: clients spread over several processes, the dashboard and
+        # the reviewer on one of them.
+        self.client_urls = client_urls or [url]
+        self.reviewer_url = reviewer_url or url
+        self.client_url: dict[str, str] = {}  # text -> the process its client waits on
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, force_close=True),
             timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
@@ -91,7 +98,7 @@ class Load:
 
     async def follow_events(self, ready: asyncio.Event) -> None:
         """The dashboard: read /api/events and note when each task.created arrives."""
-        async with self.session.get(self.url + "/api/events") as reply:
+        async with self.session.get(self.reviewer_url + "/api/events") as reply:
             name = ""
             ready.set()
             async for raw in reply.content:
@@ -108,7 +115,7 @@ class Load:
 
     async def client(self, text: str) -> None:
         """One client: post, then wait for the whole reply."""
-        url = self.url + "/v1/chat/completions"
+        url = self.client_url[text] + "/v1/chat/completions"
         headers = {"content-type": "application/json"}
         try:
             async with self.session.post(url, data=body_for(text), headers=headers) as reply:
@@ -122,7 +129,8 @@ class Load:
         if waiter is not None:
             waiter.set()
 
-    def start_client(self, text: str) -> None:
+    def start_client(self, text: str, url: str | None = None) -> None:
+        self.client_url[text] = url or self.client_urls[len(self.clients) % len(self.client_urls)]
         self.clients.append(asyncio.ensure_future(self.client(text)))
 
     async def wait_created(self, count: int, timeout: float = 120) -> None:
@@ -147,7 +155,7 @@ class Load:
             text = f"new {index}"
             seen = self.waiters[text] = asyncio.Event()
             sent = time.monotonic()
-            self.start_client(text)
+            self.start_client(text, self.client_urls[0])
             await asyncio.wait_for(seen.wait(), 10)
             latencies.append(self.created[text][1] - sent)
         return latencies
@@ -156,14 +164,16 @@ class Load:
         """Answers one at a time: POST /answer sent -> the client has its whole reply."""
         latencies = []
         headers = {"x-reviewer": "bench"}
-        for index in range(sample):
-            text = f"waiting {index}"
+        # Clients held by another process than the reviewer's, where there is one.
+        held_elsewhere = [t for t in self.created if t.startswith("waiting ")]
+        held_elsewhere = [t for t in held_elsewhere if self.client_url[t] != self.reviewer_url]
+        for text in (held_elsewhere or [f"waiting {i}" for i in range(sample)])[:sample]:
             task_id, _ = self.created[text]
             done = self.waiters["reply:" + text] = asyncio.Event()
             answer = {"content": f"answer to {text}"}
             sent = time.monotonic()
             async with self.session.post(
-                f"{self.url}/api/tasks/{task_id}/answer", json=answer, headers=headers
+                f"{self.reviewer_url}/api/tasks/{task_id}/answer", json=answer, headers=headers
             ) as reply:
                 assert reply.status == 200, await reply.text()
             await asyncio.wait_for(done.wait(), 10)
@@ -171,12 +181,14 @@ class Load:
         return latencies
 
 
-def load_process(url: str, clients: int, sample: int, pipe: Connection) -> None:
+def load_process(
+    url: str, clients: int, sample: int, pipe: Connection, client_urls: list[str] | None = None
+) -> None:
     """Runs in its own process: fill, tell the parent, wait, measure, report."""
     raise_fd_limit()
 
     async def main() -> dict[str, Any]:
-        load = Load(url)
+        load = Load(url, client_urls, url)
         ready = asyncio.Event()
         dashboard = asyncio.ensure_future(load.follow_events(ready))
         await asyncio.wait_for(ready.wait(), 10)
@@ -187,7 +199,8 @@ def load_process(url: str, clients: int, sample: int, pipe: Connection) -> None:
         for index in range(50):
             task_id, _ = load.created[f"warm {index}"]
             async with load.session.post(
-                f"{url}/api/tasks/{task_id}/answer", json={"content": f"warm {index}"}
+                f"{url}/api/tasks/{task_id}/answer",
+                json={"content": f"warm {index}"},
             ) as reply:
                 await reply.read()
         await asyncio.gather(*load.clients)

@@ -264,8 +264,9 @@ async def test_reads(store):
     assert await store.request(task.id) == b'{"messages": []}'
     assert [t.id for t in await store.list(OPEN, model="m1")] == [task.id]
     assert await store.list(OPEN, model="m2") == []
-    assert [t.id for t in await store.get_many([task.id, "nope"])] == [task.id]
+    assert await store.finished_among([task.id, "nope"]) == []
     await answer(store, task.id, "alice")
+    assert [t.id for t in await store.finished_among([task.id, "nope"])] == [task.id]
     assert [t.id for t in await store.answered_after(0)] == [task.id]
     stats = await store.stats(0)
     assert stats["counts"] == {ANSWERED: 1} and len(stats["answer_seconds"]) == 1

@@ -262,10 +262,14 @@ class TaskQueue:
         answer: dict[str, Any],
         result: dict[str, Any],
         response_id: str | None = None,
+        seen: Task | None = None,
     ) -> Task:
-        """Record an answer; the notifier wakes the waiting clients and tells the dashboards."""
+        """Record an answer; the notifier wakes the waiting clients and tells the dashboards.
+
+        ``seen``: the task as the caller just read it (``check_holder``), which saves
+        a read; the conditional write still decides."""
         changes = {"answer": answer, "result": result, "response_id": response_id}
-        task = await self._finish_by(task_id, reviewer, ANSWERED, changes, None)
+        task = await self._finish_by(task_id, reviewer, ANSWERED, changes, None, seen)
         assert task.answered_at is not None
         self.metrics.time_to_answer.labels(self._model(task)).observe(
             task.answered_at - task.created_at
@@ -313,9 +317,15 @@ class TaskQueue:
         return await self._store(self.store.transition(task_id, guard, changes, entry, event))
 
     async def _finish_by(
-        self, task_id: str, reviewer: str, status: str, changes: dict[str, Any], detail: str | None
+        self,
+        task_id: str,
+        reviewer: str,
+        status: str,
+        changes: dict[str, Any],
+        detail: str | None,
+        seen: Task | None = None,
     ) -> Task:
-        task = await self.check_holder(task_id, reviewer)
+        task = seen or await self.check_holder(task_id, reviewer)
         now = time.time()
         held = task.status == CLAIMED
         changes = {
@@ -427,9 +437,8 @@ class TaskQueue:
     async def _check_waiters(self) -> None:
         ids = list(self._waiting)
         for start in range(0, len(ids), 1000):
-            for task in await self._store(self.store.get_many(ids[start : start + 1000])):
-                if not task.is_open:
-                    self._learn(task)
+            for task in await self._store(self.store.finished_among(ids[start : start + 1000])):
+                self._learn(task)
 
     # -- notifications ------------------------------------------------------------
 

@@ -295,7 +295,9 @@ class HumanService:
             result = answers.response_object(
                 response_id, request, task.model, created, replies[0], task.prompt_tokens
             )
-        task = await self.queue.answer(task_id, reviewer, answer.record(), result, response_id)
+        task = await self.queue.answer(
+            task_id, reviewer, answer.record(), result, response_id, seen=task
+        )
         self.steps.answered(task, request)
         usage = result["usage"]
         prompt = usage.get("prompt_tokens", usage.get("input_tokens", 0))

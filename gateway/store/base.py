@@ -165,7 +165,8 @@ class Store(Protocol):
 
     async def get(self, task_id: str) -> Task | None: ...
 
-    async def get_many(self, task_ids: Sequence[str]) -> list[Task]: ...
+    async def finished_among(self, task_ids: Sequence[str]) -> list[Task]:
+        """Those of these tasks that have finished (usually none: a cheap check)."""
 
     async def find(self, dedup: str, finished_since: float) -> Task | None:
         """The open task with this dedup key, else the newest undelivered outcome

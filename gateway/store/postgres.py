@@ -163,27 +163,32 @@ class PostgresStore:
 
         return await self._call(in_transaction)
 
-    async def _notify_in(self, conn: asyncpg.Connection, task_id: str, event: str) -> None:
-        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{self.origin}:{task_id}:{event}")
-
     # -- tasks: conditional writes --------------------------------------------------------
 
     async def create(self, task: Task, request: bytes, entry: AuditEntry) -> tuple[Task, bool]:
+        # One statement (one round trip, one transaction) inserts the task and, only
+        # if it was inserted, its request, audit entry, attachment and notification.
+        args = [
+            *sql.task_row(task),
+            request,
+            *sql.audit_args(entry),
+            self.process,
+            task.clients,
+            CHANNEL,
+            f"{self.origin}:{task.id}:task.created",
+        ]
+
         async def write(conn: asyncpg.Connection) -> tuple[Task, bool] | None:
-            row = await conn.fetchrow(_INSERT_TASK, *sql.task_row(task))
-            if row is None:
-                # READ COMMITTED: the winner may have finished since; the caller retries.
-                found = await conn.fetchrow(_OPEN_BY_DEDUP, task.dedup)
-                return None if found is None else (sql.task_from_row(found), False)
-            await conn.execute(_INSERT_REQUEST, task.id, request)
-            await conn.execute(_INSERT_AUDIT, *sql.audit_args(entry))
-            if task.clients > 0:
-                await conn.execute(_ATTACH_ROW, task.id, self.process, task.clients)
-            await self._notify_in(conn, task.id, "task.created")
-            return sql.task_from_row(row), True
+            row = await conn.fetchrow(_CREATE, *args)
+            if row is not None:
+                return sql.task_from_row(tuple(row)[: len(sql.COLUMNS)]), True
+            # Lost to an open task with the same dedup key. READ COMMITTED: it may
+            # have finished since, and then the caller tries again.
+            found = await conn.fetchrow(_OPEN_BY_DEDUP, task.dedup)
+            return None if found is None else (sql.task_from_row(found), False)
 
         for _ in range(5):
-            outcome = await self._write(write)
+            outcome = await self._call(write)
             if outcome is not None:
                 if outcome[1]:
                     self._tell(Change(task.id, "task.created", outcome[0]))
@@ -198,22 +203,27 @@ class PostgresStore:
         entry: AuditEntry | None = None,
         event: str | None = None,
     ) -> Task | None:
-        statement, args = sql.transition(task_id, guard, changes)
-        statement = sql.numbered(statement)
-
-        async def write(conn: asyncpg.Connection) -> Task | None:
-            row = await conn.fetchrow(statement, *args)
-            if row is None:
-                return None
-            if entry is not None:
-                await conn.execute(_INSERT_AUDIT, *sql.audit_args(entry))
-            if changes.get("status") in FINISHED:
-                await conn.execute(_DROP_TASK_ROWS, task_id)
-            if event is not None:
-                await self._notify_in(conn, task_id, event)
-            return sql.task_from_row(row)
-
-        task = await self._write(write)
+        # One statement, so one round trip and its own transaction: the conditional
+        # UPDATE, and only where it matched, the audit entry, the finished task's
+        # attachments dropped and the notification (delivered at commit).
+        update, args = sql.transition(task_id, guard, changes)
+        parts = [f"t AS ({update})"]
+        if entry is not None:
+            parts.append(
+                "a AS (INSERT INTO audit (task_id, at, event, actor, detail) "
+                "SELECT ?::text, ?::float8, ?::text, ?::text, ?::text FROM t)"
+            )
+            args += sql.audit_args(entry)
+        if changes.get("status") in FINISHED:
+            parts.append("d AS (DELETE FROM attachments WHERE task_id IN (SELECT id FROM t))")
+        told = "0"
+        if event is not None:
+            parts.append("n AS (SELECT pg_notify(?::text, ?::text) FROM t)")
+            args += [CHANNEL, f"{self.origin}:{task_id}:{event}"]
+            told = "(SELECT COUNT(*) FROM n)"
+        statement = sql.numbered(f"WITH {', '.join(parts)} SELECT t.*, {told} FROM t")
+        row = await self._call(lambda conn: conn.fetchrow(statement, *args))
+        task = None if row is None else sql.task_from_row(tuple(row)[: len(sql.COLUMNS)])
         if task is not None and event is not None:
             self._tell(Change(task_id, event, task))
         return task
@@ -276,8 +286,8 @@ class PostgresStore:
         found = await self._tasks(_BY_ID, task_id)
         return found[0] if found else None
 
-    async def get_many(self, task_ids: Sequence[str]) -> list[Task]:
-        return await self._tasks(_BY_IDS, list(task_ids)) if task_ids else []
+    async def finished_among(self, task_ids: Sequence[str]) -> list[Task]:
+        return await self._tasks(_FINISHED_AMONG, list(task_ids)) if task_ids else []
 
     async def find(self, dedup: str, finished_since: float) -> Task | None:
         found = await self._tasks(_FIND, dedup, finished_since)
@@ -447,17 +457,23 @@ async def _migrate(conn: asyncpg.Connection) -> None:
             )
 
 
-_INSERT_TASK = sql.numbered(sql.INSERT_TASK)
+_CREATE = sql.numbered(
+    f"WITH t AS ({sql.INSERT_TASK}), "
+    "r AS (INSERT INTO requests (task_id, body) SELECT id, ?::bytea FROM t), "
+    "a AS (INSERT INTO audit (task_id, at, event, actor, detail) "
+    "SELECT ?::text, ?::float8, ?::text, ?::text, ?::text FROM t), "
+    "c AS (INSERT INTO attachments (task_id, process, clients) "
+    "SELECT id, ?::text, ?::int FROM t WHERE clients > 0), "
+    "n AS (SELECT pg_notify(?::text, ?::text) FROM t) "
+    "SELECT t.*, (SELECT COUNT(*) FROM n) FROM t"
+)
 _OPEN_BY_DEDUP = sql.numbered(sql.OPEN_BY_DEDUP)
-_INSERT_REQUEST = sql.numbered(sql.INSERT_REQUEST)
-_INSERT_AUDIT = sql.numbered(sql.INSERT_AUDIT)
 _ATTACH = sql.numbered(sql.ATTACH)
 _DETACH = sql.numbered(sql.DETACH)
 _DUE = sql.numbered(sql.DUE)
 _ATTACH_ROW = sql.numbered(sql.ATTACH_ROW)
 _DETACH_ROW = sql.numbered(sql.DETACH_ROW)
 _DROP_EMPTY_ROW = sql.numbered(sql.DROP_EMPTY_ROW)
-_DROP_TASK_ROWS = sql.numbered(sql.DROP_TASK_ROWS)
 _FORGET_CLIENTS = sql.numbered(sql.FORGET_CLIENTS)
 _TOUCH_PROCESS = sql.numbered(sql.TOUCH_PROCESS)
 _ADD_PROCESS = sql.numbered(sql.ADD_PROCESS)
@@ -466,7 +482,7 @@ _BURY_PROCESS = sql.numbered(sql.BURY_PROCESS)
 _LEAVE_PROCESS = sql.numbered(sql.LEAVE_PROCESS)
 _TAKE_ROWS = sql.numbered(sql.TAKE_ROWS)
 _BY_ID = sql.numbered(sql.select_tasks("WHERE id = ?"))
-_BY_IDS = sql.select_tasks("WHERE id = ANY($1::text[])")
+_FINISHED_AMONG = sql.select_tasks(f"WHERE id = ANY($1::text[]) AND {sql.FINISHED_WHERE}")
 _FIND = sql.numbered(sql.FIND)
 _REQUEST = sql.numbered(sql.REQUEST)
 _AUDIT = sql.numbered(sql.AUDIT) + " ORDER BY seq"

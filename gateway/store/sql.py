@@ -25,6 +25,7 @@ _KEPT_SQL = f"('{ANSWERED}', '{REJECTED}')"
 _PLACEHOLDER = re.compile(r"\?")
 KEEP_MINUTES = 3 * 24 * 60  # counters older than this are pruned (stats look back a day)
 
+FINISHED_WHERE = f"status NOT IN {_OPEN_SQL}"
 INSERT_TASK = (
     f"INSERT INTO tasks ({COLUMN_LIST}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
     f"ON CONFLICT (dedup) WHERE status IN {_OPEN_SQL} DO NOTHING RETURNING {COLUMN_LIST}"

@@ -232,11 +232,12 @@ class SQLiteStore:
         found = await self._tasks(sql.select_tasks("WHERE id = ?"), (task_id,))
         return found[0] if found else None
 
-    async def get_many(self, task_ids: Sequence[str]) -> list[Task]:
+    async def finished_among(self, task_ids: Sequence[str]) -> list[Task]:
         if not task_ids:
             return []
         marks = ", ".join("?" for _ in task_ids)
-        return await self._tasks(sql.select_tasks(f"WHERE id IN ({marks})"), list(task_ids))
+        where = f"WHERE id IN ({marks}) AND {sql.FINISHED_WHERE}"
+        return await self._tasks(sql.select_tasks(where), list(task_ids))
 
     async def find(self, dedup: str, finished_since: float) -> Task | None:
         found = await self._tasks(sql.FIND, (dedup, finished_since))
