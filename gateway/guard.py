@@ -30,7 +30,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Doors whose bodies carry a model's request (screenshots included): max_body_mb.
 MODEL_DOORS = ("/v1/", "/cua/")
 # Sec-Fetch-Site values a request from the dashboard (or a typed URL) carries.
-_OWN_SITE = frozenset({"same-origin", "none"})
+_OWN_SITE = frozenset({b"same-origin", b"none"})
 
 
 def host_name(host: str) -> str:
@@ -51,6 +51,7 @@ class Guard:
     def __init__(self, server: ServerConfig) -> None:
         self.allowed = frozenset(name.lower() for name in server.allowed_hosts)
         self.any_host = "*" in self.allowed or (not self.allowed and not is_loopback(server.host))
+        self._seen_hosts: set[bytes] = set()
         self.api_limit = server.max_api_body_bytes
         self.model_limit = server.max_body_bytes
 
@@ -58,15 +59,15 @@ class Guard:
         """The error this request gets before any route, or ``None`` to let it through."""
         host = origin = fetch_site = content_type = None
         has_body, length = False, 0
-        for name, value in scope["headers"]:
+        for name, value in scope["headers"]:  # bytes compared, decoded only when used
             if name == b"host":
-                host = value.decode("latin-1")
+                host = value
             elif name == b"origin":
-                origin = value.decode("latin-1")
+                origin = value
             elif name == b"sec-fetch-site":
-                fetch_site = value.decode("latin-1").lower()
+                fetch_site = value
             elif name == b"content-type":
-                content_type = value.decode("latin-1")
+                content_type = value
             elif name == b"content-length":
                 length = int(value) if value.isdigit() else 0
                 has_body = length > 0
@@ -75,26 +76,26 @@ class Guard:
         if host is not None and not self.any_host and not self.host_allowed(host):
             return GatewayError(
                 421,
-                f"Host '{host_name(host)}' is not served here: add it to server.allowed_hosts.",
+                f"Host '{host_name(host.decode('latin-1'))}' is not served here: "
+                "add it to server.allowed_hosts.",
                 code="host_not_allowed",
             )
-        limit = self.model_limit if scope["path"].startswith(MODEL_DOORS) else self.api_limit
+        limit = self.model_limit if scope["path"].startswith("/v1/") else self.api_limit
         if length > limit:
             return body_too_large(limit)
         if scope["method"] in SAFE_METHODS:
             return None
         if fetch_site is not None:
-            if fetch_site not in _OWN_SITE:
-                return forbidden(
-                    f"A {fetch_site} request cannot change anything here.", "cross_origin"
-                )
+            if fetch_site.lower() not in _OWN_SITE:
+                site = fetch_site.decode("latin-1")
+                return forbidden(f"A {site} request cannot change anything here.", "cross_origin")
         elif origin is not None and not _same_origin(origin, host):
             return forbidden(
                 "The request's Origin is not this gateway's: it is refused.", "cross_origin"
             )
         if scope["path"].startswith("/api/") and (content_type is not None or has_body):
-            media_type = (content_type or "").partition(";")[0].strip().lower()
-            if media_type != "application/json":
+            media_type = (content_type or b"").partition(b";")[0].strip().lower()
+            if media_type != b"application/json":
                 return GatewayError(
                     415,
                     "Send the body as JSON with 'Content-Type: application/json'.",
@@ -102,9 +103,14 @@ class Guard:
                 )
         return None
 
-    def host_allowed(self, host: str) -> bool:
-        name = host_name(host)
-        return name in self.allowed or is_loopback(name)
+    def host_allowed(self, host: bytes) -> bool:
+        if host in self._seen_hosts:
+            return True
+        name = host_name(host.decode("latin-1"))
+        allowed = name in self.allowed or is_loopback(name)
+        if allowed and len(self._seen_hosts) < 64:  # the few names in use, remembered
+            self._seen_hosts.add(host)
+        return allowed
 
     def limited(self, scope: dict[str, Any], receive):
         """``receive`` counting body bytes, raising a 413 error past the route's limit."""
@@ -122,12 +128,12 @@ class Guard:
         return counted
 
 
-def _same_origin(origin: str, host: str | None) -> bool:
+def _same_origin(origin: bytes, host: bytes | None) -> bool:
     """Whether ``Origin`` (``scheme://host[:port]``) names the ``Host`` asked for.
 
     The scheme is not compared: behind a TLS proxy the gateway sees plain HTTP.
     """
     if host is None:
         return False
-    _, sep, rest = origin.partition("://")
+    _, sep, rest = origin.partition(b"://")
     return bool(sep) and rest.lower() == host.strip().lower()
