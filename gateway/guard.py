@@ -80,7 +80,7 @@ class Guard:
                 "add it to server.allowed_hosts.",
                 code="host_not_allowed",
             )
-        limit = self.model_limit if scope["path"].startswith("/v1/") else self.api_limit
+        limit = self.model_limit if scope["path"].startswith(MODEL_DOORS) else self.api_limit
         if length > limit:
             return body_too_large(limit)
         if scope["method"] in SAFE_METHODS:

@@ -208,6 +208,16 @@ def test_reviewer_bodies_past_the_limit_are_413(gateway):
         connection.close()
 
 
+def test_client_doors_keep_the_model_body_limit(gateway):
+    # Over max_api_body_mb (~10 KB here) but well under max_body_mb: a screenshot's size.
+    messages = [{"role": "user", "content": "x" * 50_000}]
+    body = json.dumps({"model": "nope", "messages": messages}).encode()
+    headers = {"content-type": "application/json"}
+    assert raw(gateway, "POST", "/v1/chat/completions", headers, body)[0] == 404  # no such model
+    status, _, reply = raw(gateway, "POST", "/cua/queue", headers, body)
+    assert status != 413, reply
+
+
 # -- envelopes ---------------------------------------------------------------------
 
 
@@ -226,3 +236,25 @@ def test_route_errors_are_envelopes(gateway, method, path, status):
     assert got == status
     assert headers["content-type"] == "application/json"
     assert_envelope(body)
+
+
+def test_an_unexpected_failure_is_a_500_envelope(tmp_path):
+    """In-process: a route that raises still answers in the envelope (Starlette's own
+    500 would be plain text)."""
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from gateway.app import create_app
+    from gateway.config import Config, StoreConfig
+
+    async def boom(request):
+        raise RuntimeError("a bug")
+
+    app = create_app(Config(store=StoreConfig(path=str(tmp_path / "g.db"))))
+    app.starlette.router.routes.append(Route("/boom", boom))
+    client = TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False)
+    reply = client.get("/boom")
+    assert reply.status_code == 500
+    assert reply.headers["content-type"] == "application/json"
+    assert assert_envelope(reply.json())["type"] == "api_error"
+    assert "a bug" not in reply.text  # no internals leak
