@@ -112,7 +112,7 @@ export class Queue {
       'button',
       { type: 'button', class: classes.join(' '), role: 'listitem', 'data-id': task.id },
       task.kind === 'screen'
-        ? el('img', { class: 'row-thumb', src: `/api/tasks/${encodeURIComponent(task.id)}/images/latest?w=${THUMB_WIDTH}`, alt: '', loading: 'lazy' })
+        ? rowThumb(task)
         : null,
       el(
         'span',
@@ -207,4 +207,11 @@ export class Alerts {
       // No audio device: the notification (if any) still shows.
     }
   }
+}
+
+/** A queue row's screenshot thumbnail; one the gateway will not serve is left out. */
+function rowThumb(task) {
+  const img = el('img', { class: 'row-thumb', src: `/api/tasks/${encodeURIComponent(task.id)}/images/latest?w=${THUMB_WIDTH}`, alt: '', loading: 'lazy' });
+  img.addEventListener('error', () => img.remove(), { once: true });
+  return img;
 }

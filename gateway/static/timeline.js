@@ -5,6 +5,7 @@
 // current screenshot is not repeated here: it is the workspace's.
 // Everything shown came from a request: text goes in through textContent only.
 import { actionsFromArguments, brief } from './actions.js';
+import { UNSHOWN_IMAGE } from './conversation.js';
 import { $, clear, el } from './dom.js';
 import { drawMarks, svg } from './marks.js';
 
@@ -128,6 +129,8 @@ function thumbnail(task, image, actions, onOpen) {
   const src = `/api/tasks/${encodeURIComponent(task.id)}/images/${image}`;
   const size = displaySize(task, image);
   const img = el('img', { src: `${src}?w=${THUMB_WIDTH}`, alt: `screenshot ${image + 1}`, loading: 'lazy' });
+  // The gateway serves raster images only: say so instead of a broken image.
+  img.addEventListener('error', () => img.replaceWith(el('span', { class: 'muted unshown-image' }, `Screenshot ${UNSHOWN_IMAGE}.`)), { once: true });
   const frame = el('button', { type: 'button', class: 'thumb', title: 'Open the full screenshot' }, img);
   if (size) {
     const [w, h] = size;
