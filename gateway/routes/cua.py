@@ -72,7 +72,10 @@ def routes(services: Services) -> list[BaseRoute]:
             client_of(request)
             credentials = None
         return await services.reviewer_auth.reviewer(
-            credentials, request.cookies.get(SESSION_COOKIE), request.headers.get("x-reviewer")
+            credentials,
+            request.cookies.get(SESSION_COOKIE),
+            request.headers.get("x-reviewer"),
+            peer(request.scope),
         )
 
     async def body_of(request: Request, model: type[Model]) -> Model:

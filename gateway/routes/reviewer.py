@@ -232,7 +232,8 @@ def routes(services: Services) -> list[BaseRoute]:
         # stale cookie is still cleared, so the browser forgets it either way.
         cookie = request.cookies.get(SESSION_COOKIE)
         known = not auth.enabled or await auth.name_for_session(cookie) is not None
-        known = known or auth.name_for_token(bearer_token(request.headers.get("authorization")))
+        token = bearer_token(request.headers.get("authorization"))
+        known = known or auth.name_for_token(token, peer(request.scope))
         await auth.close_session(cookie)
         if known:
             response = json_response({"ok": True})
