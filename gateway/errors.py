@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from starlette.responses import Response
 
@@ -36,8 +38,11 @@ class GatewayError(Exception):
         if retry is not None:
             self.headers["x-should-retry"] = "true" if retry else "false"
 
+    def envelope(self) -> dict[str, Any]:
+        return error_envelope(self.message, self.type, self.code, self.param)
+
     def body(self) -> bytes:
-        return error_body(self.message, self.type, self.code, self.param)
+        return orjson.dumps(self.envelope())
 
     def response(self, headers: dict[str, str] | None = None) -> Response:
         return Response(
@@ -48,9 +53,16 @@ class GatewayError(Exception):
         )
 
 
+def error_envelope(
+    message: str, type: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error envelope."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
 def error_body(message: str, type: str, code: str | None = None, param: str | None = None) -> bytes:
     """Serialise OpenAI's error envelope."""
-    return orjson.dumps({"error": {"message": message, "type": type, "param": param, "code": code}})
+    return orjson.dumps(error_envelope(message, type, code, param))
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> GatewayError:

@@ -209,6 +209,7 @@ def queued_count(gateway: Gateway) -> float:
 def test_protocol_endpoints_and_shapes(gateway, reviewer) -> None:
     refused = cua(gateway, "POST", "/queue", {"messages": MESSAGES, "model": "human"}, key=None)
     assert refused.status_code == 401 and "detail" in refused.json()
+    assert refused.json()["error"]["code"] == "invalid_api_key"
     assert refused.headers["www-authenticate"] == "Bearer"
     assert cua(gateway, "GET", "/pending", key="wrong").status_code == 401
 
@@ -249,7 +250,10 @@ def test_protocol_endpoints_and_shapes(gateway, reviewer) -> None:
     assert status["status"] == "failed" and status["error"] == "the screen is locked"
 
     missing = cua(gateway, "GET", "/status/task_nope")
-    assert missing.status_code == 404 and missing.json() == {"detail": "Completion call not found"}
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "Completion call not found"  # what Cua's adapter reads
+    envelope = missing.json()["error"]  # and OpenAI's envelope, like every gateway error
+    assert envelope["message"] == "Completion call not found" and envelope["type"]
     assert cua(gateway, "POST", "/queue", {"model": "human"}).status_code == 422
 
 

@@ -3,8 +3,9 @@
 ``HUMAN_BASE_URL=http://<gateway>/cua`` is the whole change for a Cua user:
 ``POST /queue``, ``GET /status/{id}`` (the adapter's side), ``GET /pending``,
 ``POST /complete/{id}`` and ``POST /fail/{id}`` (the reviewer's side, for Cua's
-own UI; the dashboard and the reviewer API answer the same tasks). Errors use
-that protocol's ``{"detail": ...}``, not OpenAI's envelope.
+own UI; the dashboard and the reviewer API answer the same tasks). Errors carry
+that protocol's ``{"detail": ...}`` (what Cua's adapter reads) and, beside it,
+OpenAI's ``error`` envelope, like every other error the gateway makes.
 
 Auth: ``Authorization: Bearer <token>`` (Cua sends ``CUA_HUMAN_TOOL_TOKEN``).
 The adapter's side needs a client key when client keys are set; the reviewer's
@@ -40,9 +41,9 @@ Handler = Callable[[Request], Awaitable[Any]]
 
 
 def detail(error: GatewayError) -> Response:
-    """A gateway error as that protocol words it (FastAPI's ``{"detail": ...}``)."""
+    """A gateway error as that protocol words it (FastAPI's ``{"detail": ...}``), enveloped."""
     headers = {"www-authenticate": "Bearer"} if error.status == 401 else None
-    body = orjson.dumps({"detail": error.message})
+    body = orjson.dumps({"detail": error.message, **error.envelope()})
     return Response(body, error.status, headers, media_type="application/json")
 
 
