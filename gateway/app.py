@@ -26,7 +26,7 @@ from gateway.routes import cua, dashboard, data, openai, ops, passthrough, revie
 from gateway.routing import Router
 from gateway.services import Services
 from gateway.stats import Stats
-from gateway.store import store_for
+from gateway.store.backends import store_for
 from gateway.upstream import Upstream
 
 

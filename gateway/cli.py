@@ -21,7 +21,7 @@ from gateway.export.options import FILTERS, OptionError, export_query, parse_tim
 from gateway.export.redact import LineFinisher
 from gateway.export.report import calibrations, describe, purge
 from gateway.export.stream import OUTCOMES, ExportStats, export_lines
-from gateway.store import store_for
+from gateway.store.backends import store_for
 from gateway.store.base import Store
 
 COMMANDS = ("export", "report", "purge")

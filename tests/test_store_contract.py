@@ -442,7 +442,7 @@ async def test_a_stopped_postgres_server_is_unavailable_until_it_is_back(postgre
 
 def test_the_store_url_selects_the_backend(tmp_path):
     from gateway.config import ConfigError, StoreConfig, load_config
-    from gateway.store import store_for
+    from gateway.store.backends import store_for
 
     assert isinstance(store_for(StoreConfig(path=str(tmp_path / "a.db"))), SQLiteStore)
     sqlite_url = StoreConfig(url=f"sqlite:///{tmp_path}/b.db")

@@ -1,17 +1,5 @@
-"""Where tasks, responses, reviewer sessions and counters are kept (see ``base``)."""
+"""Where tasks, responses, reviewer sessions and counters are kept.
 
-from __future__ import annotations
-
-from gateway.config import StoreConfig
-from gateway.store.base import Store
-
-
-def store_for(config: StoreConfig) -> Store:
-    """The backend ``[store]`` names: PostgreSQL for a ``postgresql://`` url, else SQLite."""
-    if config.postgres:
-        from gateway.store.postgres import PostgresStore  # asyncpg is imported only when used
-
-        return PostgresStore(config.url or "", config.pool_size, config.timeout_s)
-    from gateway.store.sqlite import SQLiteStore
-
-    return SQLiteStore(config.sqlite_path, int(config.timeout_s * 1000))
+``base`` holds the interface, ``backends.store_for`` picks the backend the config
+names (``sqlite``, ``postgres``); this package module imports none of them.
+"""
