@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -28,6 +27,7 @@ import orjson
 from gateway.human.query import Purged, SessionFilter, SessionSummary, TaskFilter
 from gateway.human.task import FINISHED, Task
 from gateway.store import export_sql, sql
+from gateway.store import postgres_sql as q
 from gateway.store.base import (
     AuditEntry,
     Change,
@@ -37,14 +37,10 @@ from gateway.store.base import (
     StoredResponse,
     StoreUnavailable,
 )
-from gateway.store.migrations import steps
+from gateway.store.postgres_notify import Notifier
 
 T = TypeVar("T")
-CHANNEL = "hitl_tasks"
-MIGRATION_LOCK = 7_411_203  # pg_advisory_xact_lock key: one process migrates at a time
 TIMEOUT_S = 5.0
-RECONNECT_S = 1.0
-log = logging.getLogger("gateway.store")
 # Failures of the server or the connection, not of the statement.
 _UNAVAILABLE = (
     OSError,
@@ -57,7 +53,7 @@ _UNAVAILABLE = (
 )
 
 
-class PostgresStore:
+class PostgresStore(Notifier):
     """The store in a PostgreSQL database, through a pool of asyncpg connections."""
 
     shared = True
@@ -86,7 +82,7 @@ class PostgresStore:
                 server_settings={"application_name": "hitl-gateway"},
             )
             async with self._pool.acquire() as conn:
-                await _migrate(conn)
+                await q.migrate(conn)
             await self._connect_listener()
         except _UNAVAILABLE as error:
             raise StoreUnavailable(error) from error
@@ -110,40 +106,6 @@ class PostgresStore:
             return await self._call(lambda conn: conn.fetchval("SELECT 1")) == 1
         except Exception:
             return False
-
-    # -- notifications ------------------------------------------------------------------
-
-    def listen(self, listener: Listener) -> None:
-        self._listeners.append(listener)
-
-    def _tell(self, change: Change) -> None:
-        for listener in self._listeners:
-            listener(change)
-
-    def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
-        origin, _, rest = payload.partition(":")
-        task_id, _, event = rest.partition(":")
-        if origin != self.origin:
-            self._tell(Change(task_id, event))
-
-    async def _connect_listener(self) -> None:
-        conn = await asyncpg.connect(self.url, timeout=self.timeout_s)
-        await conn.add_listener(CHANNEL, self._on_notify)
-        self._listen_conn = conn
-
-    async def _keep_listening(self) -> None:
-        """Reconnect the LISTEN connection when it drops; a missed notification is
-        caught by the queue's sweep."""
-        while not self._closing:
-            await asyncio.sleep(RECONNECT_S)
-            conn = self._listen_conn
-            if conn is not None and not conn.is_closed():
-                continue
-            try:
-                await self._connect_listener()
-                self._tell(Change("", "store.reconnected"))
-            except Exception as error:  # the database is still away: try again
-                log.debug("LISTEN reconnect failed: %s", error)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -174,17 +136,17 @@ class PostgresStore:
             *sql.audit_args(entry),
             self.process,
             task.clients,
-            CHANNEL,
+            q.CHANNEL,
             f"{self.origin}:{task.id}:task.created",
         ]
 
         async def write(conn: asyncpg.Connection) -> tuple[Task, bool] | None:
-            row = await conn.fetchrow(_CREATE, *args)
+            row = await conn.fetchrow(q.CREATE, *args)
             if row is not None:
                 return sql.task_from_row(tuple(row)[: len(sql.COLUMNS)]), True
             # Lost to an open task with the same dedup key. READ COMMITTED: it may
             # have finished since, and then the caller tries again.
-            found = await conn.fetchrow(_OPEN_BY_DEDUP, task.dedup)
+            found = await conn.fetchrow(q.OPEN_BY_DEDUP, task.dedup)
             return None if found is None else (sql.task_from_row(found), False)
 
         for _ in range(5):
@@ -219,7 +181,7 @@ class PostgresStore:
         told = "0"
         if event is not None:
             parts.append("n AS (SELECT pg_notify(?::text, ?::text) FROM t)")
-            args += [CHANNEL, f"{self.origin}:{task_id}:{event}"]
+            args += [q.CHANNEL, f"{self.origin}:{task_id}:{event}"]
             told = "(SELECT COUNT(*) FROM n)"
         statement = sql.numbered(f"WITH {', '.join(parts)} SELECT t.*, {told} FROM t")
         row = await self._call(lambda conn: conn.fetchrow(statement, *args))
@@ -230,29 +192,29 @@ class PostgresStore:
 
     async def attach(self, task_id: str, count: int = 1) -> Task | None:
         async def write(conn: asyncpg.Connection) -> Task | None:
-            row = await conn.fetchrow(_ATTACH, count, task_id)
+            row = await conn.fetchrow(q.ATTACH, count, task_id)
             if row is None:
                 return None
-            await conn.execute(_ATTACH_ROW, task_id, self.process, count)
+            await conn.execute(q.ATTACH_ROW, task_id, self.process, count)
             return sql.task_from_row(row)
 
         return await self._write(write)
 
     async def detach(self, task_id: str, gone_at: float, count: int = 1) -> Task | None:
-        return await self._write(lambda conn: _detach(conn, task_id, self.process, gone_at, count))
+        return await self._write(lambda conn: q.detach(conn, task_id, self.process, gone_at, count))
 
     async def forget_clients(self, gone_at: float) -> None:
         async def write(conn: asyncpg.Connection) -> None:
             await conn.execute(sql.FORGET_ROWS)
-            await conn.execute(_FORGET_CLIENTS, gone_at)
+            await conn.execute(q.FORGET_CLIENTS, gone_at)
 
         await self._write(write)
 
     async def heartbeat(self, now: float) -> bool:
         async def write(conn: asyncpg.Connection) -> bool:
-            if await conn.fetchval(_TOUCH_PROCESS, now, self.process):
+            if await conn.fetchval(q.TOUCH_PROCESS, now, self.process):
                 return True
-            await conn.execute(_ADD_PROCESS, self.process, now)
+            await conn.execute(q.ADD_PROCESS, self.process, now)
             return False
 
         return await self._write(write)
@@ -260,20 +222,20 @@ class PostgresStore:
     async def bury(self, now: float, silent_s: float, gone_at: float) -> int:
         async def write(conn: asyncpg.Connection) -> int:
             buried = 0
-            for row in await conn.fetch(_DEAD_PROCESSES, now - silent_s):
-                if await conn.fetchval(_BURY_PROCESS, row[0], now - silent_s):
+            for row in await conn.fetch(q.DEAD_PROCESSES, now - silent_s):
+                if await conn.fetchval(q.BURY_PROCESS, row[0], now - silent_s):
                     buried += 1
-                    for task_id, clients in await conn.fetch(_TAKE_ROWS, row[0]):
-                        await conn.execute(_DETACH, clients, clients, clients, gone_at, task_id)
+                    for task_id, clients in await conn.fetch(q.TAKE_ROWS, row[0]):
+                        await conn.execute(q.DETACH, clients, clients, clients, gone_at, task_id)
             return buried
 
         return await self._write(write)
 
     async def leave(self) -> None:
-        await self._call(lambda conn: conn.execute(_LEAVE_PROCESS, self.process))
+        await self._call(lambda conn: conn.execute(q.LEAVE_PROCESS, self.process))
 
     async def due(self, now: float, limit: int = 500) -> list[Due]:
-        rows = await self._call(lambda conn: conn.fetch(_DUE, now, now, now, limit))
+        rows = await self._call(lambda conn: conn.fetch(q.DUE, now, now, now, limit))
         return [Due(row[0], row[1]) for row in rows]
 
     # -- tasks: reads -----------------------------------------------------------------------
@@ -283,18 +245,18 @@ class PostgresStore:
         return [sql.task_from_row(row) for row in rows]
 
     async def get(self, task_id: str) -> Task | None:
-        found = await self._tasks(_BY_ID, task_id)
+        found = await self._tasks(q.BY_ID, task_id)
         return found[0] if found else None
 
     async def finished_among(self, task_ids: Sequence[str]) -> list[Task]:
-        return await self._tasks(_FINISHED_AMONG, list(task_ids)) if task_ids else []
+        return await self._tasks(q.FINISHED_AMONG, list(task_ids)) if task_ids else []
 
     async def find(self, dedup: str, finished_since: float) -> Task | None:
-        found = await self._tasks(_FIND, dedup, finished_since)
+        found = await self._tasks(q.FIND, dedup, finished_since)
         return found[0] if found else None
 
     async def request(self, task_id: str) -> bytes | None:
-        return await self._call(lambda conn: conn.fetchval(_REQUEST, task_id))
+        return await self._call(lambda conn: conn.fetchval(q.REQUEST, task_id))
 
     async def list(
         self,
@@ -315,23 +277,23 @@ class PostgresStore:
         return await self._tasks(sql.numbered(statement), *args)
 
     async def audit(self, task_id: str) -> list[AuditEntry]:
-        rows = await self._call(lambda conn: conn.fetch(_AUDIT, task_id))
+        rows = await self._call(lambda conn: conn.fetch(q.AUDIT, task_id))
         return [AuditEntry(*row) for row in rows]
 
     async def stats(self, since: float) -> dict[str, Any]:
         async def read(conn: asyncpg.Connection) -> dict[str, Any]:
             counts = {row[0]: row[1] for row in await conn.fetch(sql.STATUS_COUNTS)}
-            seconds = [row[0] for row in await conn.fetch(_ANSWER_SECONDS, since)]
+            seconds = [row[0] for row in await conn.fetch(q.ANSWER_SECONDS, since)]
             return {"counts": counts, "answer_seconds": seconds}
 
         return await self._call(read)
 
     async def escalations_since(self, since: float) -> dict[tuple[str, str], int]:
-        rows = await self._call(lambda conn: conn.fetch(_ESCALATIONS, since))
+        rows = await self._call(lambda conn: conn.fetch(q.ESCALATIONS, since))
         return {(row[0], row[1]): row[2] for row in rows}
 
     async def drafted_answers_since(self, since: float) -> list[tuple[dict, dict]]:
-        return sql.drafted_from_rows(await self._call(lambda conn: conn.fetch(_DRAFTED, since)))
+        return sql.drafted_from_rows(await self._call(lambda conn: conn.fetch(q.DRAFTED, since)))
 
     # -- stored responses ---------------------------------------------------------------------
 
@@ -345,34 +307,34 @@ class PostgresStore:
             orjson.dumps(response.input),
             time.time(),
         )
-        await self._call(lambda conn: conn.execute(_PUT_RESPONSE, *args))
+        await self._call(lambda conn: conn.execute(q.PUT_RESPONSE, *args))
 
     async def get_response(self, response_id: str) -> StoredResponse | None:
-        row = await self._call(lambda conn: conn.fetchrow(_GET_RESPONSE, response_id))
+        row = await self._call(lambda conn: conn.fetchrow(q.GET_RESPONSE, response_id))
         if row is None:
             return None
         return StoredResponse(*row[:5], input=orjson.loads(row[5]))
 
     async def delete_response(self, response_id: str) -> bool:
-        status = await self._call(lambda conn: conn.execute(_DELETE_RESPONSE, response_id))
+        status = await self._call(lambda conn: conn.execute(q.DELETE_RESPONSE, response_id))
         return status != "DELETE 0"
 
     # -- reviewer sessions ----------------------------------------------------------------------
 
     async def open_session(self, key: str, reviewer: str, now: float) -> None:
-        await self._call(lambda conn: conn.execute(_OPEN_SESSION, key, reviewer, now))
+        await self._call(lambda conn: conn.execute(q.OPEN_SESSION, key, reviewer, now))
 
     async def touch_session(self, key: str, now: float, idle_s: float) -> str | None:
         async def write(conn: asyncpg.Connection) -> str | None:
-            reviewer = await conn.fetchval(_TOUCH_SESSION, now, key, now - idle_s)
+            reviewer = await conn.fetchval(q.TOUCH_SESSION, now, key, now - idle_s)
             if reviewer is None:
-                await conn.execute(_CLOSE_SESSION, key)
+                await conn.execute(q.CLOSE_SESSION, key)
             return reviewer
 
         return await self._write(write)
 
     async def close_session(self, key: str) -> None:
-        await self._call(lambda conn: conn.execute(_CLOSE_SESSION, key))
+        await self._call(lambda conn: conn.execute(q.CLOSE_SESSION, key))
 
     # -- export, sessions and retention (gateway/export) --------------------------------------
 
@@ -416,85 +378,11 @@ class PostgresStore:
         oldest = min(minute for _, minute in counts) - sql.KEEP_MINUTES
 
         async def write(conn: asyncpg.Connection) -> None:
-            await conn.executemany(_ADD_COUNT, rows)
-            await conn.execute(_PRUNE_COUNTS, name, oldest)
+            await conn.executemany(q.ADD_COUNT, rows)
+            await conn.execute(q.PRUNE_COUNTS, name, oldest)
 
         await self._write(write)
 
     async def counts_since(self, name: str, minute: int) -> dict[str, int]:
-        rows = await self._call(lambda conn: conn.fetch(_COUNTS_SINCE, name, minute))
+        rows = await self._call(lambda conn: conn.fetch(q.COUNTS_SINCE, name, minute))
         return {row[0]: int(row[1]) for row in rows}
-
-
-async def _detach(
-    conn: asyncpg.Connection, task_id: str, process: str, gone_at: float, count: int
-) -> Task | None:
-    row = await conn.fetchrow(_DETACH, count, count, count, gone_at, task_id)
-    await conn.execute(_DETACH_ROW, count, task_id, process)
-    await conn.execute(_DROP_EMPTY_ROW, task_id, process)
-    return None if row is None else sql.task_from_row(row)
-
-
-async def _migrate(conn: asyncpg.Connection) -> None:
-    """Apply every numbered step above the recorded version; one process at a time."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-            "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
-        )
-        done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
-        for step in steps("postgres"):
-            if step.version in done:
-                continue
-            for statement in step.statements():
-                await conn.execute(statement)
-            await conn.execute(
-                "INSERT INTO schema_migrations VALUES ($1, $2, $3)",
-                step.version,
-                step.name,
-                time.time(),
-            )
-
-
-_CREATE = sql.numbered(
-    f"WITH t AS ({sql.INSERT_TASK}), "
-    "r AS (INSERT INTO requests (task_id, body) SELECT id, ?::bytea FROM t), "
-    "a AS (INSERT INTO audit (task_id, at, event, actor, detail) "
-    "SELECT ?::text, ?::float8, ?::text, ?::text, ?::text FROM t), "
-    "c AS (INSERT INTO attachments (task_id, process, clients) "
-    "SELECT id, ?::text, ?::int FROM t WHERE clients > 0), "
-    "n AS (SELECT pg_notify(?::text, ?::text) FROM t) "
-    "SELECT t.*, (SELECT COUNT(*) FROM n) FROM t"
-)
-_OPEN_BY_DEDUP = sql.numbered(sql.OPEN_BY_DEDUP)
-_ATTACH = sql.numbered(sql.ATTACH)
-_DETACH = sql.numbered(sql.DETACH)
-_DUE = sql.numbered(sql.DUE)
-_ATTACH_ROW = sql.numbered(sql.ATTACH_ROW)
-_DETACH_ROW = sql.numbered(sql.DETACH_ROW)
-_DROP_EMPTY_ROW = sql.numbered(sql.DROP_EMPTY_ROW)
-_FORGET_CLIENTS = sql.numbered(sql.FORGET_CLIENTS)
-_TOUCH_PROCESS = sql.numbered(sql.TOUCH_PROCESS)
-_ADD_PROCESS = sql.numbered(sql.ADD_PROCESS)
-_DEAD_PROCESSES = sql.numbered(sql.DEAD_PROCESSES)
-_BURY_PROCESS = sql.numbered(sql.BURY_PROCESS)
-_LEAVE_PROCESS = sql.numbered(sql.LEAVE_PROCESS)
-_TAKE_ROWS = sql.numbered(sql.TAKE_ROWS)
-_BY_ID = sql.numbered(sql.select_tasks("WHERE id = ?"))
-_FINISHED_AMONG = sql.select_tasks(f"WHERE id = ANY($1::text[]) AND {sql.FINISHED_WHERE}")
-_FIND = sql.numbered(sql.FIND)
-_REQUEST = sql.numbered(sql.REQUEST)
-_AUDIT = sql.numbered(sql.AUDIT) + " ORDER BY seq"
-_ANSWER_SECONDS = sql.numbered(sql.ANSWER_SECONDS)
-_ESCALATIONS = sql.numbered(sql.ESCALATIONS)
-_DRAFTED = sql.numbered(sql.DRAFTED)
-_PUT_RESPONSE = sql.numbered(sql.PUT_RESPONSE)
-_GET_RESPONSE = sql.numbered(sql.GET_RESPONSE)
-_DELETE_RESPONSE = sql.numbered(sql.DELETE_RESPONSE)
-_OPEN_SESSION = sql.numbered(sql.OPEN_SESSION)
-_TOUCH_SESSION = sql.numbered(sql.TOUCH_SESSION)
-_CLOSE_SESSION = sql.numbered(sql.CLOSE_SESSION)
-_ADD_COUNT = sql.numbered(sql.ADD_COUNT)
-_PRUNE_COUNTS = sql.numbered(sql.PRUNE_COUNTS)
-_COUNTS_SINCE = sql.numbered(sql.COUNTS_SINCE)

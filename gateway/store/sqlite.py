@@ -9,7 +9,6 @@ Notifications stay in the process: a file is never shared by two gateways.
 from __future__ import annotations
 
 import asyncio
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,10 +30,9 @@ from gateway.store.base import (
     StoredResponse,
     StoreUnavailable,
 )
-from gateway.store.migrations import steps
+from gateway.store.sqlite_migrate import migrate
 
 T = TypeVar("T")
-_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 BUSY_TIMEOUT_MS = 5000
 PING_TIMEOUT_MS = 200
 # Errors of the database rather than of the statement: locked, gone, full, broken.
@@ -75,7 +73,7 @@ class SQLiteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-        _migrate(db)
+        migrate(db)
         self._db = db
 
     async def close(self) -> None:
@@ -383,38 +381,3 @@ def _detach(
     db.execute(sql.DETACH_ROW, (count, task_id, process))
     db.execute(sql.DROP_EMPTY_ROW, (task_id, process))
     return None if row is None else sql.task_from_row(row)
-
-
-def _adds_a_present_column(db: sqlite3.Connection, statement: str) -> bool:
-    """An ``ADD COLUMN`` that a file made before migrations existed already has."""
-    match = _ADD_COLUMN.match(statement)
-    if match is None:
-        return False
-    table, column = match.groups()
-    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Apply every numbered step above the recorded version, each with its version."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-    )
-    for step in steps("sqlite"):
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            done = db.execute(
-                "SELECT 1 FROM schema_migrations WHERE version = ?", (step.version,)
-            ).fetchone()
-            if not done:
-                for statement in step.statements():
-                    if not _adds_a_present_column(db, statement):
-                        db.execute(statement)
-                db.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                    (step.version, step.name, time.time()),
-                )
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")

@@ -1,0 +1,94 @@
+"""The PostgreSQL backend's statements, and the running of its schema migrations.
+
+The shared SQL of ``gateway.store.sql`` with numbered ($1) parameters, the few
+statements only PostgreSQL has, the one multi-statement write (detaching
+clients), and the migration runner (one process at a time, by advisory lock).
+``gateway.store.postgres`` uses them as ``q.NAME``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+
+from gateway.human.task import Task
+from gateway.store import sql
+from gateway.store.migrations import steps
+
+CHANNEL = "hitl_tasks"
+MIGRATION_LOCK = 7_411_203  # pg_advisory_xact_lock key: one process migrates at a time
+
+
+async def detach(
+    conn: asyncpg.Connection, task_id: str, process: str, gone_at: float, count: int
+) -> Task | None:
+    row = await conn.fetchrow(DETACH, count, count, count, gone_at, task_id)
+    await conn.execute(DETACH_ROW, count, task_id, process)
+    await conn.execute(DROP_EMPTY_ROW, task_id, process)
+    return None if row is None else sql.task_from_row(row)
+
+
+async def migrate(conn: asyncpg.Connection) -> None:
+    """Apply every numbered step above the recorded version; one process at a time."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        for step in steps("postgres"):
+            if step.version in done:
+                continue
+            for statement in step.statements():
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO schema_migrations VALUES ($1, $2, $3)",
+                step.version,
+                step.name,
+                time.time(),
+            )
+
+
+CREATE = sql.numbered(
+    f"WITH t AS ({sql.INSERT_TASK}), "
+    "r AS (INSERT INTO requests (task_id, body) SELECT id, ?::bytea FROM t), "
+    "a AS (INSERT INTO audit (task_id, at, event, actor, detail) "
+    "SELECT ?::text, ?::float8, ?::text, ?::text, ?::text FROM t), "
+    "c AS (INSERT INTO attachments (task_id, process, clients) "
+    "SELECT id, ?::text, ?::int FROM t WHERE clients > 0), "
+    "n AS (SELECT pg_notify(?::text, ?::text) FROM t) "
+    "SELECT t.*, (SELECT COUNT(*) FROM n) FROM t"
+)
+OPEN_BY_DEDUP = sql.numbered(sql.OPEN_BY_DEDUP)
+ATTACH = sql.numbered(sql.ATTACH)
+DETACH = sql.numbered(sql.DETACH)
+DUE = sql.numbered(sql.DUE)
+ATTACH_ROW = sql.numbered(sql.ATTACH_ROW)
+DETACH_ROW = sql.numbered(sql.DETACH_ROW)
+DROP_EMPTY_ROW = sql.numbered(sql.DROP_EMPTY_ROW)
+FORGET_CLIENTS = sql.numbered(sql.FORGET_CLIENTS)
+TOUCH_PROCESS = sql.numbered(sql.TOUCH_PROCESS)
+ADD_PROCESS = sql.numbered(sql.ADD_PROCESS)
+DEAD_PROCESSES = sql.numbered(sql.DEAD_PROCESSES)
+BURY_PROCESS = sql.numbered(sql.BURY_PROCESS)
+LEAVE_PROCESS = sql.numbered(sql.LEAVE_PROCESS)
+TAKE_ROWS = sql.numbered(sql.TAKE_ROWS)
+BY_ID = sql.numbered(sql.select_tasks("WHERE id = ?"))
+FINISHED_AMONG = sql.select_tasks(f"WHERE id = ANY($1::text[]) AND {sql.FINISHED_WHERE}")
+FIND = sql.numbered(sql.FIND)
+REQUEST = sql.numbered(sql.REQUEST)
+AUDIT = sql.numbered(sql.AUDIT) + " ORDER BY seq"
+ANSWER_SECONDS = sql.numbered(sql.ANSWER_SECONDS)
+ESCALATIONS = sql.numbered(sql.ESCALATIONS)
+DRAFTED = sql.numbered(sql.DRAFTED)
+PUT_RESPONSE = sql.numbered(sql.PUT_RESPONSE)
+GET_RESPONSE = sql.numbered(sql.GET_RESPONSE)
+DELETE_RESPONSE = sql.numbered(sql.DELETE_RESPONSE)
+OPEN_SESSION = sql.numbered(sql.OPEN_SESSION)
+TOUCH_SESSION = sql.numbered(sql.TOUCH_SESSION)
+CLOSE_SESSION = sql.numbered(sql.CLOSE_SESSION)
+ADD_COUNT = sql.numbered(sql.ADD_COUNT)
+PRUNE_COUNTS = sql.numbered(sql.PRUNE_COUNTS)
+COUNTS_SINCE = sql.numbered(sql.COUNTS_SINCE)
