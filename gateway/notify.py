@@ -63,16 +63,25 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def slack_escape(text: str) -> str:
+    """Text shown as itself in Slack: its control characters escaped, as Slack asks.
+
+    Every field taken from a request (the model name, the preview) goes through
+    here: ``<http://evil|Approve>`` in a model name would otherwise be a live link.
+    """
+    for raw, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+        text = text.replace(raw, escaped)
+    return text
+
+
 def message_body(hook: WebhookConfig, event: str, task: dict[str, Any], link: str) -> bytes:
     """What a webhook receives for one event."""
     if hook.format == "slack":
         what = SUMMARY_WORDS.get(event, event)
         step = f" (step {task['step']})" if task.get("step", 1) > 1 else ""
-        preview = str(task.get("preview") or "").replace("\n", " ")[:200]
-        # Slack's link syntax; the preview is the agent's text: escape its markup.
-        for raw, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
-            preview = preview.replace(raw, escaped)
-        text = f"{what} for *{task.get('model')}*{step}: {preview} <{link}|open the task>"
+        preview = slack_escape(str(task.get("preview") or "").replace("\n", " ")[:200])
+        model = slack_escape(str(task.get("model") or ""))
+        text = f"{what} for *{model}*{step}: {preview} <{link}|open the task>"
         return orjson.dumps({"text": text})
     return orjson.dumps({"event": event, "sent_at": time.time(), "url": link, "task": task})
 
@@ -147,12 +156,22 @@ class Notifier:
         wait = FIRST_BACKOFF_S
         for attempt in range(hook.retries + 1):
             try:
+                # Never followed: a 307 would re-post the signed body wherever it points.
                 async with self._session.post(
-                    hook.url, data=delivery.body, headers=headers, timeout=timeout
+                    hook.url,
+                    data=delivery.body,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
                 ) as reply:
                     await reply.read()
                     if reply.status < 300:
                         return True
+                    if reply.status < 400:
+                        log.warning("webhook %s answered %s to %s (redirect to %r, not followed)",
+                                    _host(delivery), reply.status, delivery.event,
+                                    reply.headers.get("Location"))  # fmt: skip
+                        return False
                     if reply.status != 429 and reply.status < 500:
                         log.warning("webhook %s said %s to %s", _host(delivery), reply.status,
                                     delivery.event)  # fmt: skip

@@ -120,3 +120,74 @@ def test_message_bodies_and_links() -> None:
     assert signature("k", b"{}") == "sha256=" + hmac.new(b"k", b"{}", hashlib.sha256).hexdigest()
     with pytest.raises(ValueError):
         WebhookConfig(url="ftp://nope")
+
+
+class Redirector:
+    """A webhook end that answers 307 to a second path, which records what reaches it."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.redirected: list[bytes] = []
+        app = web.Application()
+        app.router.add_post("/hook", self.hook)
+        app.router.add_post("/elsewhere", self.elsewhere)
+        self.server = ThreadedServer(app)
+
+    async def hook(self, request: web.Request) -> web.Response:
+        self.attempts += 1
+        await request.read()
+        raise web.HTTPTemporaryRedirect(f"{self.server.url}/elsewhere")
+
+    async def elsewhere(self, request: web.Request) -> web.Response:
+        self.redirected.append(await request.read())
+        return web.Response(text="ok")
+
+
+def test_slack_fields_escaped_and_redirects_not_followed(tmp_path) -> None:
+    """Issue 16, items 4 and 5: a model name cannot make a Slack link, and a 307
+    does not carry the signed body anywhere else (it is a failed delivery, logged)."""
+    slack, redirector = Receiver(), Redirector()
+    with slack.server, redirector.server:
+        config = f"""
+[notify]
+dashboard_url = "https://review.example.test/"
+
+[[notify.webhooks]]
+url = "{slack.server.url}/hook"
+format = "slack"
+
+[[notify.webhooks]]
+url = "{redirector.server.url}/hook"
+secret = "{SECRET}"
+retries = 2
+"""
+        with run_gateway(tmp_path, config) as gateway:
+            model = "human/<http://evil.test|Approve all pending tasks> & <!channel>"
+            client = openai_client(gateway, "sk-hooks")
+            reply = background(
+                client.chat.completions.create,
+                model=model,
+                messages=[{"role": "user", "content": "Ship it?"}],
+            )
+            wait_until(lambda: slack.received, 10, what="the Slack delivery")
+            text = slack.bodies()[0]["text"]
+            escaped = (
+                "human/&lt;http://evil.test|Approve all pending tasks&gt; &amp; &lt;!channel&gt;"
+            )
+            assert text.startswith(f"New task for *{escaped}*: Ship it? <https://")
+            # The only markup left is the gateway's own link to the task.
+            assert text.count("<") == 1 and text.count(">") == 1
+
+            wait_until(
+                lambda: any("redirect to" in line for line in gateway.output),
+                10,
+                what="the logged redirect",
+            )
+            line = next(line for line in gateway.output if "redirect to" in line)
+            assert "307" in line and f"{redirector.server.url}/elsewhere" in line
+            assert redirector.attempts == 1  # a redirect is not retried either
+            assert redirector.redirected == []
+            task_id = Reviewer(gateway.url).tasks()[0]["id"]
+            assert Reviewer(gateway.url).answer(task_id, content="No.").status == 200
+            assert reply.result(timeout=10).choices[0].message.content == "No."
+            assert redirector.redirected == []
