@@ -2,7 +2,7 @@
 
     python bench/hybrid.py            # about 30 s; prints one table
 
-One upstream (bench/forward.py's, replying with a 24-token completion that
+One upstream (bench/loopback.py's, replying with a 24-token completion that
 carries logprobs), one gateway pinned to core 0 with two models on that
 upstream: ``plain`` (forward) and ``scored`` (hybrid, ``min_confidence = 0.5``,
 so the gateway asks for logprobs, buffers and parses the reply, scores it,
@@ -25,13 +25,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import forward
+import loopback
 
 TOKENS = [f"tok{i}" for i in range(24)]
 
 
 def _with_logprobs(completion: bytes) -> bytes:
-    """bench/forward.py's canned completion, 24 tokens long, with their logprobs."""
+    """bench/loopback.py's canned completion, 24 tokens long, with their logprobs."""
     body = json.loads(completion)
     choice = body["choices"][0]
     choice["message"]["content"] = " ".join(TOKENS)
@@ -46,10 +46,10 @@ def _with_logprobs(completion: bytes) -> bytes:
     return json.dumps(body).encode()
 
 
-COMPLETION = _with_logprobs(forward.COMPLETION)
+COMPLETION = _with_logprobs(loopback.COMPLETION)
 
 
-class LogprobsUpstream(forward.UpstreamProtocol):
+class LogprobsUpstream(loopback.UpstreamProtocol):
     reply = (
         b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
         b"content-length: " + str(len(COMPLETION)).encode() + b"\r\n\r\n" + COMPLETION
@@ -65,18 +65,18 @@ async def compare(url: str, blocks: int, block: int, concurrency: int, seconds: 
     """Alternating latency blocks for each model, then a throughput round each."""
     latencies: dict[str, list[float]] = {"plain": [], "scored": []}
     for model in latencies:  # warm both paths up
-        await forward._latencies(url, body(model), 200, 0)
+        await loopback.latencies(url, body(model), 200, 0)
     for _ in range(blocks):
         for model, values in latencies.items():
-            values.extend(end for _, end in await forward._latencies(url, body(model), block, 0))
+            values.extend(end for _, end in await loopback.latencies(url, body(model), block, 0))
     rps = {
-        model: await forward._throughput(url, body(model), concurrency, seconds)
+        model: await loopback.throughput(url, body(model), concurrency, seconds)
         for model in latencies
     }
     return {
         model: {
             "p50_ms": statistics.median(values) * 1000,
-            "p99_ms": forward._percentile(values, 99) * 1000,
+            "p99_ms": loopback.percentile(values, 99) * 1000,
             "rps": rps[model],
         }
         for model, values in latencies.items()
@@ -92,14 +92,14 @@ def main() -> None:
     parser.add_argument("--serve-upstream", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_upstream:
-        forward.serve_upstream(args.serve_upstream, LogprobsUpstream)
+        loopback.serve_upstream(args.serve_upstream, LogprobsUpstream)
         return
     load = os.getloadavg()[0]
     if load > 0.5:
         print(f"note: load average {load:.2f} before the run; other work skews the figures")
     cores = sorted(os.sched_getaffinity(0))
-    other = cores[-1] if cores[-1] != forward.GATEWAY_CORE else cores[0]
-    upstream_port, gateway_port = forward._free_port(), forward._free_port()
+    other = cores[-1] if cores[-1] != loopback.GATEWAY_CORE else cores[0]
+    upstream_port, gateway_port = loopback.free_port(), loopback.free_port()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bench.toml"
         config.write_text(
@@ -113,12 +113,12 @@ def main() -> None:
         upstream = [sys.executable, __file__, "--serve-upstream", str(upstream_port)]
         gateway = [sys.executable, "-m", "gateway", "--config", str(config),
                    "--port", str(gateway_port)]  # fmt: skip
-        with forward._process(upstream, other, None, **quiet):
-            forward._wait_port(upstream_port)
+        with loopback.process(upstream, other, None, **quiet):
+            loopback.wait_port(upstream_port)
             ready = f"http://127.0.0.1:{gateway_port}/healthz"
-            with forward._process(gateway, forward.GATEWAY_CORE, ready, **quiet):
+            with loopback.process(gateway, loopback.GATEWAY_CORE, ready, **quiet):
                 os.sched_setaffinity(0, {other})
-                forward._use_uvloop()
+                loopback.use_uvloop()
                 url = f"http://127.0.0.1:{gateway_port}/v1/chat/completions"
                 result = asyncio.run(
                     compare(url, args.blocks, args.block, args.concurrency, args.seconds)

@@ -3,8 +3,8 @@
     python bench/workers.py            # about a minute; prints one table
 
 The gateway runs on a throwaway PostgreSQL 15 cluster (``--workers`` needs one;
-tests/postgres.py starts it), in front of bench/forward.py's canned upstream,
-loaded by bench/forward.py's load generator (keep-alive HTTP/1.1, concurrency 32).
+tests/postgres.py starts it), in front of bench/loopback.py's canned upstream,
+loaded by bench/loopback.py's load generator (keep-alive HTTP/1.1, concurrency 32).
 
 How the cores are split (``os.sched_setaffinity``): the upstream and the load
 generator always share the last core. One worker gets core 0 to itself. Two
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import forward  # noqa: E402  (its upstream and load generator, reused)
+import loopback  # noqa: E402  (the canned upstream and load generator, reused)
 import postgres  # noqa: E402  (the tests' throwaway cluster)
 
 
@@ -38,29 +38,29 @@ def gateway_command(config: Path, port: int, workers: int) -> list[str]:
 
 def measure(workers: int, cores: set[int], load_core: int, args: argparse.Namespace) -> dict:
     cluster = postgres.Cluster().init()
-    upstream_port, gateway_port = forward._free_port(), forward._free_port()
+    upstream_port, gateway_port = loopback.free_port(), loopback.free_port()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "bench.toml"
             config.write_text(
-                f'[auth]\nclient_keys = ["{forward.CLIENT_KEY}"]\n'
+                f'[auth]\nclient_keys = ["{loopback.CLIENT_KEY}"]\n'
                 f'[upstreams.fast]\nbase_url = "http://127.0.0.1:{upstream_port}/v1"\n'
                 '[models.bench]\nupstream = "fast"\nupstream_model = "bench-upstream"\n'
                 f'[store]\nurl = "{cluster.url()}"\n'
             )
             quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-            upstream = [sys.executable, forward.__file__, "--serve-upstream", str(upstream_port)]
+            upstream = [sys.executable, loopback.__file__, "--serve-upstream", str(upstream_port)]
             gateway = subprocess.Popen(
                 gateway_command(config, gateway_port, workers),
                 preexec_fn=lambda: os.sched_setaffinity(0, cores),
                 **quiet,
             )
             try:
-                with forward._process(upstream, load_core, None, **quiet):
-                    forward._wait_port(upstream_port)
-                    forward._wait_ready(f"http://127.0.0.1:{gateway_port}/healthz", gateway)
+                with loopback.process(upstream, load_core, None, **quiet):
+                    loopback.wait_port(upstream_port)
+                    loopback.wait_ready(f"http://127.0.0.1:{gateway_port}/healthz", gateway)
                     url = f"http://127.0.0.1:{gateway_port}/v1/chat/completions"
-                    return forward._measure(url, load_core, args)
+                    return loopback.measure(url, load_core, args)
             finally:
                 gateway.terminate()
                 gateway.wait(timeout=20)
