@@ -51,7 +51,7 @@ def build_services(config: Config) -> Services:
         router=router,
         client_auth=ClientAuth(config.auth.client_keys, secret, config.auth.backoff_after_failures),
         reviewer_auth=ReviewerAuth(
-            config.auth.reviewer_tokens,
+            config.auth.reviewer_secrets,
             config.auth.session_idle_minutes * 60,
             secret,
             store,

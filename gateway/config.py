@@ -71,9 +71,31 @@ class ServerConfig(_Strict):
         return int(self.max_api_body_mb * 1024 * 1024)
 
 
+class ReviewerToken(_Strict):
+    """A reviewer's token with the groups whose work they see (``reviewers`` on a model)."""
+
+    token: str
+    groups: list[str] = Field(min_length=1)
+
+    @field_validator("token")
+    @classmethod
+    def _not_blank(cls, token: str) -> str:
+        if not token.strip():
+            raise ValueError("must not be blank")
+        return token
+
+    @field_validator("groups")
+    @classmethod
+    def _named(cls, groups: list[str]) -> list[str]:
+        if any(not group.strip() for group in groups):
+            raise ValueError("group names must not be blank")
+        return groups
+
+
 class AuthConfig(_Strict):
     client_keys: list[str] = []
-    reviewer_tokens: dict[str, str] = {}
+    # name -> token (sees every group's work) or {token, groups}
+    reviewer_tokens: dict[str, str | ReviewerToken] = {}
     session_idle_minutes: float = Field(480, gt=0)
     metrics_token: str | None = None
     backoff_after_failures: int = Field(5, ge=1)
@@ -85,6 +107,27 @@ class AuthConfig(_Strict):
         if any(not key.strip() for key in keys):
             raise ValueError("client keys must not be blank")
         return keys
+
+    @property
+    def reviewer_secrets(self) -> dict[str, str]:
+        """Each reviewer's token, whichever form it was written in."""
+        return {
+            name: entry if isinstance(entry, str) else entry.token
+            for name, entry in self.reviewer_tokens.items()
+        }
+
+    @property
+    def reviewer_groups(self) -> dict[str, frozenset[str] | None]:
+        """Each reviewer's groups; ``None`` for a plain token, which means every group."""
+        return {
+            name: None if isinstance(entry, str) else frozenset(entry.groups)
+            for name, entry in self.reviewer_tokens.items()
+        }
+
+    @property
+    def groups(self) -> frozenset[str]:
+        """Every group some reviewer token names."""
+        return frozenset(g for groups in self.reviewer_groups.values() for g in groups or ())
 
 
 class UpstreamConfig(_Strict):
@@ -105,7 +148,7 @@ class UpstreamConfig(_Strict):
         return url.rstrip("/")
 
 
-HumanMode = Literal["review", "escalate", "fallback"]
+HumanMode = Literal["review", "escalate", "fallback", "shadow"]
 EscalationTrigger = Literal["upstream_error", "length", "content_filter", "refusal"]
 
 
@@ -126,12 +169,36 @@ class ModelConfig(_Strict):
     review_tools: list[str] = []
     audit_sample_rate: float = Field(0, ge=0, le=1)
     on_timeout: Literal["error", "draft"] = "error"
+    # Shadow review (hybrid): the share of answers that reached the client without a
+    # person which a reviewer grades afterwards, and how they grade it.
+    shadow_sample: float | None = Field(None, ge=0, le=1)
+    rubric: str | None = None  # a name in [rubrics]
+    reviews: int = Field(1, ge=1, le=20)  # different reviewers who grade each sampled answer
+    # Who sees this model's tasks (human and hybrid): reviewer groups; empty = everyone.
+    reviewers: list[str] = []
+    # A task nobody claimed within escalate_after_s becomes visible to escalate_to as well.
+    escalate_after_s: float | None = Field(None, gt=0)
+    escalate_to: list[str] = []
 
     @model_validator(mode="after")
     def _route_is_clear(self) -> ModelConfig:
         route = self.kind
         if route in ("forward", "hybrid") and not self.upstream:
             raise ValueError(f"a {route} model needs 'upstream'")
+        if self.human == "shadow" and self.shadow_sample is None:
+            raise _FieldError("shadow_sample", "a shadow model needs it (0.0 to 1.0)")
+        if self.human == "shadow" and "on_timeout" in self.model_fields_set:
+            raise _FieldError("on_timeout", "does not apply to a shadow model: no client waits")
+        for key in ("rubric", "reviews"):
+            if key in self.model_fields_set and self.shadow_sample is None:
+                raise _FieldError(key, "grades shadow samples: set 'shadow_sample' too")
+        if bool(self.escalate_after_s) != bool(self.escalate_to):
+            key = "escalate_to" if self.escalate_after_s else "escalate_after_s"
+            raise _FieldError(key, "escalate_after_s and escalate_to go together")
+        if self.escalate_to and not self.reviewers:
+            raise _FieldError(
+                "escalate_to", "widens 'reviewers': without it every group sees the task already"
+            )
         if route == "human" and (self.upstream or self.fallbacks):
             raise ValueError("a human model takes no 'upstream' or 'fallbacks'")
         # A key that does nothing on this route is a mistake worth stopping for.
@@ -151,11 +218,13 @@ class ModelConfig(_Strict):
 
 
 _FORWARD_KEYS = frozenset({"upstream", "upstream_model", "fallbacks"})
-_HUMAN_KEYS = frozenset({"timeout_s", "keepalive_s"})
+_HUMAN_KEYS = frozenset(
+    {"timeout_s", "keepalive_s", "reviewers", "escalate_after_s", "escalate_to"}
+)
 _HYBRID_KEYS = frozenset(
     {
         "human", "min_confidence", "confidence", "on_unknown_confidence", "escalate_on",
-        "review_tools", "audit_sample_rate", "on_timeout",
+        "review_tools", "audit_sample_rate", "on_timeout", "shadow_sample", "rubric", "reviews",
     }
 )  # fmt: skip
 _ROUTE_KEYS = {
@@ -163,6 +232,53 @@ _ROUTE_KEYS = {
     "human": _HUMAN_KEYS,
     "hybrid": _FORWARD_KEYS | _HUMAN_KEYS | _HYBRID_KEYS,
 }
+
+
+class RubricItem(_Strict):
+    """One thing a grader scores: yes/no, a number on a scale, one of some options, or words."""
+
+    name: str = Field(min_length=1, max_length=64)
+    type: Literal["bool", "scale", "choice", "text"]
+    min: int | None = None
+    max: int | None = None
+    options: list[str] = []
+    required: bool | None = None  # default: text items may be left empty, others not
+
+    @property
+    def needed(self) -> bool:
+        return self.type != "text" if self.required is None else self.required
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> RubricItem:
+        if self.type == "scale":
+            if self.min is None or self.max is None:
+                raise _FieldError("max" if self.min is not None else "min", "a scale needs it")
+            if self.min >= self.max:
+                raise _FieldError("max", f"must be greater than min ({self.min})")
+        elif self.min is not None or self.max is not None:
+            key = "min" if self.min is not None else "max"
+            raise _FieldError(key, f"does not apply to a {self.type} item")
+        if self.type == "choice":
+            if len(self.options) < 2:
+                raise _FieldError("options", "a choice needs at least two options")
+            if len(set(self.options)) != len(self.options):
+                raise _FieldError("options", "options must differ")
+        elif self.options:
+            raise _FieldError("options", f"does not apply to a {self.type} item")
+        return self
+
+
+class RubricConfig(_Strict):
+    items: list[RubricItem] = Field(min_length=1)
+
+    @field_validator("items")
+    @classmethod
+    def _unique_names(cls, items: list[RubricItem]) -> list[RubricItem]:
+        names = [item.name for item in items]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"item name '{name}' is used twice")
+        return items
 
 
 class HumanConfig(_Strict):
@@ -222,7 +338,8 @@ class WebhookConfig(_Strict):
     events: list[
         Literal[
             "task.created", "task.claimed", "task.released", "task.answered",
-            "task.rejected", "task.expired", "task.cancelled",
+            "task.rejected", "task.expired", "task.cancelled", "task.escalated",
+            "task.graded",
         ]
     ] = ["task.created"]  # fmt: skip
     secret: str | None = None  # signs the body: X-Signature: sha256=<HMAC-SHA256 hex>
@@ -255,6 +372,7 @@ class Config(_Strict):
     store: StoreConfig = StoreConfig()
     export: ExportConfig = ExportConfig()
     notify: NotifyConfig = NotifyConfig()
+    rubrics: dict[str, RubricConfig] = {}
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:
@@ -276,6 +394,20 @@ class Config(_Strict):
                         f"models.{name}.fallbacks",
                         f"'{fallback}' is not a configured forward model",
                     )
+            if model.rubric is not None and model.rubric not in self.rubrics:
+                raise _KeyedError(
+                    f"models.{name}.rubric", f"rubric '{model.rubric}' is not defined in [rubrics]"
+                )
+            known = self.auth.groups
+            for key in ("reviewers", "escalate_to"):
+                for group in getattr(model, key):
+                    # Only a token with groups names them; a group nobody is in would
+                    # leave the model's tasks to plain (every-group) tokens alone.
+                    if group not in known:
+                        raise _KeyedError(
+                            f"models.{name}.{key}",
+                            f"no reviewer token in auth.reviewer_tokens has group '{group}'",
+                        )
         return self
 
     @property
