@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     shown = f"[{host}]" if ":" in host else host
     print(f"hitl-gateway: OpenAI API base URL  http://{shown}:{port}/v1", flush=True)
     print(f"hitl-gateway: reviewer dashboard   http://{shown}:{port}/", flush=True)
+    # Both are relative to the working directory by default: say where they went.
+    print(f"hitl-gateway: task store           {config.store.location}", flush=True)
+    print(f"hitl-gateway: secret (keep it)     {config.secret_path.resolve()}", flush=True)
     if args.workers > 1:
         serve_workers(config, args.workers)
     else:

@@ -12,6 +12,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -310,6 +311,17 @@ class StoreConfig(_Strict):
     @property
     def postgres(self) -> bool:
         return bool(self.url) and not self.url.startswith("sqlite:")
+
+    @property
+    def location(self) -> str:
+        """Where tasks are written, for people: an absolute path, or the URL minus its password."""
+        if not self.postgres:
+            return str(Path(self.sqlite_path).resolve())
+        parts = urlsplit(self.url or "")
+        if parts.password is None:
+            return parts.geturl()
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
 
     @property
     def sqlite_path(self) -> str:
