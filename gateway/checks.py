@@ -19,6 +19,7 @@ from jsonschema.validators import Draft202012Validator, validator_for
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from gateway.errors import GatewayError, bad_request
+from gateway.human.images import check_image_sizes
 from gateway.human.request import COMPUTER_TOOL_TYPES
 
 MAX_JSON_DEPTH = 64  # levels of nested objects and arrays in any JSON the gateway reads
@@ -89,6 +90,7 @@ def check_model_request(api: str, data: dict[str, Any]) -> None:
             )
     names = [check_tool(api, index, tool) for index, tool in enumerate(request.tools or [])]
     check_tool_choice(api, request.tool_choice, names)
+    check_image_sizes(data)
 
 
 def check_tool(api: str, index: int, tool: JsonObject) -> str | None:

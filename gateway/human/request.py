@@ -155,7 +155,7 @@ def prompt_tokens(api: str, data: dict[str, Any]) -> int:
 # -- images --------------------------------------------------------------------------
 
 
-def _is_image(key: str, value: Any) -> bool:
+def is_inline_image(key: str, value: Any) -> bool:
     return (
         key in ("url", "image_url") and isinstance(value, str) and value.startswith("data:image/")
     )
@@ -163,15 +163,24 @@ def _is_image(key: str, value: Any) -> bool:
 
 def image_urls(value: Any) -> Iterator[str]:
     """Every inline ``data:image/...`` URL, in document order."""
+    return (url for _, url in inline_images(value))
+
+
+def inline_images(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    """Every inline ``data:image/...`` URL with the path to it, in document order.
+
+    The n-th is the dashboard's image n (``/api/tasks/{id}/images/{n}``).
+    """
     if isinstance(value, dict):
         for key, item in value.items():
-            if _is_image(key, item):
-                yield item
+            path = f"{where}.{key}" if where else str(key)
+            if is_inline_image(key, item):
+                yield path, item
             else:
-                yield from image_urls(item)
+                yield from inline_images(item, path)
     elif isinstance(value, list):
-        for item in value:
-            yield from image_urls(item)
+        for index, item in enumerate(value):
+            yield from inline_images(item, f"{where}[{index}]")
 
 
 def link_images(value: Any, link: str) -> Any:
@@ -181,7 +190,7 @@ def link_images(value: Any, link: str) -> Any:
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
             return {
-                key: f"{link}{next(counter)}" if _is_image(key, item) else walk(item)
+                key: f"{link}{next(counter)}" if is_inline_image(key, item) else walk(item)
                 for key, item in node.items()
             }
         if isinstance(node, list):

@@ -27,6 +27,7 @@ from gateway.asgi import peer
 from gateway.body import read_body
 from gateway.errors import GatewayError, not_found
 from gateway.human import cua
+from gateway.human.images import check_image_sizes
 from gateway.human.outcome import HUMAN_ROUTE
 from gateway.human.task import OPEN, Task
 from gateway.routes.reviewer import SESSION_COOKIE
@@ -104,6 +105,7 @@ def routes(services: Services) -> list[BaseRoute]:
     async def queue_call(request: Request) -> dict[str, str]:
         client = client_of(request)
         body = await body_of(request, cua.QueueBody)
+        check_image_sizes({"messages": body.messages})
         route = services.router.resolve(body.model)
         timeout = route.timeout_s if isinstance(route, HumanRoute) else None
         timeout = timeout or services.config.human.timeout_s
