@@ -174,13 +174,16 @@ def orchestrate(args: argparse.Namespace) -> None:
             targets.append(gateway_target("previous", checkout, Path(tmp), upstream_port))
         targets.append(gateway_target("gateway", loopback.ROOT, Path(tmp), upstream_port))
         results: dict[str, list[dict]] = {t.name: [] for t in targets}
-        with started(targets, loopback.GATEWAY_CORE):
+        with started(targets, loopback.GATEWAY_CORE) as processes:
             for round_ in range(args.rounds):
                 # A different target goes first each round, so a slow start or a
                 # burst of noise does not always fall on the same one.
                 shift = round_ % len(targets)
                 for target in targets[shift:] + targets[:shift]:
-                    results[target.name].append(loopback.measure(target.url, other_core, per_round))
+                    process = processes.get(target.name)
+                    pid = process.pid if process is not None else None
+                    figures = loopback.measure(target.url, other_core, per_round, pid)
+                    results[target.name].append(figures)
                 rates = "  ".join(f"{n} {r[-1]['rps']:,.0f}" for n, r in results.items())
                 print(f"round {round_ + 1}/{args.rounds}: req/s at c={args.concurrency}: {rates}")
     _print_table(results, args, other_core)
@@ -190,12 +193,14 @@ ROWS = [
     ("latency p50, c=1 (ms)", "p50_ms"),
     ("latency p99, c=1 (ms)", "p99_ms"),
     ("throughput, c={c} (req/s)", "rps"),
+    ("server CPU per request, c={c} (us)", "cpu_us"),
     ("stream TTFB p50, c=1 (ms)", "ttfb_ms"),
 ]
 
 
 def _median(rounds: list[dict], key: str) -> float:
-    return statistics.median(r[key] for r in rounds)
+    values = [r[key] for r in rounds if r[key] is not None]
+    return statistics.median(values) if values else float("nan")
 
 
 def _print_table(results: dict[str, list[dict]], args: argparse.Namespace, other: int) -> None:
@@ -207,7 +212,7 @@ def _print_table(results: dict[str, list[dict]], args: argparse.Namespace, other
     names = list(results)
     print(f"{'':30}" + "".join(f"{name:>12}" for name in names))
     for label, key in ROWS:
-        cells = "".join(f"{_median(results[n], key):12.3f}" for n in names)
+        cells = "".join(_cell(_median(results[n], key), key) for n in names)
         print(f"{label.format(c=args.concurrency):30}{cells}")
     gateway, direct = results["gateway"], results["direct"]
     print()
@@ -225,10 +230,17 @@ def _print_table(results: dict[str, list[dict]], args: argparse.Namespace, other
     )
 
 
+def _cell(value: float, key: str) -> str:
+    if value != value:  # NaN: not measured (no server process of ours)
+        return f"{'-':>12}"
+    return f"{value:12,.0f}" if key in ("rps", "cpu_us") else f"{value:12.3f}"
+
+
 def _against_floor(floor: list[dict], other: list[dict], name: str) -> None:
     """Throughput share and added p50, taken round by round (neighbours in time), median."""
     shares = [o["rps"] / f["rps"] for f, o in zip(floor, other, strict=True)]
     added = [o["p50_ms"] - f["p50_ms"] for f, o in zip(floor, other, strict=True)]
+    cpu = [f["cpu_us"] / o["cpu_us"] for f, o in zip(floor, other, strict=True) if o["cpu_us"]]
     share, plus = statistics.median(shares), statistics.median(added)
     rounds = ", ".join(f"{s:.0%}" for s in shares)
     print(
@@ -236,6 +248,11 @@ def _against_floor(floor: list[dict], other: list[dict], name: str) -> None:
         f"(target >= 95%: {_met(share >= 0.95)}; per round {rounds}); "
         f"p50 {plus:+.3f} ms (target <= +0.05 ms: {_met(plus <= 0.05)})"
     )
+    if cpu:
+        print(
+            f"  CPU per request: the floor's is {statistics.median(cpu):.1%} of {name}'s "
+            "(the throughput share on a core nothing else uses)"
+        )
 
 
 def _met(ok: bool) -> str:

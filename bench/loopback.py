@@ -208,6 +208,24 @@ async def latencies(url: str, body: bytes, count: int, warmup: int) -> list[tupl
 
 
 async def throughput(url: str, body: bytes, concurrency: int, seconds: float) -> float:
+    """Requests per second at ``concurrency`` over ``seconds`` (after a warm-up)."""
+    rate, _ = await throughput_and_cpu(url, body, concurrency, seconds)
+    return rate
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far (from /proc, in clock ticks)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def throughput_and_cpu(
+    url: str, body: bytes, concurrency: int, seconds: float, pid: int | None = None
+) -> tuple[float, float | None]:
+    """Requests per second, and the CPU microseconds process ``pid`` (the server) spent
+    per request while they were counted: a figure other work on the machine barely
+    moves, where requests per second drop when another process takes the core."""
     host, port, path = split_url(url)
     connections = [Connection(host, port, path) for _ in range(concurrency)]
     await asyncio.gather(*(c.open() for c in connections))
@@ -227,10 +245,13 @@ async def throughput(url: str, body: bytes, concurrency: int, seconds: float) ->
     try:
         tasks = [asyncio.create_task(worker(c)) for c in connections]
         await asyncio.sleep(min(1.0, seconds / 3))  # warm-up at full load
+        cpu_before = cpu_seconds(pid) if pid else 0.0
         measuring, started = True, time.perf_counter()
         stop_at = started + seconds
         await asyncio.gather(*tasks)
-        return done / (time.perf_counter() - started)
+        rate = done / (time.perf_counter() - started)
+        cpu_us = (cpu_seconds(pid) - cpu_before) / done * 1e6 if pid and done else None
+        return rate, cpu_us
     finally:
         for c in connections:
             c.close()
@@ -251,15 +272,17 @@ def run_load(url: str, args: argparse.Namespace) -> dict:
         plain = await latencies(url, REQUEST_BODY, args.count, args.count // 5)
         # Several short rounds, and their median: one burst of noise spoils only one.
         rounds = [
-            await throughput(url, REQUEST_BODY, args.concurrency, args.seconds)
+            await throughput_and_cpu(url, REQUEST_BODY, args.concurrency, args.seconds, args.pid)
             for _ in range(args.rounds)
         ]
-        rps = statistics.median(rounds)
+        rps = statistics.median(rate for rate, _ in rounds)
+        cpu = [us for _, us in rounds if us is not None]
         stream = await latencies(url, STREAM_BODY, args.stream_count, args.stream_count // 5)
         return {
             "p50_ms": percentile([end for _, end in plain], 50) * 1000,
             "p99_ms": percentile([end for _, end in plain], 99) * 1000,
             "rps": rps,
+            "cpu_us": statistics.median(cpu) if cpu else None,
             "ttfb_ms": percentile([first for first, _ in stream], 50) * 1000,
         }
 
@@ -328,14 +351,17 @@ def wait_port(port: int) -> None:
     raise SystemExit(f"upstream on port {port} did not come up")
 
 
-def measure(url: str, core: int, args: argparse.Namespace) -> dict:
-    """Run the load generator in its own pinned process against ``url``."""
+def measure(url: str, core: int, args: argparse.Namespace, pid: int | None = None) -> dict:
+    """Run the load generator in its own pinned process against ``url``; ``pid``: the
+    server's process, whose CPU time per request is measured too."""
     command = [
         sys.executable, __file__, "--load", url,
         "--count", str(args.count), "--stream-count", str(args.stream_count),
         "--concurrency", str(args.concurrency), "--seconds", str(args.seconds),
         "--rounds", str(args.rounds),
     ]  # fmt: skip
+    if pid:
+        command += ["--pid", str(pid)]
     done = subprocess.run(
         command, preexec_fn=pinned(core), capture_output=True, text=True, timeout=300, check=True
     )
@@ -350,6 +376,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="length of a throughput run")
     parser.add_argument("--rounds", type=int, default=1, help="throughput runs (median kept)")
     parser.add_argument("--load", metavar="URL", help="measure URL; print the figures as JSON")
+    parser.add_argument("--pid", type=int, help="with --load: the server, for CPU per request")
     parser.add_argument("--serve-upstream", type=int, metavar="PORT", help="run the upstream")
     args = parser.parse_args()
     if args.serve_upstream:
