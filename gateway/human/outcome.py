@@ -60,4 +60,5 @@ def outcome_error(task: Task) -> GatewayError:
             code="human_timeout",
             retry=False,
         )
-    return GatewayError(409, f"Task {task.id} was {task.status}.", code=f"human_{task.status}")
+    # The one status left is cancelled (every client had gone past the re-attach grace).
+    return GatewayError(409, f"Task {task.id} was {task.status}.", code="human_cancelled")
