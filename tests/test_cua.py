@@ -21,13 +21,15 @@ import openai
 import pytest
 from harness import Gateway, run_gateway, wait_until
 from openai.types.chat import ChatCompletionMessageToolCall
+from openai.types.responses import ResponseComputerToolCall, ResponseOutputMessage
 from pydantic import TypeAdapter
 from reviewer_client import Reviewer, data_url, png
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".cua-venv"
-# cua-agent as the issue names it, and what its adapter module imports (its own pin).
-CUA_PACKAGES = (["--no-deps", "cua-agent==0.9.1"], ["litellm==1.86.2", "requests"])
+# cua-agent as the issue names it, with its dependencies (ComputerAgent needs them; litellm
+# is pinned by cua-agent itself), and requests, which its adapter module imports.
+CUA_PACKAGES = (["cua-agent==0.9.1", "requests"],)
 KEY = "sk-cua-agent"
 CONFIG = f"""
 [auth]
@@ -37,6 +39,9 @@ client_keys = ["{KEY}"]
 reattach_grace_s = 0
 
 [models.human]
+route = "human"
+
+[models."computer-use-preview"]  # what ComputerAgent("openai/computer-use-preview") asks for
 route = "human"
 """
 SCREEN = data_url(png(64, 48))
@@ -54,7 +59,7 @@ CALL_ID = re.compile(r"call_[0-9a-f]{24}")
 
 
 def _ready(python: Path) -> bool:
-    modules = "('cua_agent', 'litellm', 'requests')"
+    modules = "('cua_agent', 'cua_core', 'litellm', 'requests')"
     check = f"import importlib.util as u; assert all(map(u.find_spec, {modules}))"
     return python.exists() and subprocess.run([python, "-c", check]).returncode == 0
 
@@ -181,6 +186,50 @@ def test_the_adapter_gets_computer_actions_as_cua_writes_them(
         {"type": "keypress", "keys": "ctrl+s"},
         {"type": "wait"},
     ]
+
+
+def test_computer_agents_openai_loop_on_the_human_route(
+    cua_python, gateway, reviewer, tmp_path
+) -> None:
+    """``ComputerAgent("openai/computer-use-preview", api_base=<gateway>/v1)``, a person as model.
+
+    Cua's OpenAI loop sends Responses requests through litellm with the
+    ``computer_use_preview`` tool; the person's click reaches Cua's computer (a
+    stand-in that records what it is told), and its screenshot comes back as the
+    next step's task, which the person ends with text.
+    """
+    env = {**os.environ, "CUA_HOME": str(tmp_path)}
+    process = subprocess.Popen(
+        [cua_python, str(ROOT / "tests" / "cua_agent_loop.py"), gateway.base_url, KEY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        first = wait_for_cua_task(reviewer, process)
+        view = reviewer.task(first["id"])
+        assert view["api"] == "responses" and view["model"] == "computer-use-preview"
+        assert view["preview"] == "Save the file" and view["kind"] == "screen"
+        click = [{"type": "click", "x": 30, "y": 20}]
+        assert reviewer.answer(first["id"], computer_actions=click).status == 200
+        second = wait_for_cua_task(reviewer, process)
+        assert second["follows"] == first["id"] and second["step"] == 2
+        assert reviewer.task(second["id"])["images"] == 1  # the screen after the click
+        assert reviewer.answer(second["id"], content="The file is saved.").status == 200
+        ran = result(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert ran["actions"] == [{"type": "click", "x": 30, "y": 20, "button": "left"}]
+    call, shot, message = ran["outputs"]
+    computer_call = ResponseComputerToolCall.model_validate(call)
+    assert computer_call.action.type == "click"
+    assert (computer_call.action.x, computer_call.action.y) == (30, 20)
+    assert shot["type"] == "computer_call_output" and shot["call_id"] == computer_call.call_id
+    reply = ResponseOutputMessage.model_validate(message)
+    assert [part.text for part in reply.content] == ["The file is saved."]
 
 
 # -- the protocol itself, as Cua's UI and adapter speak it (no Cua environment needed) ---
