@@ -60,6 +60,13 @@ class Task:
     follows: str | None = None  # the task whose answer this request continues
     output_format: dict[str, Any] | None = None  # the JSON required (human/formats.py)
     n: int = 1  # how many answers (choices) the client asked for
+    # Who sees the task: reviewer groups (empty: every reviewer), see human/groups.py.
+    groups: tuple[str, ...] = ()
+    escalate_at: float | None = None  # pending this long: escalate_to is added to groups
+    escalate_to: tuple[str, ...] = ()
+    rubric: str | None = None  # a grade task's rubric (config [rubrics])
+    reviews: int = 1  # a grade task is done after this many different reviewers' grades
+    graded: int = 0  # grades so far
 
     @property
     def is_open(self) -> bool:
@@ -93,6 +100,11 @@ class Task:
             "step": self.step,
             "follows": self.follows,
             "n": self.n,
+            "groups": list(self.groups),
+            "escalate_at": self.escalate_at,
+            "rubric": self.rubric,
+            "reviews": self.reviews,
+            "graded": self.graded,
         }
 
     def record(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gateway.errors import GatewayError
+from gateway.human.grades import Grade
 from gateway.human.query import Purged, SessionFilter, SessionSummary, TaskFilter
 from gateway.human.task import OPEN, Task
 
@@ -25,7 +26,8 @@ from gateway.human.task import OPEN, Task
 EXPIRY = "expires_at"  # the route's timeout: the task expires
 LEASE = "lease_until"  # a claim's lease: the task goes back to pending
 GONE = "gone_at"  # no client attached since then plus the re-attach grace: cancelled
-DEADLINES = (EXPIRY, LEASE, GONE)
+ESCALATE = "escalate_at"  # pending (nobody claimed it) this long: more groups see it
+DEADLINES = (EXPIRY, LEASE, GONE, ESCALATE)
 
 
 class StoreUnavailable(GatewayError):
@@ -94,6 +96,16 @@ class Due:
 
     task_id: str
     deadline: str  # one of DEADLINES
+
+
+@dataclass(frozen=True, slots=True)
+class Graded:
+    """What recording a grade did: ``task`` as it is now (``None``: no such task) and
+    whether the grade was added (not when the task was finished or this reviewer had
+    graded it already)."""
+
+    task: Task | None
+    added: bool
 
 
 Listener = Callable[[Change], None]
@@ -197,6 +209,19 @@ class Store(Protocol):
     async def escalations_since(self, since: float) -> dict[tuple[str, str], int]: ...
 
     async def drafted_answers_since(self, since: float) -> list[tuple[dict, dict]]: ...
+
+    # -- grades ---------------------------------------------------------------------------
+
+    async def grade(self, grade: Grade, entry: AuditEntry) -> Graded:
+        """Add ``grade`` to its open task, once per reviewer; the grade that makes
+        ``task.reviews`` finishes the task (answered, by that reviewer). A claim by the
+        grader is let go. Notifies ``task.graded``."""
+
+    async def grades(self, task_ids: Sequence[str]) -> dict[str, list[Grade]]:
+        """The grades of these tasks, oldest first."""
+
+    async def grades_since(self, since: float) -> list[tuple[str, str | None, Grade]]:
+        """Every grade made at or after ``since``, with its task's model and rubric."""
 
     # -- stored responses (Responses API) -----------------------------------------------
 

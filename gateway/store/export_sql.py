@@ -128,11 +128,12 @@ def summary(row: Any) -> SessionSummary:
 
 
 def purge_deletes(count: int) -> list[str]:
-    """The deletes of one batch, task rows last: audit, responses, requests, tasks."""
+    """The deletes of one batch, task rows last: audit, responses, requests, grades, tasks."""
     marks = ", ".join("?" for _ in range(count))
     return [
         f"DELETE FROM audit WHERE task_id IN ({marks})",
         f"DELETE FROM responses WHERE task_id IN ({marks})",
         f"DELETE FROM requests WHERE task_id IN ({marks})",
+        f"DELETE FROM grades WHERE task_id IN ({marks})",
         f"DELETE FROM tasks WHERE id IN ({marks}) AND status IN {_FINISHED_SQL}",
     ]

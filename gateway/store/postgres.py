@@ -24,14 +24,16 @@ from typing import Any, TypeVar
 import asyncpg
 import orjson
 
+from gateway.human.grades import Grade
 from gateway.human.query import Purged, SessionFilter, SessionSummary, TaskFilter
-from gateway.human.task import FINISHED, Task
+from gateway.human.task import FINISHED, OPEN, Task
 from gateway.store import export_sql, sql
 from gateway.store import postgres_sql as q
 from gateway.store.base import (
     AuditEntry,
     Change,
     Due,
+    Graded,
     Guard,
     Listener,
     StoredResponse,
@@ -235,7 +237,7 @@ class PostgresStore(Notifier):
         await self._call(lambda conn: conn.execute(q.LEAVE_PROCESS, self.process))
 
     async def due(self, now: float, limit: int = 500) -> list[Due]:
-        rows = await self._call(lambda conn: conn.fetch(q.DUE, now, now, now, limit))
+        rows = await self._call(lambda conn: conn.fetch(q.DUE, now, now, now, now, limit))
         return [Due(row[0], row[1]) for row in rows]
 
     # -- tasks: reads -----------------------------------------------------------------------
@@ -266,8 +268,9 @@ class PostgresStore(Notifier):
         session: str | None = None,
         newest_first: bool = False,
         limit: int = 500,
+        groups: frozenset[str] | None = None,
     ) -> list[Task]:
-        statement, args = sql.listing(statuses, model, session, newest_first, limit)
+        statement, args = sql.listing(statuses, model, session, newest_first, limit, groups)
         return await self._tasks(sql.numbered(statement), *args)
 
     async def answered_after(
@@ -294,6 +297,47 @@ class PostgresStore(Notifier):
 
     async def drafted_answers_since(self, since: float) -> list[tuple[dict, dict]]:
         return sql.drafted_from_rows(await self._call(lambda conn: conn.fetch(q.DRAFTED, since)))
+
+    # -- grades -----------------------------------------------------------------------------
+
+    async def grade(self, grade: Grade, entry: AuditEntry) -> Graded:
+        async def write(conn: asyncpg.Connection) -> Graded:
+            # The row lock orders graders of one task: each sees the count before it.
+            row = await conn.fetchrow(q.BY_ID_FOR_UPDATE, grade.task_id)
+            if row is None:
+                return Graded(None, False)
+            task = sql.task_from_row(row)
+            if not task.is_open:
+                return Graded(task, False)
+            if await conn.fetchval(q.INSERT_GRADE, *sql.grade_args(grade)) is None:
+                return Graded(task, False)  # this reviewer graded it already
+            changes = sql.grade_changes(task, grade.reviewer, grade.at)
+            statement, args = sql.transition(task.id, Guard(OPEN), changes)
+            written = sql.task_from_row(await conn.fetchrow(sql.numbered(statement), *args))
+            await conn.execute(q.INSERT_AUDIT, *sql.audit_args(entry))
+            if not written.is_open:
+                await conn.execute(q.DROP_TASK_ROWS, task.id)
+            await conn.execute(
+                "SELECT pg_notify($1, $2)", q.CHANNEL, f"{self.origin}:{task.id}:task.graded"
+            )
+            return Graded(written, True)
+
+        graded = await self._write(write)
+        if graded.added and graded.task is not None:
+            self._tell(Change(grade.task_id, "task.graded", graded.task))
+        return graded
+
+    async def grades(self, task_ids: Sequence[str]) -> dict[str, list[Grade]]:
+        found: dict[str, list[Grade]] = {}
+        if task_ids:
+            rows = await self._call(lambda conn: conn.fetch(q.GRADES_OF, list(task_ids)))
+            for row in rows:
+                found.setdefault(row[0], []).append(sql.grade_from_row(tuple(row)))
+        return found
+
+    async def grades_since(self, since: float) -> list[tuple[str, str | None, Grade]]:
+        rows = await self._call(lambda conn: conn.fetch(q.GRADES_SINCE, since))
+        return [(row[0], row[1], sql.grade_from_row(tuple(row)[2:])) for row in rows]
 
     # -- stored responses ---------------------------------------------------------------------
 
@@ -364,7 +408,7 @@ class PostgresStore(Notifier):
                 int((await conn.execute(sql.numbered(statement), *ids)).split()[-1])
                 for statement in export_sql.purge_deletes(len(ids))
             ]
-            audit, responses, _, tasks = counts
+            audit, responses, _, _, tasks = counts
             return Purged(tasks, requests, audit, responses, int(images), int(size))
 
         return await self._write(write)

@@ -14,12 +14,15 @@ from typing import Any
 
 import orjson
 
+from gateway.human.grades import Grade
 from gateway.human.task import ANSWERED, OPEN, REJECTED, Task
-from gateway.store.base import DEADLINES, GONE, LEASE, AuditEntry, Guard
+from gateway.store.base import DEADLINES, ESCALATE, GONE, LEASE, AuditEntry, Guard
 
 COLUMNS = tuple(f.name for f in fields(Task))
 COLUMN_LIST = ", ".join(COLUMNS)
 JSON_FIELDS = frozenset({"answer", "result", "draft", "tools", "tool_choice", "output_format"})
+# Group lists as ",a,b,": a LIKE '%,a,%' finds a group in either dialect.
+GROUP_FIELDS = frozenset({"groups", "escalate_to"})
 _OPEN_SQL = "(" + ", ".join(f"'{status}'" for status in OPEN) + ")"
 _KEPT_SQL = f"('{ANSWERED}', '{REJECTED}')"
 _PLACEHOLDER = re.compile(r"\?")
@@ -64,7 +67,9 @@ DUE = (
     f"SELECT id, '{DEADLINES[0]}' FROM tasks WHERE status IN {_OPEN_SQL} AND expires_at <= ? "
     f"UNION ALL SELECT id, '{LEASE}' FROM tasks WHERE status = 'claimed' AND lease_until <= ? "
     f"UNION ALL SELECT id, '{GONE}' FROM tasks WHERE status IN {_OPEN_SQL} "
-    "AND clients <= 0 AND gone_at <= ? LIMIT ?"
+    "AND clients <= 0 AND gone_at <= ? "
+    f"UNION ALL SELECT id, '{ESCALATE}' FROM tasks WHERE status = 'pending' "
+    "AND escalate_at <= ? LIMIT ?"
 )
 FIND = (
     f"SELECT {COLUMN_LIST} FROM tasks WHERE dedup = ? AND (status IN {_OPEN_SQL} "
@@ -105,6 +110,16 @@ ADD_COUNT = (
 )
 PRUNE_COUNTS = "DELETE FROM counters WHERE name = ? AND minute < ?"
 COUNTS_SINCE = "SELECT key, SUM(count) FROM counters WHERE name = ? AND minute >= ? GROUP BY key"
+GRADE_COLUMNS = "task_id, reviewer, verdict, scores, comment, correction, at"
+INSERT_GRADE = (
+    f"INSERT INTO grades ({GRADE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (task_id, reviewer) DO NOTHING RETURNING task_id"
+)
+GRADES_OF = f"SELECT {GRADE_COLUMNS} FROM grades WHERE task_id IN "  # + (...) ORDER BY at
+GRADES_SINCE = (
+    f"SELECT t.model, t.rubric, {', '.join('g.' + c for c in GRADE_COLUMNS.split(', '))} "
+    "FROM grades g JOIN tasks t ON t.id = g.task_id WHERE g.at >= ? ORDER BY g.at"
+)
 
 
 def numbered(sql: str) -> str:
@@ -117,11 +132,37 @@ def select_tasks(where: str) -> str:
     return f"SELECT {COLUMN_LIST} FROM tasks {where}"
 
 
+def group_list(groups: Sequence[str]) -> str:
+    return f",{','.join(groups)}," if groups else ""
+
+
+def visible_to(groups: frozenset[str] | None) -> tuple[str, list[Any]]:
+    """A WHERE clause keeping the tasks a reviewer in ``groups`` sees (``None``: every one)."""
+    if groups is None:
+        return "TRUE", []
+    likes = " OR ".join("groups LIKE ? ESCAPE '!'" for _ in groups)
+    clause = f"(groups = ''{' OR ' + likes if likes else ''})"
+    return clause, [f"%,{_escape_like(group)},%" for group in sorted(groups)]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
 def listing(
-    statuses: Sequence[str], model: str | None, session: str | None, newest_first: bool, limit: int
+    statuses: Sequence[str],
+    model: str | None,
+    session: str | None,
+    newest_first: bool,
+    limit: int,
+    groups: frozenset[str] | None = None,
 ) -> tuple[str, list[Any]]:
     clauses = [f"status IN ({', '.join('?' for _ in statuses)})"]
     args: list[Any] = list(statuses)
+    if groups is not None:
+        clause, group_args = visible_to(groups)
+        clauses.append(clause)
+        args += group_args
     if model:
         clauses.append("model = ?")
         args.append(model)
@@ -177,6 +218,8 @@ def audit_args(entry: AuditEntry) -> tuple[Any, ...]:
 def column_value(name: str, value: Any) -> Any:
     if name in JSON_FIELDS:
         return None if value is None else orjson.dumps(value).decode()
+    if name in GROUP_FIELDS:
+        return group_list(value)
     return value
 
 
@@ -189,6 +232,8 @@ def task_from_row(row: Sequence[Any]) -> Task:
     for name, value in zip(COLUMNS, row, strict=True):
         if name in JSON_FIELDS and value is not None:
             value = orjson.loads(value)
+        elif name in GROUP_FIELDS:
+            value = tuple(group for group in (value or "").split(",") if group)
         values[name] = value
     values["delivered"] = bool(values["delivered"])
     values["stream"] = bool(values["stream"])
@@ -196,7 +241,45 @@ def task_from_row(row: Sequence[Any]) -> Task:
     values["kind"] = values["kind"] or "text"
     values["step"] = values["step"] or 1
     values["n"] = values["n"] or 1
+    values["reviews"] = values["reviews"] or 1
+    values["graded"] = values["graded"] or 0
     return Task(**values)
+
+
+def grade_args(grade: Grade) -> tuple[Any, ...]:
+    correction = None if grade.correction is None else orjson.dumps(grade.correction).decode()
+    scores = orjson.dumps(grade.scores).decode()
+    comment = grade.comment
+    return (grade.task_id, grade.reviewer, grade.verdict, scores, comment, correction, grade.at)
+
+
+def grade_from_row(row: Sequence[Any]) -> Grade:
+    task_id, reviewer, verdict, scores, comment, correction, at = row
+    correction = None if correction is None else orjson.loads(correction)
+    return Grade(task_id, reviewer, verdict, orjson.loads(scores), comment, correction, at)
+
+
+def grade_changes(task: Task, reviewer: str, now: float) -> dict[str, Any]:
+    """The task's changes for one more grade by ``reviewer``."""
+    graded = task.graded + 1
+    if graded >= task.reviews:
+        held = task.status == "claimed" and task.claimed_by == reviewer
+        return {
+            "graded": graded,
+            "status": ANSWERED,
+            "claimed_by": reviewer,
+            "claimed_at": task.claimed_at if held else now,
+            "answered_at": now,
+            "answered_by": reviewer,
+            "finished_at": now,
+            "lease_until": None,
+            "escalate_at": None,
+            "delivered": True,  # no client waits on a grade
+        }
+    changes: dict[str, Any] = {"graded": graded}
+    if task.claimed_by == reviewer:  # the next reviewer may take it
+        changes.update(status="pending", claimed_by=None, lease_until=None)
+    return changes
 
 
 def drafted_from_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[dict, dict]]:

@@ -18,13 +18,15 @@ from typing import Any, TypeVar
 
 import orjson
 
+from gateway.human.grades import Grade
 from gateway.human.query import Purged, SessionFilter, SessionSummary, TaskFilter
-from gateway.human.task import FINISHED, Task
+from gateway.human.task import FINISHED, OPEN, Task
 from gateway.store import export_sql, sql
 from gateway.store.base import (
     AuditEntry,
     Change,
     Due,
+    Graded,
     Guard,
     Listener,
     StoredResponse,
@@ -215,7 +217,7 @@ class SQLiteStore:
         await self._run(self._write, lambda db: db.execute(sql.LEAVE_PROCESS, (self.process,)))
 
     async def due(self, now: float, limit: int = 500) -> list[Due]:
-        rows = await self._run(self._all, sql.DUE, (now, now, now, limit))
+        rows = await self._run(self._all, sql.DUE, (now, now, now, now, limit))
         return [Due(task_id, deadline) for task_id, deadline in rows]
 
     # -- tasks: reads -----------------------------------------------------------------------
@@ -253,8 +255,11 @@ class SQLiteStore:
         session: str | None = None,
         newest_first: bool = False,
         limit: int = 500,
+        groups: frozenset[str] | None = None,
     ) -> list[Task]:
-        return await self._tasks(*sql.listing(statuses, model, session, newest_first, limit))
+        return await self._tasks(
+            *sql.listing(statuses, model, session, newest_first, limit, groups)
+        )
 
     async def answered_after(
         self, after: float, *, model: str | None = None, limit: int = 200
@@ -279,6 +284,45 @@ class SQLiteStore:
 
     async def drafted_answers_since(self, since: float) -> list[tuple[dict, dict]]:
         return sql.drafted_from_rows(await self._run(self._all, sql.DRAFTED, (since,)))
+
+    # -- grades -----------------------------------------------------------------------------
+
+    async def grade(self, grade: Grade, entry: AuditEntry) -> Graded:
+        def write(db: sqlite3.Connection) -> Graded:
+            row = db.execute(sql.select_tasks("WHERE id = ?"), (grade.task_id,)).fetchone()
+            if row is None:
+                return Graded(None, False)
+            task = sql.task_from_row(row)
+            if not task.is_open:
+                return Graded(task, False)
+            if db.execute(sql.INSERT_GRADE, sql.grade_args(grade)).fetchone() is None:
+                return Graded(task, False)  # this reviewer graded it already
+            changes = sql.grade_changes(task, grade.reviewer, grade.at)
+            statement, args = sql.transition(task.id, Guard(OPEN), changes)
+            written = sql.task_from_row(db.execute(statement, args).fetchone())
+            db.execute(sql.INSERT_AUDIT, sql.audit_args(entry))
+            if not written.is_open:
+                db.execute(sql.DROP_TASK_ROWS, (task.id,))
+            return Graded(written, True)
+
+        graded = await self._run(self._write, write)
+        if graded.added and graded.task is not None:
+            self._notify(graded.task, "task.graded")
+        return graded
+
+    async def grades(self, task_ids: Sequence[str]) -> dict[str, list[Grade]]:
+        found: dict[str, list[Grade]] = {}
+        for start in range(0, len(task_ids), 500):  # SQLite allows 32766 parameters
+            chunk = list(task_ids[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            statement = f"{sql.GRADES_OF}({marks}) ORDER BY at"
+            for row in await self._run(self._all, statement, chunk):
+                found.setdefault(row[0], []).append(sql.grade_from_row(row))
+        return found
+
+    async def grades_since(self, since: float) -> list[tuple[str, str | None, Grade]]:
+        rows = await self._run(self._all, sql.GRADES_SINCE, (since,))
+        return [(row[0], row[1], sql.grade_from_row(row[2:])) for row in rows]
 
     # -- stored responses ---------------------------------------------------------------------
 
@@ -365,7 +409,7 @@ class SQLiteStore:
                 return Purged()
             measure = export_sql.purge_measure(len(ids), export_sql.SQLITE_IMAGES)
             requests, images, size = db.execute(measure, ids).fetchone()
-            audit, responses, _, tasks = (
+            audit, responses, _, _, tasks = (
                 db.execute(statement, ids).rowcount
                 for statement in export_sql.purge_deletes(len(ids))
             )
