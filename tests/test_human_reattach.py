@@ -178,6 +178,42 @@ def test_a_graceful_stop_lets_waiting_clients_go_and_their_retry_gets_the_answer
         assert [t["id"] for t in tasks_for(reviewer, text)] == [task["id"]]
 
 
+def test_a_restart_longer_than_the_sdks_default_retries_needs_the_readmes_setting(tmp_path):
+    """The README's setting (``max_retries=8``) carries a client over a restart that
+    outlasts the SDK's default retries; the default client's task is still kept."""
+    with run_gateway(tmp_path, "") as gateway:  # the defaults: reattach_grace_s = 10
+        reviewer = Reviewer(gateway.url)
+        texts = {"default": f"default {uuid.uuid4()}", "patient": f"patient {uuid.uuid4()}"}
+        default = openai.OpenAI(base_url=gateway.base_url, api_key="k")  # max_retries=2
+        patient = openai.OpenAI(base_url=gateway.base_url, api_key="k", max_retries=8)
+        replies = {
+            name: background(
+                client.chat.completions.with_raw_response.create,
+                model="human",
+                messages=messages(texts[name]),
+            )
+            for name, client in (("default", default), ("patient", patient))
+        }
+        tasks = {
+            name: reviewer.wait_for_task(lambda t, text=text: t["preview"] == text)
+            for name, text in texts.items()
+        }
+        gateway.stop()
+        # The gateway stays down until the default client has used up its retries
+        # (the 503's retry-after of 2 s, then about 1 s of connection errors).
+        with pytest.raises(openai.APIConnectionError):
+            replies["default"].result(timeout=30)
+        assert not replies["patient"].done()
+        gateway.start()
+        assert reviewer.answer(tasks["patient"]["id"], content="worth the wait").status == 200
+        raw = replies["patient"].result(timeout=40)
+        assert raw.parse().choices[0].message.content == "worth the wait"
+        assert raw.headers["x-gateway-task"] == tasks["patient"]["id"]
+        assert int(raw.http_request.headers["x-stainless-retry-count"]) > 2  # beyond the default
+        # Tasks and answers always survive: the lost client's task is still there.
+        assert reviewer.task(tasks["default"]["id"])["status"] == "pending"
+
+
 def test_an_undelivered_answer_survives_a_restart(tmp_path):
     with run_gateway(tmp_path, LONG_GRACE) as gateway:
         reviewer = Reviewer(gateway.url)
