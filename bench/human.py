@@ -2,6 +2,8 @@
 
     python bench/human.py                       # 10,000 waiting clients, about a minute
     python bench/human.py --clients 2000 --sample 200
+    python bench/human.py --floor               # also uvicorn alone: the gateway's own share
+    python bench/human.py --trace 10            # tracemalloc: the top holders per client
 
 Two processes besides this one: the gateway (``python -m gateway``, SQLite store
 in a temporary directory) and a load process (asyncio + aiohttp) that plays the
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -39,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+import holders  # noqa: E402  (tracemalloc snapshots of the gateway, bench/holders.py)
 from harness import run_gateway  # noqa: E402  (the tests' process helper, reused)
 
 BATCH = 500  # clients connecting at once while filling (the listen backlog is finite)
@@ -323,10 +327,15 @@ def floor(clients: int) -> float:
 # -- the parent: gateway, memory, report ---------------------------------------------
 
 
-def run(clients: int, sample: int) -> dict[str, Any]:
+def run(clients: int, sample: int, trace: int = 0, top: int = 15) -> dict[str, Any]:
+    """Fill, measure, report; ``trace``: frames per allocation for tracemalloc (0: off)."""
     raise_fd_limit()  # inherited by the gateway
     context = multiprocessing.get_context("spawn")
-    with tempfile.TemporaryDirectory() as tmp, run_gateway(Path(tmp), "") as gateway:
+    held = None
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        env = holders.trace_env(tmp, trace, ROOT) if trace else None
+        gateway = stack.enter_context(run_gateway(tmp, "", env=env))
         pid = gateway.process.pid
         parent, child = context.Pipe()
         load = context.Process(target=load_process, args=(gateway.url, clients, sample, child))
@@ -334,10 +343,14 @@ def run(clients: int, sample: int) -> dict[str, Any]:
         try:
             assert parent.poll(60) and parent.recv() == "idle"
             idle = rss_kb(pid)
+            before = holders.snapshot(pid, tmp, 1) if trace else None
             parent.send("go")
-            assert parent.poll(180) and parent.recv() == "filled"
+            assert parent.poll(600) and parent.recv() == "filled"
             time.sleep(1)  # let the store's writes and the allocator settle
             loaded = rss_kb(pid)
+            if before is not None:
+                after = holders.snapshot(pid, tmp, 2)
+                held = holders.top_holders(before, after, clients, ROOT, top)
             parent.send("measure")
             assert parent.poll(180), "the load process did not report"
             result = parent.recv()
@@ -349,6 +362,7 @@ def run(clients: int, sample: int) -> dict[str, Any]:
     body = len(body_for(f"waiting {clients - 1}"))
     per_task = (loaded - idle) * 1024 / clients
     return {
+        "traced": held,
         "clients": clients,
         "sample": sample,
         "idle_rss_mb": idle / 1024,
@@ -400,7 +414,13 @@ def report(figures: dict[str, Any]) -> None:
             f"  floor: an app on uvicorn that only waits holds "
             f"{figures['floor_kb']:.2f} KB per waiting request"
         )
-        print(f"  the gateway's own share per waiting task: {own:.2f} KB (memory - floor)")
+        print(
+            f"  the gateway's own share per waiting task: {own:.2f} KB (memory - floor)"
+            f"   (target <= 4 KB: {'ok' if own <= 4.0 else 'MISSED'})"
+        )
+    if figures["traced"]:
+        print("  tracemalloc on: the RSS figures above include its own cost, read them elsewhere")
+        print("  " + figures["traced"].replace("\n", "\n  "))
 
 
 def main() -> None:
@@ -410,10 +430,18 @@ def main() -> None:
     parser.add_argument(
         "--floor", action="store_true", help="also measure the server stack alone, for scale"
     )
+    parser.add_argument(
+        "--trace",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="tracemalloc in the gateway (FRAMES per allocation): list the top holders",
+    )
+    parser.add_argument("--top", type=int, default=15, help="holders listed with --trace")
     args = parser.parse_args()
     if args.sample > args.clients:
         parser.error("--sample must not exceed --clients")
-    figures = run(args.clients, args.sample)
+    figures = run(args.clients, args.sample, args.trace, args.top)
     if args.floor:
         figures["floor_kb"] = floor(args.clients)
     report(figures)
