@@ -9,10 +9,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from gateway.auth import ClientAuth, ReviewerAuth, load_secret
 from gateway.config import Config, ConfigError
+from gateway.doors.mcp import server as mcp
 from gateway.errors import GatewayError, error_body
 from gateway.events import Events
 from gateway.export.retention import Retention
@@ -34,7 +36,7 @@ def build_services(config: Config) -> Services:
     upstreams = {name: Upstream(name, cfg) for name, cfg in config.upstreams.items()}
     router = Router(config, upstreams)
     events = Events()
-    metrics = Metrics(router.routed_names(), upstreams)
+    metrics = Metrics([*router.routed_names(), mcp.MODEL], upstreams)
     store = store_for(config.store)
     queue = TaskQueue(
         store, events, metrics, config.human, config.store.sweep_s, config.store.dead_after_s
@@ -106,7 +108,10 @@ class GatewayApp:
         if scope["type"] == "http":
             refused = self.guard.refuse(scope)
             if refused is not None:
-                await refused.response()(scope, receive, send)
+                if scope["path"].startswith(mcp.PATH):  # the MCP door's own envelope
+                    await mcp.send_error(send, refused)
+                else:
+                    await refused.response()(scope, receive, send)
                 return
             if scope["method"] == "POST":
                 endpoint = self._direct.get(scope["path"])
@@ -120,6 +125,7 @@ class GatewayApp:
 def create_app(config: Config) -> GatewayApp:
     """The gateway as an ASGI app; upstream pools and the store open in its lifespan."""
     services = build_services(config)
+    door = mcp.mcp_door(services) if config.mcp.enabled else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -135,7 +141,8 @@ def create_app(config: Config) -> GatewayApp:
         notifier = Notifier(config, services.events)  # webhooks, off the request path
         await notifier.start()
         try:
-            yield
+            async with door.run() if door else contextlib.nullcontext():
+                yield
         finally:
             await notifier.stop()
             if retention is not None:
@@ -146,7 +153,7 @@ def create_app(config: Config) -> GatewayApp:
                 await upstream.close()
             await services.queue.store.close()
 
-    routes = [
+    routes: list[BaseRoute] = [
         *openai.routes(services),
         *uploads.routes(services),
         *passthrough.routes(services),
@@ -156,6 +163,8 @@ def create_app(config: Config) -> GatewayApp:
         *ops.routes(services),
         *dashboard.routes(services),
     ]
+    if door is not None:
+        routes.append(Route(mcp.PATH, door, methods=["GET", "POST", "DELETE"]))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -290,6 +290,17 @@ class HumanConfig(_Strict):
     keep_undelivered_s: float = Field(1800, ge=0)
 
 
+class McpConfig(_Strict):
+    """The MCP door (``/mcp``): tools that ask a person (gateway/doors/mcp)."""
+
+    enabled: bool = True
+    # How long a call waits for a person; without it, model ``human``'s timeout.
+    timeout_s: float | None = Field(None, gt=0)
+    # A client that sent a progressToken hears from the gateway this often while it
+    # waits: clients with short idle timeouts (60 s and up) keep waiting.
+    progress_s: float = Field(5, gt=0, le=60)
+
+
 class StoreConfig(_Strict):
     # ``postgresql://user:pass@host:5432/db`` (several processes and machines) or
     # ``sqlite:///path.db``; without a url, SQLite at ``path``.
@@ -381,6 +392,7 @@ class Config(_Strict):
     upstreams: dict[str, UpstreamConfig] = {}
     models: dict[str, ModelConfig] = {}
     human: HumanConfig = HumanConfig()
+    mcp: McpConfig = McpConfig()
     store: StoreConfig = StoreConfig()
     export: ExportConfig = ExportConfig()
     notify: NotifyConfig = NotifyConfig()

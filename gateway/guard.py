@@ -27,8 +27,8 @@ from gateway.config import ServerConfig, is_loopback
 from gateway.errors import GatewayError, body_too_large
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Doors whose bodies carry a model's request (screenshots included): max_body_mb.
-MODEL_DOORS = ("/v1/", "/cua/")
+# Doors whose bodies carry a model's request (screenshots, MCP images): max_body_mb.
+MODEL_DOORS = ("/v1/", "/cua/", "/mcp")
 # Sec-Fetch-Site values a request from the dashboard (or a typed URL) carries.
 _OWN_SITE = frozenset({b"same-origin", b"none"})
 

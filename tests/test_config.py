@@ -47,6 +47,8 @@ def start_with_bad_config(tmp_path: Path, text: str, *flags: str) -> tuple[int, 
             id="unknown-key-in-model",
         ),
         pytest.param('[server]\nport = "eighty"\n', "server.port", "integer", id="wrong-type"),
+        pytest.param("[mcp]\nprogress = 5\n", "mcp.progress", "unknown key", id="mcp-unknown"),
+        pytest.param("[mcp]\ntimeout_s = 0\n", "mcp.timeout_s", "greater than 0", id="mcp-value"),
         pytest.param(
             UPSTREAM + 'timeout_s = "soon"\n',
             "upstreams.local.timeout_s",

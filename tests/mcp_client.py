@@ -1,0 +1,34 @@
+"""The ``mcp`` SDK's own client pointed at a gateway's ``/mcp``, and a reviewer on a thread.
+
+``connect`` opens the SDK's ``Client`` over streamable HTTP (with a client key
+when given); ``answered`` runs a reviewer call off the event loop, so a test can
+wait on an MCP call and answer it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+
+@contextlib.asynccontextmanager
+async def connect(url: str, key: str | None = None, **headers: str) -> AsyncIterator[Client]:
+    sent = {name.replace("_", "-"): value for name, value in headers.items()}
+    if key is not None:
+        sent["authorization"] = f"Bearer {key}"
+    async with (
+        create_mcp_http_client(headers=sent) as http,
+        Client(streamable_http_client(url + "/mcp", http_client=http)) as client,
+    ):
+        yield client
+
+
+async def off_loop(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A blocking call (the sync reviewer client) on a thread."""
+    return await asyncio.to_thread(fn, *args, **kwargs)

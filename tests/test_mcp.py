@@ -1,0 +1,374 @@
+"""The MCP door through the ``mcp`` SDK's own client, against a real gateway process.
+
+A call waits for a person; the reviewer answers through the reviewer API, as
+the dashboard does; the tool result is what the SDK parsed (``CallToolResult``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+import uuid
+
+import anyio
+import mcp_types as types
+import pytest
+from harness import run_gateway, wait_until
+from mcp_client import connect, off_loop
+from reviewer_client import Reviewer
+
+CONFIG = """
+[human]
+reattach_grace_s = 0.3
+
+[mcp]
+progress_s = 0.3
+"""
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    with run_gateway(tmp_path_factory.mktemp("mcp"), CONFIG) as gateway:
+        yield gateway
+
+
+def tagged(text: str) -> str:
+    return f"{text} {uuid.uuid4().hex[:8]}"
+
+
+async def pending(reviewer: Reviewer, preview: str) -> dict:
+    return await off_loop(reviewer.wait_for_task, lambda task: task["preview"] == preview)
+
+
+def only_text(result: types.CallToolResult) -> str:
+    assert len(result.content) == 1
+    block = result.content[0]
+    assert isinstance(block, types.TextContent)
+    return block.text
+
+
+async def test_lists_both_tools_with_their_arguments(gateway):
+    async with connect(gateway.url) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert set(tools) == {"ask_human", "request_permission"}
+    ask = tools["ask_human"].input_schema
+    assert ask["required"] == ["question"]
+    assert set(ask["properties"]) == {
+        "question",
+        "context",
+        "options",
+        "schema",
+        "images",
+        "timeout_s",
+    }
+    permission = tools["request_permission"].input_schema
+    assert set(permission["required"]) == {"tool_name", "input"}
+    assert "tool_use_id" in permission["properties"]
+
+
+async def test_ask_human_text_answer(gateway, reviewer):
+    question = tagged("What is the release called?")
+    async with connect(gateway.url) as client:
+        call = asyncio.create_task(
+            client.call_tool("ask_human", {"question": question, "context": "We ship **Friday**."})
+        )
+        task = await pending(reviewer, question)
+        assert (task["kind"], task["model"]) == ("question", "mcp")
+        seen = await off_loop(reviewer.task, task["id"])
+        texts = [part["text"] for part in seen["request"]["messages"][0]["content"]]
+        assert texts == ["We ship **Friday**.", question]
+        assert seen["output_format"] is None
+        reply = await off_loop(reviewer.answer, task["id"], content="Aurora")
+        assert reply.status == 200, reply.body
+        result = await call
+    assert only_text(result) == "Aurora"
+    assert result.is_error is False
+    assert result.structured_content is None
+
+
+async def test_ask_human_options_take_one_of_them(gateway, reviewer):
+    question = tagged("Deploy now?")
+    async with connect(gateway.url) as client:
+        call = asyncio.create_task(
+            client.call_tool("ask_human", {"question": question, "options": ["yes", "not yet"]})
+        )
+        task = await pending(reviewer, question)
+        seen = await off_loop(reviewer.task, task["id"])
+        assert seen["output_format"]["schema"]["properties"]["answer"]["enum"] == ["yes", "not yet"]
+        wrong = await off_loop(reviewer.answer, task["id"], content={"answer": "maybe"})
+        assert wrong.status == 422
+        assert wrong.error["param"] == "content.answer"
+        assert not call.done()
+        reply = await off_loop(reviewer.answer, task["id"], content={"answer": "not yet"})
+        assert reply.status == 200, reply.body
+        result = await call
+    assert only_text(result) == "not yet"
+    assert result.is_error is False
+
+
+async def test_ask_human_schema_answer_is_checked_and_structured(gateway, reviewer):
+    question = tagged("Who reviews it?")
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "hours": {"type": "integer", "minimum": 1}},
+        "required": ["name", "hours"],
+    }
+    async with connect(gateway.url) as client:
+        call = asyncio.create_task(
+            client.call_tool("ask_human", {"question": question, "schema": schema})
+        )
+        task = await pending(reviewer, question)
+        wrong = await off_loop(reviewer.answer, task["id"], content={"name": "Ada", "hours": 0})
+        assert wrong.status == 422
+        assert wrong.error["param"] == "content.hours"
+        missing = await off_loop(reviewer.answer, task["id"], content={"name": "Ada"})
+        assert missing.status == 422 and "hours" in missing.error["message"]
+        reply = await off_loop(reviewer.answer, task["id"], content={"name": "Ada", "hours": 3})
+        assert reply.status == 200, reply.body
+        result = await call
+    assert json.loads(only_text(result)) == {"name": "Ada", "hours": 3}
+    assert result.structured_content == {"name": "Ada", "hours": 3}
+    assert result.is_error is False
+
+
+async def test_ask_human_images_reach_the_task(gateway, reviewer):
+    question = tagged("Which screen is broken?")
+    pixel = (
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8Bg"
+        "AAMBAQAYYc1aAAAAAElFTkSuQmCC"
+    )
+    async with connect(gateway.url) as client:
+        call = asyncio.create_task(
+            client.call_tool("ask_human", {"question": question, "images": [pixel]})
+        )
+        task = await pending(reviewer, question)
+        seen = await off_loop(reviewer.task, task["id"])
+        assert seen["images"] == 1
+        await off_loop(reviewer.answer, task["id"], content="the first")
+        assert only_text(await call) == "the first"
+
+
+async def test_ask_human_rejected_is_an_error_with_the_reason(gateway, reviewer):
+    question = tagged("Delete the old branch?")
+    async with connect(gateway.url) as client:
+        call = asyncio.create_task(client.call_tool("ask_human", {"question": question}))
+        task = await pending(reviewer, question)
+        await off_loop(reviewer.reject, task["id"], "ask the release manager")
+        result = await call
+    assert result.is_error is True
+    assert "ask the release manager" in only_text(result)
+
+
+async def test_ask_human_timeout_is_an_error_saying_so(gateway, reviewer):
+    question = tagged("Anyone there?")
+    async with connect(gateway.url) as client:
+        result = await client.call_tool("ask_human", {"question": question, "timeout_s": 0.5})
+    assert result.is_error is True
+    assert "No person answered within 0.5 s" in only_text(result)
+    [task] = [t for t in await off_loop(reviewer.tasks, "expired") if t["preview"] == question]
+    assert task["kind"] == "question"
+
+
+async def test_bad_arguments_are_a_tool_error_naming_the_field(gateway):
+    async with connect(gateway.url) as client:
+        result = await client.call_tool(
+            "ask_human", {"question": "x", "schema": {"type": "string"}}
+        )
+        both = await client.call_tool(
+            "ask_human", {"question": "x", "options": ["a"], "schema": {"type": "object"}}
+        )
+        permission = await client.call_tool("request_permission", {"tool_name": "Bash"})
+    assert result.is_error and only_text(result).startswith("Invalid arguments: schema:")
+    assert both.is_error and "options, schema" in only_text(both)
+    assert permission.is_error and "input" in only_text(permission)
+
+
+async def test_progress_while_the_person_thinks(gateway, reviewer):
+    question = tagged("Still there?")
+    heard: list[tuple[float, float | None, str | None]] = []
+
+    async def progress(value: float, total: float | None, message: str | None) -> None:
+        heard.append((value, total, message))
+
+    async with connect(gateway.url) as client:
+        call = asyncio.create_task(
+            client.call_tool("ask_human", {"question": question}, progress_callback=progress)
+        )
+        task = await pending(reviewer, question)
+        for _ in range(100):  # bounded: progress comes every 0.3 s
+            if len(heard) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        await off_loop(reviewer.answer, task["id"], content="yes")
+        await call
+    assert len(heard) >= 2
+    assert heard[1][0] > heard[0][0]  # progress only grows
+    assert "waiting for a person" in (heard[0][2] or "")
+
+
+def permission_args(command: str) -> dict:
+    return {
+        "tool_name": "Bash",
+        "input": {"command": command, "description": "list files"},
+        "tool_use_id": "toolu_" + uuid.uuid4().hex[:12],
+    }
+
+
+async def permission_call(gateway, reviewer, answer: dict | None = None, reject: str | None = None):
+    command = tagged("ls -la")
+    async with connect(gateway.url) as client:
+        call = asyncio.create_task(client.call_tool("request_permission", permission_args(command)))
+        task = await pending(reviewer, f"Bash: {command}")
+        assert task["kind"] == "permission"
+        if reject is not None:
+            await off_loop(reviewer.reject, task["id"], reject)
+        else:
+            reply = await off_loop(reviewer.answer, task["id"], content=answer)
+            assert reply.status == 200, reply.body
+        result = await call
+    assert result.is_error is False
+    assert result.structured_content is None
+    return command, json.loads(only_text(result))
+
+
+async def test_permission_allow_runs_the_input_as_sent(gateway, reviewer):
+    command, decided = await permission_call(gateway, reviewer, {"behavior": "allow"})
+    assert decided == {
+        "behavior": "allow",
+        "updatedInput": {"command": command, "description": "list files"},
+    }
+
+
+async def test_permission_allow_with_an_edited_input(gateway, reviewer):
+    edited = {"command": "ls", "description": "list files"}
+    _, decided = await permission_call(
+        gateway, reviewer, {"behavior": "allow", "updatedInput": edited}
+    )
+    assert decided == {"behavior": "allow", "updatedInput": edited}
+
+
+async def test_permission_deny_with_a_message(gateway, reviewer):
+    _, decided = await permission_call(
+        gateway, reviewer, {"behavior": "deny", "message": "not on prod"}
+    )
+    assert decided == {"behavior": "deny", "message": "not on prod"}
+
+
+async def test_permission_rejected_is_a_deny_with_the_reason(gateway, reviewer):
+    _, decided = await permission_call(gateway, reviewer, reject="use the staging box")
+    assert decided == {"behavior": "deny", "message": "use the staging box"}
+
+
+async def test_permission_answer_must_be_a_decision(gateway, reviewer):
+    command = tagged("rm -rf build")
+    async with connect(gateway.url) as client:
+        call = asyncio.create_task(client.call_tool("request_permission", permission_args(command)))
+        task = await pending(reviewer, f"Bash: {command}")
+        for wrong, param in (
+            ({"behavior": "maybe"}, "content.behavior"),
+            ({"behavior": "deny", "updatedInput": {}}, "content"),
+            ({"behavior": "allow", "updatedInput": "ls"}, "content.updatedInput"),
+        ):
+            reply = await off_loop(reviewer.answer, task["id"], content=wrong)
+            assert (reply.status, reply.error["param"]) == (422, param), reply.body
+        await off_loop(reviewer.answer, task["id"], content={"behavior": "deny"})
+        decided = json.loads(only_text(await call))
+    assert decided == {"behavior": "deny", "message": "A person denied this tool call."}
+
+
+async def test_a_cancelled_call_cancels_its_task(gateway, reviewer):
+    question = tagged("Never mind?")
+    async with connect(gateway.url) as client:
+        with anyio.move_on_after(30) as scope:
+            call = asyncio.create_task(client.call_tool("ask_human", {"question": question}))
+            task = await pending(reviewer, question)
+            call.cancel()  # the SDK sends notifications/cancelled / closes the stream
+            with pytest.raises(asyncio.CancelledError):
+                await call
+        assert not scope.cancelled_caught
+    cancelled = await off_loop(reviewer.wait_for_status, task["id"], "cancelled")
+    assert cancelled["kind"] == "question"
+
+
+async def test_origin_from_another_site_is_refused_in_json_rpc(gateway):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    request = urllib.request.Request(
+        gateway.url + "/mcp",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+            "origin": "http://attacker.example",
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
+    error = json.loads(refused.value.read())
+    assert error["jsonrpc"] == "2.0" and error["error"]["data"]["code"] == "cross_origin"
+
+
+KEYED = """
+[auth]
+client_keys = ["key-one", "key-two"]
+"""
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    with run_gateway(tmp_path_factory.mktemp("mcp-keys"), KEYED) as gateway:
+        yield gateway
+
+
+def raw_post(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], dict]:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    request = urllib.request.Request(
+        url + "/mcp",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+            **headers,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, dict(reply.headers), {}
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def test_client_key_required_when_keys_are_set(keyed):
+    for headers in ({}, {"authorization": "Bearer wrong"}):
+        status, headers_back, body = raw_post(keyed.url, headers)
+        assert status == 401
+        assert headers_back.get("www-authenticate") == "Bearer"
+        assert body["error"]["data"]["code"] == "invalid_api_key"
+    status, _, _ = raw_post(keyed.url, {"authorization": "Bearer key-one"})
+    assert status == 200
+
+
+async def test_tasks_carry_the_clients_identity(keyed):
+    """The same question from two keys is two tasks; a retry with the same key re-attaches."""
+    reviewer = Reviewer(keyed.url)
+    question = tagged("Same words?")
+    async with connect(keyed.url, "key-one") as one, connect(keyed.url, "key-two") as two:
+        first = asyncio.create_task(one.call_tool("ask_human", {"question": question}))
+        second = asyncio.create_task(two.call_tool("ask_human", {"question": question}))
+        again = asyncio.create_task(one.call_tool("ask_human", {"question": question}))
+        await pending(reviewer, question)
+
+        def two_tasks() -> list[dict]:
+            found = [t for t in reviewer.tasks("pending") if t["preview"] == question]
+            return found if len(found) == 2 else []
+
+        tasks = await off_loop(wait_until, two_tasks, 10, 0.02, "a task per client")
+        for task, answer in zip(tasks, ("A", "B"), strict=True):
+            await off_loop(reviewer.answer, task["id"], content=answer)
+        # Had the retry made a task of its own, nobody would answer it: bounded wait.
+        results = [only_text(await asyncio.wait_for(c, 10)) for c in (first, second, again)]
+    assert sorted(results[:2]) == ["A", "B"]
+    assert results[2] == results[0]  # the same key's identical call shares the answer
