@@ -1,7 +1,7 @@
 // A form field for one JSON Schema node (strings, numbers, integers, booleans,
 // enums, arrays, nested objects; anything else as a JSON box), with inline errors.
 import { el } from './dom.js';
-import { hintText, itemsError, kindOf, numberError, stringError, unwrap } from './schema.js';
+import { hintText, itemsError, kindOf, numberError, patternVerdict, stringError, testPattern, unwrap } from './schema.js';
 
 /** Element.append turns null into the text "null": drop empty children first. */
 const put = (node, ...children) => node.append(...children.filter((c) => c !== null && c !== undefined));
@@ -64,7 +64,7 @@ export class Field {
         this.input = long
           ? el('textarea', { id: this.id, name: this.name ?? '', rows: 3 })
           : el('input', { type: 'text', id: this.id, name: this.name ?? '', inputmode: numeric ? (this.kind === 'integer' ? 'numeric' : 'decimal') : undefined, autocomplete: 'off' });
-        if (this.schema.default !== undefined) this.set(this.schema.default);
+        if (this.schema.default !== undefined) this.prefill(this.schema.default);
         put(wrap, this.label(), this.input, this.hint());
       }
     }
@@ -193,10 +193,35 @@ export class Field {
       default: {
         const text = this.input.value;
         if (!text) return this.required ? fail('required') : { value: undefined, errors };
-        const wrong = stringError(text, s);
+        const wrong = stringError(text, s, () => this.patternChecked());
         return wrong ? fail(wrong) : { value: text, errors };
       }
     }
+  }
+
+  /**
+   * Put the schema's ``default`` in the box only when it fits the schema: a client
+   * may declare a default its own pattern rejects (or one that backtracks for
+   * minutes). A pattern's verdict comes from a Worker, so such a default appears
+   * once it is known to match, unless the person has typed by then.
+   */
+  prefill(value) {
+    const s = this.schema;
+    if (this.kind === 'string') {
+      if (typeof value !== 'string' || !value || stringError(value, { ...s, pattern: undefined })) return;
+      if (typeof s.pattern !== 'string') return this.set(value);
+      testPattern(s.pattern, value).then((ok) => {
+        if (ok === true && !this.touched && this.input.value === '') this.set(value);
+      });
+      return;
+    }
+    if (typeof value === 'number' && !numberError(value, this.kind, s)) this.set(value);
+  }
+
+  /** A pattern's verdict came in: show it, and let the form's summary follow. */
+  patternChecked() {
+    this.validate();
+    this.element.dispatchEvent(new CustomEvent('pattern-checked', { bubbles: true }));
   }
 
   /** Show this field's own error (after it was touched or a submit was tried). */
@@ -206,6 +231,16 @@ export class Field {
     const show = this.touched ? own : undefined;
     this.errorNode.textContent = show ?? '';
     this.element.classList.toggle('invalid', Boolean(show));
+    // A pattern that ran out of time in the Worker: say who checks it, so a
+    // person does not take the silence for a pass.
+    const unchecked = !show && this.touched && this.uncheckedPattern();
+    this.errorNode.classList.toggle('unchecked', Boolean(unchecked));
+    if (unchecked) this.errorNode.textContent = 'pattern too slow to check here: the gateway checks it on Submit';
+  }
+
+  uncheckedPattern() {
+    const pattern = this.kind === 'string' ? this.schema.pattern : undefined;
+    return typeof pattern === 'string' && this.input.value !== '' && patternVerdict(pattern, this.input.value) === null;
   }
 
   /** Mark every field touched and show all errors. */

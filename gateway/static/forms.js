@@ -43,6 +43,7 @@ export class ToolForm {
     };
     this.element.addEventListener('input', recheck);
     this.element.addEventListener('change', recheck);
+    this.element.addEventListener('pattern-checked', recheck);
   }
 
   summary(errors) {
