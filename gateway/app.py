@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.auth import ClientAuth, ReviewerAuth, load_secret
 from gateway.config import Config, ConfigError
+from gateway.doors.anthropic import endpoint as anthropic
 from gateway.doors.mcp import server as mcp
 from gateway.errors import GatewayError, error_body
 from gateway.events import Events
@@ -102,7 +103,11 @@ class GatewayApp:
         self.starlette = starlette
         self.services = services
         self.guard = Guard(services.config.server)
-        self._direct = {**openai.model_endpoints(services), **uploads.upload_endpoints(services)}
+        self._direct = {
+            **openai.model_endpoints(services),
+            **uploads.upload_endpoints(services),
+            **anthropic.endpoints(services),
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -110,6 +115,8 @@ class GatewayApp:
             if refused is not None:
                 if scope["path"].startswith(mcp.PATH):  # the MCP door's own envelope
                     await mcp.send_error(send, refused)
+                elif scope["path"] in anthropic.PATHS:  # that door answers in its own envelope
+                    await anthropic.refuse(refused, send, receive)
                 else:
                     await refused.response()(scope, receive, send)
                 return
@@ -155,6 +162,7 @@ def create_app(config: Config) -> GatewayApp:
 
     routes: list[BaseRoute] = [
         *openai.routes(services),
+        *anthropic.routes(services),
         *uploads.routes(services),
         *passthrough.routes(services),
         *cua.routes(services),

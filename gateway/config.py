@@ -131,8 +131,14 @@ class AuthConfig(_Strict):
         return frozenset(g for groups in self.reviewer_groups.values() for g in groups or ())
 
 
+UpstreamApi = Literal["openai", "anthropic"]
+
+
 class UpstreamConfig(_Strict):
     base_url: str
+    # The wire format the upstream speaks: OpenAI's (/v1/chat/completions ...) or
+    # Anthropic's Messages API (/v1/messages, its key sent as x-api-key).
+    api: UpstreamApi = "openai"
     api_key: str | None = None
     timeout_s: float = Field(120, gt=0)
     connect_timeout_s: float = Field(10, gt=0)
@@ -147,6 +153,12 @@ class UpstreamConfig(_Strict):
         if not url.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return url.rstrip("/")
+
+    @property
+    def root_url(self) -> str:
+        """An Anthropic upstream's URL without a trailing ``/v1``: the anthropic SDK
+        takes its base URL either way, and the door asks for ``/v1/messages``."""
+        return self.base_url.removesuffix("/v1")
 
 
 HumanMode = Literal["review", "escalate", "fallback", "shadow"]
@@ -417,6 +429,14 @@ class Config(_Strict):
                     raise _KeyedError(
                         f"models.{name}.fallbacks",
                         f"'{fallback}' is not a configured forward model",
+                    )
+                own = self.upstreams.get(model.upstream or "")
+                theirs = self.upstreams.get(target.upstream or "")
+                if own is not None and theirs is not None and own.api != theirs.api:
+                    raise _KeyedError(
+                        f"models.{name}.fallbacks",
+                        f"'{fallback}' is served by an upstream that does not speak "
+                        f"the '{own.api}' API of this model's upstream",
                     )
             if model.rubric is not None and model.rubric not in self.rubrics:
                 raise _KeyedError(

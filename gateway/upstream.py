@@ -42,6 +42,8 @@ _NOT_FORWARDED = frozenset(
         "expect",
     }
 )
+# Sent to an Anthropic upstream when the client named no version (the SDK always does).
+ANTHROPIC_VERSION = "2023-06-01"
 # Upstream reply headers that belong to the upstream connection, not the reply, and
 # the two the gateway's server sets itself (sent twice otherwise).
 _NOT_RELAYED = frozenset(
@@ -73,10 +75,16 @@ class Upstream:
     def __init__(self, name: str, config: UpstreamConfig) -> None:
         self.name = name
         self.config = config
-        self.base_url = config.base_url
+        self.api = config.api
         extra = {k.lower(): v for k, v in config.headers.items()}
-        if config.api_key:
-            extra["authorization"] = f"Bearer {config.api_key}"
+        if config.api == "anthropic":
+            self.base_url = config.root_url
+            if config.api_key:
+                extra["x-api-key"] = config.api_key
+        else:
+            self.base_url = config.base_url
+            if config.api_key:
+                extra["authorization"] = f"Bearer {config.api_key}"
         self._extra_headers = extra
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=config.connect_timeout_s, sock_read=config.timeout_s
@@ -107,6 +115,8 @@ class Upstream:
             if name not in _NOT_FORWARDED:
                 headers[name] = raw_value.decode("latin-1")
         headers.update(self._extra_headers)
+        if self.api == "anthropic":
+            headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
         return headers
 
     async def send(

@@ -130,6 +130,14 @@ class ModelEndpoint:
         if route is None:
             raise model_not_found(model)
         seen.route_kind = route.kind
+        if not isinstance(route, HumanRoute) and route.chain[0].upstream.api != "openai":
+            upstream = route.chain[0].upstream
+            raise bad_request(
+                f"Model '{model}' is served by upstream '{upstream.name}', which speaks the "
+                f"{upstream.api} API: send it to that API's endpoint (/v1/messages).",
+                param="model",
+                code="wrong_api",
+            )
         if not self.people and not isinstance(route, ForwardRoute):
             raise bad_request(
                 f"A person cannot answer {self.api} requests, and model '{model}' "

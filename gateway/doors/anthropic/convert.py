@@ -1,0 +1,244 @@
+"""A Messages request translated into the core's conversation form (Chat Completions).
+
+What becomes what:
+- ``system`` (a string or text blocks) and ``role: "system"`` messages -> system messages;
+- text -> text parts; images (``base64`` and ``url`` sources) -> ``image_url`` parts;
+- an assistant's ``tool_use`` blocks -> its ``tool_calls`` (``input`` as JSON arguments);
+- ``tool_result`` blocks -> ``tool`` messages; the images in a result follow as a
+  user message, so the newest screenshot is the one the person acts on;
+- ``thinking`` blocks -> the assistant message's ``reasoning_content`` (the name
+  vLLM and DeepSeek use), shown collapsed on the dashboard;
+- tools with ``input_schema`` -> function tools; a ``computer_*`` tool -> a computer
+  tool with its display size (clicks are scaled to it) and its declared name;
+  Anthropic's other client tools (``bash_*``, ``text_editor_*``) -> function tools
+  taking any object; server tools (``web_search_*``) are listed, not callable;
+- ``tool_choice`` any / tool / none -> required / a named function / none, and
+  ``disable_parallel_tool_use`` -> ``parallel_tool_calls: false``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.doors.anthropic.models import (
+    Base64Source,
+    Block,
+    CountTokensRequest,
+    DocumentBlock,
+    ImageBlock,
+    Message,
+    RedactedThinkingBlock,
+    TextBlock,
+    ThinkingBlock,
+    Tool,
+    ToolChoice,
+    ToolResultBlock,
+    ToolUseBlock,
+    UrlSource,
+)
+
+COMPUTER_PREFIX = "computer_"
+# Anthropic's client tools with a fixed schema of their own: a person may call them.
+CLIENT_TOOL_PREFIXES = ("bash_", "text_editor_")
+COMPUTER_TOOL = "computer_use_preview"  # the conversation form's computer tool type
+# Top-level fields that mean the same in the conversation form.
+_SAME_FIELDS = ("max_tokens", "stream", "temperature", "top_p", "stop_sequences")
+
+
+def conversation(request: CountTokensRequest) -> dict[str, Any]:
+    """The request in Chat Completions form, as the dashboard, checks and exports read it."""
+    data: dict[str, Any] = {"model": request.model, "messages": _messages(request)}
+    raw = request.model_dump(include=set(_SAME_FIELDS), exclude_none=True)
+    if "stop_sequences" in raw:
+        raw["stop"] = raw.pop("stop_sequences")
+    data.update(raw)
+    if request.tools:
+        data["tools"] = [_tool(tool) for tool in request.tools]
+    if request.tool_choice is not None:
+        data["tool_choice"] = _tool_choice(request.tool_choice, request.tools or [])
+        if request.tool_choice.disable_parallel_tool_use:
+            data["parallel_tool_calls"] = False
+    return data
+
+
+def system_text(system: str | list[TextBlock] | None) -> str | None:
+    if system is None:
+        return None
+    if isinstance(system, str):
+        return system
+    return "\n\n".join(block.text for block in system)
+
+
+def computer_tool(tools: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The computer tool of a request in conversation form, if it declared one."""
+    return next((tool for tool in tools if tool.get("type") == COMPUTER_TOOL), None)
+
+
+# -- messages ------------------------------------------------------------------------
+
+
+def _messages(request: CountTokensRequest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    system = system_text(request.system)
+    if system:
+        out.append({"role": "system", "content": system})
+    for message in request.messages:
+        if message.role == "assistant":
+            out.append(_assistant(message))
+        else:
+            out.extend(_user_or_system(message))
+    return out
+
+
+def _user_or_system(message: Message) -> list[dict[str, Any]]:
+    """Tool results first (each a ``tool`` message), then what else the turn holds."""
+    if isinstance(message.content, str):
+        return [{"role": message.role, "content": message.content}]
+    results: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for block in message.content:
+        if isinstance(block, ToolResultBlock):
+            text, images = _result(block)
+            results.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": text})
+            parts.extend(images)
+        else:
+            parts.extend(_parts(block))
+    if parts:
+        results.append({"role": message.role, "content": parts})
+    return results
+
+
+def _result(block: ToolResultBlock) -> tuple[str, list[dict[str, Any]]]:
+    """A tool result's text, and its images as parts of the user turn that follows."""
+    texts: list[str] = []
+    images: list[dict[str, Any]] = []
+    content = block.content
+    if isinstance(content, str):
+        texts.append(content)
+    for inner in content if isinstance(content, list) else []:
+        for part in _parts(inner):
+            if part["type"] == "text":
+                texts.append(part["text"])
+            else:
+                images.append(part)
+    text = "\n".join(texts)
+    if block.is_error:
+        text = f"[error] {text}"
+    if images and not text:
+        text = f"[{len(images)} image(s), shown next]"
+    return text, images
+
+
+def _assistant(message: Message) -> dict[str, Any]:
+    if isinstance(message.content, str):
+        return {"role": "assistant", "content": message.content}
+    texts: list[str] = []
+    thinking: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in message.content:
+        if isinstance(block, ToolUseBlock):
+            arguments = orjson.dumps(block.input).decode()
+            calls.append(
+                {
+                    "id": block.id,
+                    "type": "function",
+                    "function": {"name": block.name, "arguments": arguments},
+                }
+            )
+        elif isinstance(block, ThinkingBlock):
+            thinking.append(block.thinking)
+        elif isinstance(block, RedactedThinkingBlock):
+            thinking.append("[redacted thinking]")
+        else:
+            texts.extend(part["text"] for part in _parts(block) if part["type"] == "text")
+    out: dict[str, Any] = {"role": "assistant", "content": "\n\n".join(texts) or None}
+    if calls:
+        out["tool_calls"] = calls
+    if thinking:
+        out["reasoning_content"] = "\n\n".join(thinking)
+    return out
+
+
+def _parts(block: Block) -> list[dict[str, Any]]:
+    """One content block as Chat Completions content parts."""
+    if isinstance(block, TextBlock):
+        return [{"type": "text", "text": block.text}]
+    if isinstance(block, ImageBlock):
+        return [_image(block.source)]
+    if isinstance(block, DocumentBlock):
+        return _document(block)
+    if isinstance(block, ToolUseBlock):  # a server tool use inside a user turn: shown as text
+        return [{"type": "text", "text": f"[{block.name}] {orjson.dumps(block.input).decode()}"}]
+    if isinstance(block, ThinkingBlock):
+        return [{"type": "text", "text": f"[thinking] {block.thinking}"}]
+    if isinstance(block, ToolResultBlock):  # nested results: their text only
+        return [{"type": "text", "text": _result(block)[0]}]
+    kind = block.get("type") if isinstance(block, dict) else getattr(block, "type", "?")
+    return [{"type": "text", "text": f"[{kind} block]"}]
+
+
+def _image(source: Any) -> dict[str, Any]:
+    if isinstance(source, Base64Source):
+        url = f"data:{source.media_type};base64,{source.data}"
+    elif isinstance(source, UrlSource):
+        url = source.url
+    else:
+        return {"type": "text", "text": f"[image from a {source.type} source]"}
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _document(block: DocumentBlock) -> list[dict[str, Any]]:
+    source = block.source
+    title = block.title or "document"
+    data = getattr(source, "data", None)
+    if getattr(source, "type", None) == "text" and isinstance(data, str):
+        return [{"type": "text", "text": f"[{title}]\n{data}"}]
+    if isinstance(source, Base64Source) and source.media_type.startswith("image/"):
+        return [_image(source)]
+    if isinstance(source, UrlSource):
+        return [{"type": "text", "text": f"[{title}: {source.url}]"}]
+    return [{"type": "text", "text": f"[{title}: a {source.type} document]"}]
+
+
+# -- tools ---------------------------------------------------------------------------
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    kind = tool.type or "custom"
+    if kind.startswith(COMPUTER_PREFIX):
+        return {
+            "type": COMPUTER_TOOL,
+            "name": tool.name,
+            "display_width": tool.display_width_px,
+            "display_height": tool.display_height_px,
+            "environment": "linux",
+            "declared_type": kind,
+        }
+    if kind == "custom" or tool.input_schema is not None:
+        schema = tool.input_schema or {"type": "object", "properties": {}}
+        return _function(tool.name, tool.description, schema)
+    if kind.startswith(CLIENT_TOOL_PREFIXES):
+        return _function(tool.name, f"Anthropic's {kind} tool", {"type": "object"})
+    return {"type": kind, "name": tool.name}  # a server tool: Anthropic runs it, not the client
+
+
+def _function(name: str, description: str | None, schema: dict[str, Any]) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": name, "parameters": schema}
+    if description:
+        function["description"] = description
+    return {"type": "function", "function": function}
+
+
+def _tool_choice(choice: ToolChoice, tools: list[Tool]) -> Any:
+    if choice.type == "any":
+        return "required"
+    if choice.type == "none":
+        return "none"
+    if choice.type == "tool":
+        named = next((tool for tool in tools if tool.name == choice.name), None)
+        if named is not None and (named.type or "").startswith(COMPUTER_PREFIX):
+            return {"type": COMPUTER_TOOL}
+        return {"type": "function", "function": {"name": choice.name}}
+    return "auto"

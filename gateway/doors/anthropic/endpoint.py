@@ -1,0 +1,169 @@
+"""``POST /v1/messages`` and ``POST /v1/messages/count_tokens``: the Anthropic door.
+
+Plain ASGI endpoints (like the OpenAI door's), so a forwarded reply streams
+straight from the upstream into ``send``. The client's key comes from
+``x-api-key`` or ``Authorization: Bearer``; every error this door answers is in
+Anthropic's envelope (``errors.py``); an upstream's own error reply is relayed
+as it came.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+import orjson
+from starlette.routing import BaseRoute, Route
+
+from gateway.asgi import header, peer
+from gateway.body import parse_body, read_body
+from gateway.call import gateway_headers
+from gateway.doors.anthropic.convert import conversation
+from gateway.doors.anthropic.models import CountTokensRequest, MessagesRequest, parsed
+from gateway.doors.anthropic.replies import Client
+from gateway.errors import GatewayError, bad_request, not_found
+from gateway.human.request import prompt_tokens
+from gateway.routing import ForwardRoute, HumanRoute, HybridRoute
+from gateway.services import Services
+from gateway.upstream import UpstreamBroke, UpstreamFailure, open_chain, relay
+
+API = "messages"
+UPSTREAM_API = "anthropic"
+FORWARD_HEADERS = tuple(gateway_headers("forward", "model"))
+log = logging.getLogger("gateway")
+
+ModelRoute = ForwardRoute | HumanRoute | HybridRoute
+
+
+@dataclass(slots=True)
+class Progress:
+    """How far a request got: what its error reply and its metrics need."""
+
+    model: str = ""
+    route_kind: str = "none"
+
+
+class MessagesEndpoint:
+    """``POST /v1/messages`` (``count=False``) or ``/v1/messages/count_tokens``."""
+
+    def __init__(self, services: Services, count: bool = False) -> None:
+        self.services = services
+        self.count = count
+        self.path = "/v1/messages/count_tokens" if count else "/v1/messages"
+        self.limit = services.config.server.max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        started = time.perf_counter()
+        seen = Progress()
+        client = Client(send, receive)
+        try:
+            status = await self.serve(scope, client, started, seen)
+        except GatewayError as error:
+            status = await client.error(error, gateway_headers(seen.route_kind))
+        except UpstreamFailure as failure:
+            await client.raw(failure.status, failure.headers, failure.body)
+            status = failure.status
+        except UpstreamBroke as broke:
+            # Returning without the reply's end makes the server drop the connection.
+            log.warning("%s model %r: %s", API, seen.model, broke)
+            status = 502
+        except ConnectionResetError:
+            return  # the client left before its body arrived
+        except Exception:
+            log.exception("%s model %r failed", API, seen.model)
+            failed = GatewayError(500, "The gateway failed on this request.", type="api_error")
+            with contextlib.suppress(RuntimeError):  # a reply had already begun
+                status = await client.error(failed)
+            status = 500
+        self.services.metrics.request_done(seen.model, seen.route_kind, status)
+
+    async def serve(self, scope, client: Client, started: float, seen: Progress) -> int:
+        services = self.services
+        _owner = services.client_auth.identify(_authorization(scope), peer(scope))
+        body = await read_body(scope, client.receive, self.limit)
+        data, head = parse_body(body)
+        seen.model = head.model
+        route = self.route(head.model, seen)
+        if isinstance(route, ForwardRoute):
+            return await self.forward(scope, client, route, body, head.model, started)
+        if self.count:
+            return await self.count_tokens(client, data)
+        parsed(MessagesRequest, data)  # it may become a task: read it all
+        raise bad_request(f"Model '{head.model}' cannot be served on this door yet.")
+
+    def route(self, model: str, seen: Progress) -> ModelRoute:
+        """The model's route; 404 for an unknown model, 400 for one an OpenAI upstream serves."""
+        route = self.services.router.resolve(model)
+        if route is None:
+            raise not_found(
+                f"model: {model} (no model of that name is configured)", code="model_not_found"
+            )
+        seen.route_kind = route.kind
+        if isinstance(route, ForwardRoute | HybridRoute):
+            upstream = route.chain[0].upstream
+            if upstream.api != UPSTREAM_API:
+                raise bad_request(
+                    f"model: '{model}' is served by upstream '{upstream.name}', which speaks "
+                    f"the {upstream.api} API: send it to /v1/chat/completions, or configure "
+                    f'an upstream with api = "{UPSTREAM_API}"',
+                    param="model",
+                    code="wrong_api",
+                )
+        return route
+
+    async def forward(
+        self, scope, client: Client, route: ForwardRoute, body: bytes, model: str, started: float
+    ) -> int:
+        """Relay to the model's upstream (or the first fallback that answers), unbuffered."""
+        metrics = self.services.metrics
+        sent = time.perf_counter()
+        metrics.forward_overhead.observe(sent - started)
+        path = self.path
+        if scope.get("query_string"):  # ?beta=true goes on, as the client sent it
+            path += "?" + scope["query_string"].decode("latin-1")
+        target, response = await open_chain(route.chain, path, body, model, scope["headers"])
+        name = target.upstream.name
+        metrics.upstream_headers(name, time.perf_counter() - sent)
+        await relay(response, client.send, client.receive, FORWARD_HEADERS)
+        metrics.upstream_finished(name, time.perf_counter() - sent)
+        return response.status
+
+    async def count_tokens(self, client: Client, data: dict) -> int:
+        """``{"input_tokens": N}``: the estimate every door gives for a person's task."""
+        request = parsed(CountTokensRequest, data)
+        tokens = prompt_tokens("chat.completions", conversation(request))
+        await client.json(200, [], orjson.dumps({"input_tokens": tokens}))
+        return 200
+
+
+def _authorization(scope: dict) -> str | None:
+    """The client's key as an ``Authorization`` value: ``x-api-key`` (the anthropic SDK's)
+    or ``Authorization: Bearer`` (``ANTHROPIC_AUTH_TOKEN``)."""
+    key = header(scope, b"x-api-key")
+    if key:
+        return f"Bearer {key}"
+    return header(scope, b"authorization")
+
+
+PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
+
+
+async def refuse(error: GatewayError, send, receive) -> None:
+    """The app's guard refused a request to this door (a body too large, a bad host)."""
+    await Client(send, receive).error(error)
+
+
+def endpoints(services: Services) -> dict[str, MessagesEndpoint]:
+    """``POST`` path -> endpoint, for the app to call without Starlette's routing."""
+    return {
+        "/v1/messages": MessagesEndpoint(services),
+        "/v1/messages/count_tokens": MessagesEndpoint(services, count=True),
+    }
+
+
+def routes(services: Services) -> list[BaseRoute]:
+    """The same endpoints as routes: the app calls them directly, so these only give
+    other methods a 405."""
+    return [Route(path, answer, methods=["POST"]) for path, answer in endpoints(services).items()]

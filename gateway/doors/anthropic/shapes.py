@@ -1,0 +1,197 @@
+"""A person's answer as a Messages response: the JSON body and its SSE events.
+
+Bodies follow ``shared/reference/anthropic-messages.md`` (§2, §3, §5) and are
+checked in the tests with the ``anthropic`` SDK's own types. Token counts are the
+same estimates the other doors give.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from gateway.errors import unprocessable
+from gateway.human.answers import Reply
+
+TEXT_DELTA_CHARS = 64  # as the OpenAI shapes chunk their content
+PING = b'event: ping\ndata: {"type":"ping"}\n\n'
+# OpenAI-style key names (the dashboard's, and the Responses API's) -> xdotool's.
+_KEYS = {
+    "enter": "Return",
+    "return": "Return",
+    "esc": "Escape",
+    "escape": "Escape",
+    "tab": "Tab",
+    "backspace": "BackSpace",
+    "delete": "Delete",
+    "space": "space",
+    "arrowup": "Up",
+    "up": "Up",
+    "arrowdown": "Down",
+    "down": "Down",
+    "arrowleft": "Left",
+    "left": "Left",
+    "arrowright": "Right",
+    "right": "Right",
+    "home": "Home",
+    "end": "End",
+    "pageup": "Page_Up",
+    "pagedown": "Page_Down",
+    "insert": "Insert",
+    "capslock": "Caps_Lock",
+    "control": "ctrl",
+    "ctrl": "ctrl",
+    "alt": "alt",
+    "option": "alt",
+    "shift": "shift",
+    "cmd": "super",
+    "meta": "super",
+    "super": "super",
+    "win": "super",
+}
+_BUTTONS = {"left": "left_click", "right": "right_click", "wheel": "middle_click"}
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_01{secrets.token_hex(11)}"
+
+
+def message(
+    model: str,
+    reply: Reply,
+    input_tokens: int,
+    computer: str | None,
+) -> dict[str, Any]:
+    """A ``message`` body: text, then tool uses, then computer actions as tool uses of
+    the declared computer tool ``computer`` (its name)."""
+    content: list[dict[str, Any]] = []
+    if reply.refusal is not None:
+        content.append({"type": "text", "text": reply.refusal})
+    elif reply.content:
+        content.append({"type": "text", "text": reply.content})
+    for call in reply.calls:
+        content.append(_tool_use(call["name"], call["arguments"]))
+    for index, action in enumerate(reply.actions):
+        if computer is None:  # validation lets actions through only with a computer tool
+            raise unprocessable("computer_actions: the request declared no computer tool")
+        content.append(_tool_use(computer, computer_input(action, index)))
+    if reply.refusal is not None:
+        stop_reason = "refusal"
+    elif any(block["type"] == "tool_use" for block in content):
+        stop_reason = "tool_use"
+    else:
+        stop_reason = "end_turn"
+    return {
+        "id": new_id("msg"),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": {"input_tokens": input_tokens, "output_tokens": reply.completion_tokens()},
+    }
+
+
+def _tool_use(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "tool_use", "id": new_id("toolu"), "name": name, "input": arguments}
+
+
+def computer_input(action: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    """One dashboard (OpenAI-style) computer action as a computer tool's ``input`` (§5)."""
+    kind = action["type"]
+    if kind in ("click", "double_click", "move", "scroll"):
+        point = [action["x"], action["y"]]
+    if kind == "click":
+        name = _BUTTONS.get(action.get("button", "left"))
+        if name is None:
+            where = f"computer_actions.{index}.button"
+            raise unprocessable(
+                f"{where}: Claude's computer tool has no '{action['button']}' button",
+                param=where,
+            )
+        return {"action": name, "coordinate": point}
+    if kind == "double_click":
+        return {"action": "double_click", "coordinate": point}
+    if kind == "move":
+        return {"action": "mouse_move", "coordinate": point}
+    if kind == "drag":
+        first, last = action["path"][0], action["path"][-1]
+        return {
+            "action": "left_click_drag",
+            "start_coordinate": [first["x"], first["y"]],
+            "coordinate": [last["x"], last["y"]],
+        }
+    if kind == "keypress":
+        return {"action": "key", "text": "+".join(_key(key) for key in action["keys"])}
+    if kind == "type":
+        return {"action": "type", "text": action["text"]}
+    if kind == "scroll":
+        across, down = action.get("scroll_x", 0), action.get("scroll_y", 0)
+        if abs(across) > abs(down):
+            direction, amount = ("right" if across > 0 else "left"), abs(across)
+        else:
+            direction, amount = ("down" if down >= 0 else "up"), abs(down)
+        return {
+            "action": "scroll",
+            "coordinate": point,
+            "scroll_direction": direction,
+            "scroll_amount": max(amount, 1),
+        }
+    if kind == "wait":
+        return {"action": "wait", "duration": 1}
+    return {"action": "screenshot"}
+
+
+def _key(key: str) -> str:
+    return _KEYS.get(key.lower(), key if len(key) > 1 else key.lower())
+
+
+# -- streaming -----------------------------------------------------------------------
+
+
+def event(kind: str, body: dict[str, Any]) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **body}) + b"\n\n"
+
+
+def stream(result: dict[str, Any]) -> Iterator[bytes]:
+    """The full event sequence of a finished message (§3), a ``ping`` after its start."""
+    usage = result["usage"]
+    started = {
+        **result,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1},
+    }
+    yield event("message_start", {"message": started})
+    yield PING
+    for index, block in enumerate(result["content"]):
+        yield from _block_events(index, block)
+    yield event(
+        "message_delta",
+        {
+            "delta": {"stop_reason": result["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": usage["output_tokens"]},
+        },
+    )
+    yield event("message_stop", {})
+
+
+def _block_events(index: int, block: dict[str, Any]) -> Iterator[bytes]:
+    if block["type"] == "text":
+        yield event("content_block_start", {"index": index, "content_block": {**block, "text": ""}})
+        text = block["text"]
+        for start in range(0, len(text), TEXT_DELTA_CHARS):
+            delta = {"type": "text_delta", "text": text[start : start + TEXT_DELTA_CHARS]}
+            yield event("content_block_delta", {"index": index, "delta": delta})
+    else:
+        start = {"index": index, "content_block": {**block, "input": {}}}
+        yield event("content_block_start", start)
+        partial = orjson.dumps(block["input"]).decode()
+        delta = {"type": "input_json_delta", "partial_json": partial}
+        yield event("content_block_delta", {"index": index, "delta": delta})
+    yield event("content_block_stop", {"index": index})
