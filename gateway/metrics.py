@@ -109,6 +109,13 @@ class Metrics:
             buckets=_CONFIDENCE,
             registry=r,
         )
+        self.tasks_created = Counter(
+            "gateway_tasks_created_total",
+            "Human tasks created, by model and kind (text, tools, screen, structured, "
+            "question, permission).",
+            ["model", "kind"],
+            registry=r,
+        )
         self.tokens = Counter(
             "gateway_tokens_total",
             "Tokens by model and kind (prompt or completion); human answers are estimates.",
@@ -143,6 +150,9 @@ class Metrics:
 
     def escalated(self, model: str, reason: str) -> None:
         self.escalations.labels(self.model_label(model), reason).inc()
+
+    def task_created(self, model: str, kind: str) -> None:
+        self.tasks_created.labels(self.model_label(model), kind).inc()
 
     def tokens_used(self, model: str, prompt: int, completion: int) -> None:
         label = self.model_label(model)

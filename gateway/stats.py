@@ -69,6 +69,8 @@ class Stats:
             "counts": counts,
             "answered_last_hour": len(durations),
             "median_answer_s": statistics.median(durations) if durations else None,
+            # question, permission (MCP), text, tools, screen, structured: by status
+            "kinds": {"hour": recent["kinds"]},
             "escalation": {
                 "hour": await self._escalation(now - HOUR),
                 "day": await self._escalation(now - DAY),

@@ -372,3 +372,74 @@ async def test_tasks_carry_the_clients_identity(keyed):
         results = [only_text(await asyncio.wait_for(c, 10)) for c in (first, second, again)]
     assert sorted(results[:2]) == ["A", "B"]
     assert results[2] == results[0]  # the same key's identical call shares the answer
+
+
+def get_text(url: str, headers: dict[str, str] | None = None) -> str:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return reply.read().decode()
+
+
+def created(metrics: str, kind: str) -> float:
+    line = f'gateway_tasks_created_total{{kind="{kind}",model="mcp"}} '
+    found = [row for row in metrics.splitlines() if row.startswith(line)]
+    return float(found[0].split()[-1]) if found else 0.0
+
+
+async def test_stats_metrics_and_exports_know_the_kinds(gateway, reviewer):
+    before = await off_loop(get_text, gateway.url + "/metrics")
+    stats_before = (await off_loop(reviewer.ok, "GET", "/api/stats"))["kinds"]["hour"]
+    question = tagged("Ship it?")
+    command, allowed = await permission_call(gateway, reviewer, {"behavior": "allow"})
+    _, denied = await permission_call(gateway, reviewer, {"behavior": "deny", "message": "no"})
+    edited_input = {"command": "ls", "description": "list files"}
+    _, edited = await permission_call(
+        gateway, reviewer, {"behavior": "allow", "updatedInput": edited_input}
+    )
+    async with connect(gateway.url) as client:
+        call = asyncio.create_task(client.call_tool("ask_human", {"question": question}))
+        task = await pending(reviewer, question)
+        await off_loop(reviewer.answer, task["id"], content="yes")
+        await call
+
+    after = await off_loop(get_text, gateway.url + "/metrics")
+    assert created(after, "permission") == created(before, "permission") + 3
+    assert created(after, "question") == created(before, "question") + 1
+    stats = (await off_loop(reviewer.ok, "GET", "/api/stats"))["kinds"]["hour"]
+    answered = stats["permission"]["answered"] - stats_before.get("permission", {}).get(
+        "answered", 0
+    )
+    assert answered == 3
+    assert stats["question"]["answered"] >= 1
+
+    records = [
+        json.loads(line)
+        for line in (await off_loop(get_text, gateway.url + "/api/export?format=records&model=mcp"))
+        .strip()
+        .splitlines()
+    ]
+    mine = [r for r in records if r["preview"] == question]
+    assert mine[0]["kind"] == "question"
+    assert mine[0]["request"]["mcp"]["question"] == question
+    assert mine[0]["result"]["choices"][0]["message"]["content"] == "yes"
+
+    rows = [
+        json.loads(line)
+        for line in (await off_loop(get_text, gateway.url + "/api/export?format=eval&model=mcp"))
+        .strip()
+        .splitlines()
+    ]
+    by_command = {
+        json.loads(row["model_answer"]["tool_calls"][0]["function"]["arguments"])["command"]: row
+        for row in rows
+    }
+    row = by_command[command]
+    assert row["model_answer"]["tool_calls"][0]["function"]["name"] == "Bash"
+    assert (row["verdict"], row["allowed"], row["correct"]) == ("approved", True, True)
+    [part] = row["human_answer"]["content"]
+    assert json.loads(part["text"]) == {"behavior": "allow"}
+    verdicts = {(r["verdict"], r["allowed"]) for r in rows}
+    assert {("rejected", False), ("edited", True)} <= verdicts
+    assert all(r["verdict"] for r in rows)
+    assert allowed["behavior"] == "allow" and denied["behavior"] == "deny"
+    assert edited["updatedInput"] == edited_input

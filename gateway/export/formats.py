@@ -7,7 +7,9 @@
   ``input`` (messages, tools), ``preferred_output`` = the person's answer,
   ``non_preferred_output`` = the model's draft.
 - ``eval``: one row per reviewed draft: the conversation, the model's answer, its
-  confidence, the verdict and the person's answer.
+  confidence, the verdict and the person's answer. A permission task (MCP's
+  ``request_permission``) is one too: the agent's proposed tool call stands for
+  the draft, and ``allowed`` labels whether the call should run.
 - ``records``: the task as stored, request included.
 - ``trajectory``: one line per session (``trajectory.py``).
 
@@ -36,6 +38,7 @@ from gateway.human.task import ANSWERED, REJECTED, Task
 FORMATS = ("sft", "openai-chat", "dpo", "eval", "records", "trajectory")
 ALIASES = {"openai-chat": "sft"}
 VERDICTS = ("approved", "edited", "replaced", "rejected")
+PERMISSION = "permission"  # the kind of MCP's request_permission tasks
 SIMILAR = 0.5  # share of an answer's text kept from the draft for it to count as edited
 _COMPARED_CHARS = 4000  # difflib is quadratic: compare the start of long texts only
 
@@ -48,6 +51,8 @@ def verdict(task: Task) -> str | None:
     at least half of the text kept. ``replaced``: any other answer. ``rejected``:
     the reviewer refused the request.
     """
+    if task.kind == PERMISSION:
+        return permission_verdict(task)
     if task.draft is None:
         return None
     if task.status == REJECTED:
@@ -58,6 +63,24 @@ def verdict(task: Task) -> str | None:
         return draft_verdict(task.draft, task.answer or {})
     except (TypeError, AttributeError, ValueError):  # a draft or answer stored in an odd shape
         return None
+
+
+def permission_verdict(task: Task) -> str | None:
+    """What the person did with a proposed tool call: ``approved`` (allowed as is),
+    ``edited`` (allowed with an ``updatedInput``) or ``rejected`` (denied, or the
+    task rejected)."""
+    if task.status == REJECTED:
+        return "rejected"
+    if task.status != ANSWERED:
+        return None
+    content = (task.answer or {}).get("content")
+    if isinstance(content, str):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            content = orjson.loads(content)
+    decision = content if isinstance(content, dict) else {}
+    if decision.get("behavior") != "allow":
+        return "rejected"
+    return "edited" if "updatedInput" in decision else "approved"
 
 
 def draft_verdict(draft: dict[str, Any], answer: dict[str, Any]) -> str:
@@ -151,6 +174,9 @@ def eval_line(task: Task, request: dict[str, Any]) -> dict[str, Any] | None:
         if not isinstance(task.result, dict):
             raise Unconvertible("an answered task without its answer")
         person = answer_message(task.api, task.result)
+    proposed = task.draft or {}
+    if task.kind == PERMISSION:
+        proposed = {"tool_calls": [_proposed_call(request)]}
     return {
         "task_id": task.id,
         "model": task.model,
@@ -161,13 +187,23 @@ def eval_line(task: Task, request: dict[str, Any]) -> dict[str, Any] | None:
         "answered_at": task.answered_at,
         "reviewer": task.answered_by,
         "input": conversation(task, request),
-        "model_answer": draft_message(task.draft or {}, "draft_call"),
+        "model_answer": draft_message(proposed, "draft_call"),
         "confidence": task.confidence,
         "verdict": judged,
         "correct": judged == "approved",
+        # Permission tasks: should the tool call run (allowed as is or edited)?
+        "allowed": judged != "rejected" if task.kind == PERMISSION else None,
         "human_answer": person,
         "reject_reason": task.reject_reason,
     }
+
+
+def _proposed_call(request: dict[str, Any]) -> dict[str, Any]:
+    """The tool call a permission task asked about, as the call a draft would make."""
+    asked = request.get("mcp") if isinstance(request, dict) else None
+    if not isinstance(asked, dict) or not isinstance(asked.get("tool_name"), str):
+        raise Unconvertible("a permission task without its tool call")
+    return {"name": asked["tool_name"], "arguments": asked.get("input") or {}}
 
 
 def record_line(task: Task, request: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ class TaskFilter:
     session: str | None = None
     reason: str | None = None
     reviewer: str | None = None  # answered (or rejected) by
-    drafted: bool = False  # only tasks that carry a model draft
+    drafted: bool = False  # only tasks that carry a model draft (or a proposed tool call)
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,6 +144,8 @@ class TaskQueue(Upkeep):
         task.clients = 0 if task.polled else 1
         entry = self._entry(task, "created", None, task.reason)
         stored, made = await self._store(self.store.create(task, request, entry))
+        if made:
+            self.metrics.task_created(stored.model, stored.kind)
         if task.polled:
             self._timer(stored.id, EXPIRY, stored.expires_at)
             return Waiting(stored, asyncio.get_running_loop().create_future())

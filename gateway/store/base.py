@@ -204,7 +204,8 @@ class Store(Protocol):
     async def audit(self, task_id: str) -> list[AuditEntry]: ...
 
     async def stats(self, since: float) -> dict[str, Any]:
-        """``counts`` by status, and ``answer_seconds`` of answers since ``since``."""
+        """``counts`` by status, ``answer_seconds`` of answers since ``since``, and
+        ``kinds``: tasks created since ``since`` by kind and status."""
 
     async def escalations_since(self, since: float) -> dict[tuple[str, str], int]: ...
 

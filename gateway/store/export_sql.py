@@ -60,8 +60,8 @@ def export_page(
     args: list[Any] = list(f.statuses)
     equal = {"model": f.model, "session": f.session, "reason": f.reason, "answered_by": f.reviewer}
     _narrow(clauses, args, equal, "finished_at", f.since, f.until)
-    if f.drafted:
-        clauses.append("draft IS NOT NULL")
+    if f.drafted:  # a permission task's proposed tool call stands for a draft
+        clauses.append("(draft IS NOT NULL OR kind = 'permission')")
     if after is not None:
         clauses.append("(finished_at > ? OR (finished_at = ? AND id > ?))")
         args += [after[0], after[0], after[1]]

@@ -287,7 +287,8 @@ class PostgresStore(Notifier):
         async def read(conn: asyncpg.Connection) -> dict[str, Any]:
             counts = {row[0]: row[1] for row in await conn.fetch(sql.STATUS_COUNTS)}
             seconds = [row[0] for row in await conn.fetch(q.ANSWER_SECONDS, since)]
-            return {"counts": counts, "answer_seconds": seconds}
+            kinds = sql.kinds_from_rows(await conn.fetch(q.KIND_COUNTS, since))
+            return {"counts": counts, "answer_seconds": seconds, "kinds": kinds}
 
         return await self._call(read)
 

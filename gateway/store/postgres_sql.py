@@ -87,6 +87,7 @@ FIND = sql.numbered(sql.FIND)
 REQUEST = sql.numbered(sql.REQUEST)
 AUDIT = sql.numbered(sql.AUDIT) + " ORDER BY seq"
 ANSWER_SECONDS = sql.numbered(sql.ANSWER_SECONDS)
+KIND_COUNTS = sql.numbered(sql.KIND_COUNTS)
 ESCALATIONS = sql.numbered(sql.ESCALATIONS)
 DRAFTED = sql.numbered(sql.DRAFTED)
 PUT_RESPONSE = sql.numbered(sql.PUT_RESPONSE)

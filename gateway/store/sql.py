@@ -79,6 +79,7 @@ FIND = (
 REQUEST = "SELECT body FROM requests WHERE task_id = ?"
 AUDIT = "SELECT task_id, at, event, actor, detail FROM audit WHERE task_id = ?"  # + order
 STATUS_COUNTS = "SELECT status, COUNT(*) FROM tasks GROUP BY status"
+KIND_COUNTS = "SELECT kind, status, COUNT(*) FROM tasks WHERE created_at >= ? GROUP BY kind, status"
 ANSWER_SECONDS = (
     "SELECT answered_at - created_at FROM tasks WHERE status = 'answered' "
     "AND answered_at >= ? ORDER BY 1"
@@ -120,6 +121,14 @@ GRADES_SINCE = (
     f"SELECT t.model, t.rubric, {', '.join('g.' + c for c in GRADE_COLUMNS.split(', '))} "
     "FROM grades g JOIN tasks t ON t.id = g.task_id WHERE g.at >= ? ORDER BY g.at"
 )
+
+
+def kinds_from_rows(rows: Sequence[Sequence[Any]]) -> dict[str, dict[str, int]]:
+    """``kind -> status -> tasks`` from (kind, status, count) rows."""
+    kinds: dict[str, dict[str, int]] = {}
+    for kind, status, count in rows:
+        kinds.setdefault(kind, {})[status] = int(count)
+    return kinds
 
 
 def numbered(sql: str) -> str:

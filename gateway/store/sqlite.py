@@ -274,7 +274,8 @@ class SQLiteStore:
         def read() -> dict[str, Any]:
             counts = dict(self._conn.execute(sql.STATUS_COUNTS).fetchall())
             seconds = [row[0] for row in self._conn.execute(sql.ANSWER_SECONDS, (since,))]
-            return {"counts": counts, "answer_seconds": seconds}
+            kinds = sql.kinds_from_rows(self._conn.execute(sql.KIND_COUNTS, (since,)).fetchall())
+            return {"counts": counts, "answer_seconds": seconds, "kinds": kinds}
 
         return await self._run(read)
 
