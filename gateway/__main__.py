@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 
 from gateway import cli
 from gateway.app import create_app
+from gateway.auth import load_secret
 from gateway.cli import COMMANDS
 from gateway.config import Config, ConfigError, load_config
+from gateway.installation import check_secret
 from gateway.serving import serve, serve_workers
+from gateway.store.base import StoreUnavailable
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,9 +63,17 @@ def main(argv: list[str] | None = None) -> None:
     try:
         config = resolve(args)
         app = create_app(config)  # every config error surfaces here, before a worker starts
+        # The store must know this secret (made by create_app if it was missing).
+        asyncio.run(check_secret(config, load_secret(config.secret_path)))
     except ConfigError as error:
         print(f"hitl-gateway: {error.line(args.config)}", file=sys.stderr)
         raise SystemExit(2) from None
+    except StoreUnavailable as error:
+        print(
+            f"hitl-gateway: the task store {config.store.location} cannot be used: {error.cause}",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
     if args.workers != 1 and (args.workers < 1 or not config.store.postgres):
         print(
             f"hitl-gateway: --workers {args.workers}: several workers need a PostgreSQL store "

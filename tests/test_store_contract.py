@@ -282,6 +282,26 @@ async def test_responses(stores):
     assert await stores[0].get_response("resp_1") is None
 
 
+async def test_forwarded_response_owners_are_shared_and_expire(stores):
+    now = time.time()
+    await stores[0].put_forwarded("resp_up_1", "client-a", now + 60)
+    await stores[0].put_forwarded("resp_up_old", "client-a", now - 1)
+    assert await stores[1].forwarded_owner("resp_up_1", now) == "client-a"
+    assert await stores[1].forwarded_owner("resp_up_old", now) is None  # expired
+    assert await stores[1].forwarded_owner("resp_never", now) is None
+    assert await stores[1].forwarded_owner("resp_up_1", now + 61) is None
+    await stores[1].put_forwarded("resp_up_2", "client-b", now + 60)  # drops expired rows
+    await stores[1].delete_forwarded("resp_up_1")
+    assert await stores[0].forwarded_owner("resp_up_1", now) is None
+    assert await stores[0].forwarded_owner("resp_up_2", now) == "client-b"
+
+
+async def test_the_first_fingerprint_wins_across_processes(stores):
+    won = await asyncio.gather(*(store.fingerprint(f"fp-{i}") for i, store in enumerate(stores)))
+    assert won[0] == won[1] and won[0] in ("fp-0", "fp-1")
+    assert await stores[1].fingerprint("fp-later") == won[0]
+
+
 async def test_reviewer_sessions_are_shared_and_expire(stores):
     now = time.time()
     await stores[0].open_session("key", "alice", now)

@@ -233,6 +233,23 @@ class Store(Protocol):
     async def delete_response(self, response_id: str) -> bool:
         """Forget a stored response; ``False`` when there was none."""
 
+    # -- forwarded responses: which client made each upstream-minted Responses id ----------
+
+    async def put_forwarded(self, response_id: str, owner: str, expires_at: float) -> None:
+        """Record that client ``owner`` made upstream response ``response_id``, until
+        ``expires_at`` (rows already expired are dropped on the way)."""
+
+    async def forwarded_owner(self, response_id: str, now: float) -> str | None:
+        """The client that made this forwarded response, unless unknown or expired."""
+
+    async def delete_forwarded(self, response_id: str) -> None: ...
+
+    # -- the installation -------------------------------------------------------------------
+
+    async def fingerprint(self, fingerprint: str) -> str:
+        """The fingerprint of the secret the store was first used with: ``fingerprint``
+        itself when none was recorded yet (it is recorded now, once, race-free)."""
+
     # -- reviewer sessions ----------------------------------------------------------------
 
     async def open_session(self, key: str, reviewer: str, now: float) -> None:

@@ -364,6 +364,30 @@ class PostgresStore(Notifier):
         status = await self._call(lambda conn: conn.execute(q.DELETE_RESPONSE, response_id))
         return status != "DELETE 0"
 
+    # -- forwarded responses ------------------------------------------------------------------
+
+    async def put_forwarded(self, response_id: str, owner: str, expires_at: float) -> None:
+        now = time.time()
+
+        async def write(conn: asyncpg.Connection) -> None:
+            await conn.execute(q.PRUNE_FORWARDED, now)
+            await conn.execute(q.PUT_FORWARDED, response_id, owner, expires_at)
+
+        await self._write(write)
+
+    async def forwarded_owner(self, response_id: str, now: float) -> str | None:
+        return await self._call(lambda conn: conn.fetchval(q.FORWARDED_OWNER, response_id, now))
+
+    async def delete_forwarded(self, response_id: str) -> None:
+        await self._call(lambda conn: conn.execute(q.DELETE_FORWARDED, response_id))
+
+    async def fingerprint(self, fingerprint: str) -> str:
+        async def write(conn: asyncpg.Connection) -> str:
+            await conn.execute(q.CLAIM_FINGERPRINT, fingerprint)
+            return await conn.fetchval(q.FINGERPRINT)
+
+        return await self._write(write)
+
     # -- reviewer sessions ----------------------------------------------------------------------
 
     async def open_session(self, key: str, reviewer: str, now: float) -> None:

@@ -99,6 +99,18 @@ PUT_RESPONSE = (
 )
 DELETE_RESPONSE = "DELETE FROM responses WHERE id = ?"
 GET_RESPONSE = "SELECT id, task_id, owner, session, body, input FROM responses WHERE id = ?"
+PUT_FORWARDED = (
+    "INSERT INTO forwarded_responses (id, owner, expires_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at"
+)
+PRUNE_FORWARDED = "DELETE FROM forwarded_responses WHERE expires_at < ?"
+FORWARDED_OWNER = "SELECT owner FROM forwarded_responses WHERE id = ? AND expires_at >= ?"
+DELETE_FORWARDED = "DELETE FROM forwarded_responses WHERE id = ?"
+CLAIM_FINGERPRINT = (
+    "INSERT INTO installation (key, value) VALUES ('secret_fingerprint', ?) "
+    "ON CONFLICT (key) DO NOTHING"
+)
+FINGERPRINT = "SELECT value FROM installation WHERE key = 'secret_fingerprint'"
 OPEN_SESSION = (
     "INSERT INTO sessions (key, reviewer, seen_at) VALUES (?, ?, ?) "
     "ON CONFLICT (key) DO UPDATE SET reviewer = excluded.reviewer, seen_at = excluded.seen_at"

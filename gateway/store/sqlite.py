@@ -352,6 +352,31 @@ class SQLiteStore:
 
         return await self._run(self._write, write)
 
+    # -- forwarded responses ------------------------------------------------------------------
+
+    async def put_forwarded(self, response_id: str, owner: str, expires_at: float) -> None:
+        now = time.time()
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(sql.PRUNE_FORWARDED, (now,))
+            db.execute(sql.PUT_FORWARDED, (response_id, owner, expires_at))
+
+        await self._run(self._write, write)
+
+    async def forwarded_owner(self, response_id: str, now: float) -> str | None:
+        rows = await self._run(self._all, sql.FORWARDED_OWNER, (response_id, now))
+        return rows[0][0] if rows else None
+
+    async def delete_forwarded(self, response_id: str) -> None:
+        await self._run(self._write, lambda db: db.execute(sql.DELETE_FORWARDED, (response_id,)))
+
+    async def fingerprint(self, fingerprint: str) -> str:
+        def write(db: sqlite3.Connection) -> str:
+            db.execute(sql.CLAIM_FINGERPRINT, (fingerprint,))
+            return db.execute(sql.FINGERPRINT).fetchone()[0]
+
+        return await self._run(self._write, write)
+
     # -- reviewer sessions ----------------------------------------------------------------------
 
     async def open_session(self, key: str, reviewer: str, now: float) -> None:
