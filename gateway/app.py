@@ -42,8 +42,8 @@ def build_services(config: Config) -> Services:
     queue = TaskQueue(
         store, events, metrics, config.human, config.store.sweep_s, config.store.dead_after_s
     )
-    human = HumanService(queue, metrics, config.human)
-    stats = Stats(queue)
+    human = HumanService(queue, metrics, config.human, config.rubrics)
+    stats = Stats(queue, config.rubrics)
     try:
         secret = load_secret(config.secret_path)
     except (OSError, ValueError) as error:
@@ -59,6 +59,7 @@ def build_services(config: Config) -> Services:
             secret,
             store,
             config.auth.backoff_after_failures,
+            config.auth.reviewer_groups,
         ),
         events=events,
         metrics=metrics,

@@ -173,6 +173,7 @@ class ReviewerAuth:
     secret: bytes
     store: Store  # sessions live there, so a cookie from one process works on all
     free_failures: int = 5
+    groups: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
     backoff: Backoff = field(init=False)
     _by_digest: dict[bytes, str] = field(init=False)
 
@@ -198,6 +199,10 @@ class ReviewerAuth:
                 return name
         self.backoff.failed(address)
         return None
+
+    def groups_of(self, name: str) -> frozenset[str] | None:
+        """A reviewer's groups; ``None`` (every group) for a plain token or without tokens."""
+        return self.groups.get(name)
 
     async def open_session(self, name: str) -> str:
         session = secrets.token_urlsafe(32)

@@ -13,6 +13,7 @@ The flow for one call:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import replace
@@ -33,6 +34,7 @@ from gateway.streams import keep_alive, relay_to, send_rest, send_upstream_error
 from gateway.upstream import UpstreamFailure, open_chain
 
 REVIEW_HEADER = b"x-human-review"
+log = logging.getLogger("gateway.hybrid")
 T = TypeVar("T")
 _NOT_REPLAYED = frozenset({b"content-length", b"content-encoding"})
 
@@ -48,6 +50,7 @@ class HybridService:
     async def serve(self, call: Call, route: HybridRoute) -> int:
         policy = route.policy
         self.stats.hybrid_request(call.head.model)
+        sampled = policy.shadow_sampled()
         client_asks = (call.header(REVIEW_HEADER) or "").strip().lower() == "always"
         reads_answer = policy.needs_answer or client_asks
         body, added_logprobs = await self._upstream_body(call, policy.wants_logprobs)
@@ -67,7 +70,10 @@ class HybridService:
         upstream = target.upstream.name
         self.metrics.upstream_headers(upstream, time.perf_counter() - sent)
         if not reads_answer:
-            await relay_to(call, response, gateway_headers("hybrid", "model"))
+            copy: list[bytes] | None = [] if sampled else None
+            await relay_to(call, response, gateway_headers("hybrid", "model"), copy)
+            if copy is not None and response.status < 400:
+                await self._shadow_raw(call, route, b"".join(copy))
             return response.status
         try:
             raw = await self._keeping_alive(call, response.read(), keepalive_s)
@@ -91,7 +97,7 @@ class HybridService:
         if reply.status >= 400:  # the client's own mistake, relayed as it came
             await send_upstream_error(call, reply.status, reply.headers, reply.body)
             return reply.status
-        return await self._judge(call, route, reply, added_logprobs, client_asks)
+        return await self._judge(call, route, reply, added_logprobs, client_asks, sampled)
 
     async def _upstream_body(self, call: Call, wants_logprobs: bool) -> tuple[bytes, bool]:
         """The body to send upstream, and whether logprobs were added for the policy."""
@@ -115,6 +121,7 @@ class HybridService:
         reply: HeldReply,
         added_logprobs: bool,
         client_asks: bool,
+        sampled: bool = False,
     ) -> int:
         """Decide on a whole model reply: send it back, or hand it to a person as a draft."""
         policy, stream = route.policy, call.head.stream
@@ -133,6 +140,8 @@ class HybridService:
         if not decision.escalate:
             extra = gateway_headers("hybrid", "model", confidence=decision.confidence)
             await send_rest(call, reply.status, [*reply.headers, *extra], reply.body)
+            if sampled:  # after the reply: the client waits for no grade
+                await self._shadow(call, route, answer, decision.confidence)
             return reply.status
         why = Escalation(
             reason=decision.reason or "review",
@@ -142,6 +151,32 @@ class HybridService:
             timeout_reply=reply if policy.on_timeout == "draft" else None,
         )
         return await self._escalate(call, route, why)
+
+    async def _shadow_raw(self, call: Call, route: HybridRoute, raw: bytes) -> None:
+        """A relayed reply, read back for its shadow sample."""
+        try:
+            answer = parse_reply(call.api, raw, call.head.stream)
+        except ValueError:
+            log.warning("shadow sample of %s skipped: the reply could not be read", call.head.model)
+            return
+        await self._shadow(call, route, answer, None)
+
+    async def _shadow(
+        self, call: Call, route: HybridRoute, answer: ModelOutput, confidence: float | None
+    ) -> None:
+        """Make the grade task for an answer the client already has (shadow review)."""
+        policy = route.policy
+        try:
+            await self.human.sample(
+                call,
+                route.human,
+                answer.draft(confidence),
+                confidence,
+                policy.rubric,
+                policy.reviews,
+            )
+        except GatewayError as error:  # the client has its answer; only the sample is lost
+            log.warning("shadow sample of %s not stored: %s", call.head.model, error.message)
 
     async def _keeping_alive(self, call: Call, work: Awaitable[T], keepalive_s: float) -> T:
         """Await upstream work; a streaming client gets keep-alives meanwhile."""

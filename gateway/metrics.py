@@ -59,6 +59,12 @@ class Metrics:
             ["model", "reason"],
             registry=r,
         )
+        self.grades = Counter(
+            "gateway_grades_total",
+            "Grades of models' answers by reviewers, by model and verdict.",
+            ["model", "verdict"],
+            registry=r,
+        )
         # Every worker reads the same counts from the store: show one (livemax).
         self.tasks = Gauge(
             "gateway_tasks",
@@ -153,6 +159,9 @@ class Metrics:
 
     def task_created(self, model: str, kind: str) -> None:
         self.tasks_created.labels(self.model_label(model), kind).inc()
+
+    def graded(self, model: str, verdict: str) -> None:
+        self.grades.labels(self.model_label(model), verdict).inc()
 
     def tokens_used(self, model: str, prompt: int, completion: int) -> None:
         label = self.model_label(model)

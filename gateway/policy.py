@@ -74,10 +74,18 @@ class Policy:
         self.escalate_on = frozenset(config.escalate_on)
         self.on_timeout = config.on_timeout
         self.audit_rate = config.audit_sample_rate
+        self.shadow_rate = config.shadow_sample or 0.0
+        self.rubric = config.rubric
+        self.reviews = config.reviews
         self.scorer = load_scorer(config.confidence)
         patterns = [fnmatch.translate(pattern) for pattern in config.review_tools]
         self._review_tools = re.compile("|".join(patterns)) if patterns else None
         self._random = rng or random.Random()
+
+    def shadow_sampled(self) -> bool:
+        """Whether this call's answer, if it reaches the client without a person, is
+        also graded afterwards (drawn before the call, so an unsampled reply streams)."""
+        return bool(self.shadow_rate) and self._random.random() < self.shadow_rate
 
     @property
     def wants_logprobs(self) -> bool:
@@ -96,6 +104,8 @@ class Policy:
 
     def on_failure(self) -> bool:
         """Whether an upstream failure goes to a person (else it is relayed)."""
+        if self.mode == "shadow":
+            return False  # no person stands between a shadow model and its client
         return self.mode in ("fallback", "review") or "upstream_error" in self.escalate_on
 
     def decide(self, request: dict[str, Any], answer: ModelOutput, client_asks: bool) -> Decision:
@@ -110,7 +120,7 @@ class Policy:
             reason: str | None = "client_request"
         elif self.mode == "review":
             reason = "review"
-        elif self.mode == "fallback":
+        elif self.mode in ("fallback", "shadow"):
             reason = None
         else:
             reason = next(

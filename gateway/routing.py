@@ -23,6 +23,9 @@ class HumanRoute:
 
     timeout_s: float
     keepalive_s: float
+    groups: tuple[str, ...] = ()  # reviewer groups that see its tasks; empty: everyone
+    escalate_after_s: float | None = None  # unclaimed this long: escalate_to see it too
+    escalate_to: tuple[str, ...] = ()
     kind: str = "human"
 
 
@@ -94,7 +97,11 @@ class Router:
 
     def _human_route(self, model: ModelConfig) -> HumanRoute:
         return HumanRoute(
-            model.timeout_s or self._human.timeout_s, model.keepalive_s or self._human.keepalive_s
+            model.timeout_s or self._human.timeout_s,
+            model.keepalive_s or self._human.keepalive_s,
+            tuple(model.reviewers),
+            model.escalate_after_s,
+            tuple(model.escalate_to),
         )
 
     def _chain(self, name: str, model: ModelConfig) -> tuple[Target, ...]:

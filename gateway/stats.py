@@ -15,20 +15,24 @@ import time
 from collections import Counter
 from typing import Any
 
+from gateway.config import RubricConfig
 from gateway.export.formats import draft_verdict
+from gateway.human.agreement import grade_agreement
 from gateway.human.queue import TaskQueue
 from gateway.store.base import StoreUnavailable
 
 HOUR = 3600.0
 DAY = 24 * HOUR
+AGREEMENT_DAYS = 30  # grades read for the agreement figures: a month's work
 FLUSH_S = 5.0
 HYBRID_REQUESTS = "hybrid_requests"  # counter name in the store
 log = logging.getLogger("gateway.stats")
 
 
 class Stats:
-    def __init__(self, queue: TaskQueue) -> None:
+    def __init__(self, queue: TaskQueue, rubrics: dict[str, RubricConfig] | None = None) -> None:
         self.queue = queue
+        self.rubrics = rubrics or {}
         self.store = queue.store
         self._unsaved: Counter[tuple[str, int]] = Counter()  # (model, minute) -> calls
         self._flush_due: asyncio.TimerHandle | None = None
@@ -76,7 +80,12 @@ class Stats:
                 "day": await self._escalation(now - DAY),
             },
             "drafts": await self._drafts(now - DAY),
+            "agreement": await self.agreement(now - AGREEMENT_DAYS * DAY),
         }
+
+    async def agreement(self, since: float) -> dict[str, Any]:
+        """Per model: how far its graders agree (see ``gateway.human.agreement``)."""
+        return grade_agreement(await self.store.grades_since(since), self.rubrics)
 
     async def _escalation(self, since: float) -> dict[str, Any]:
         """Per hybrid model: calls, escalations by reason, and the escalation rate."""

@@ -14,6 +14,7 @@ an error included, can only be more of the stream.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
 from aiohttp import ClientResponse
@@ -96,6 +97,18 @@ async def client_gone(call: Call) -> None:
     await disconnected(call.receive)
 
 
-async def relay_to(call: Call, response: ClientResponse, headers: Headers) -> None:
-    """An upstream's reply, relayed to the client as it comes."""
-    await relay(response, call.send, call.receive, headers)
+async def relay_to(
+    call: Call, response: ClientResponse, headers: Headers, copy: list[bytes] | None = None
+) -> None:
+    """An upstream's reply, relayed to the client as it comes; ``copy`` collects its body
+    (a shadow sample reads the reply the client got, without holding it back)."""
+    if copy is None:
+        await relay(response, call.send, call.receive, headers)
+        return
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.body":
+            copy.append(message.get("body", b""))
+        await call.send(message)
+
+    await relay(response, send, call.receive, headers)

@@ -204,9 +204,10 @@ class AsyncReviewer:
 class EventLog:
     """Follows ``GET /api/events`` on a thread and keeps every event it receives."""
 
-    def __init__(self, url: str, name: str = "dashboard") -> None:
+    def __init__(self, url: str, name: str = "dashboard", token: str | None = None) -> None:
         self.address = urllib.parse.urlsplit(url)
         self.name = name
+        self.token = token
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.comments: list[str] = []
         self._connected = threading.Event()
@@ -216,7 +217,10 @@ class EventLog:
         self._thread = threading.Thread(target=self._follow, daemon=True)
 
     def __enter__(self) -> EventLog:
-        self._connection.request("GET", "/api/events", headers={"x-reviewer": self.name})
+        headers = {"x-reviewer": self.name}
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        self._connection.request("GET", "/api/events", headers=headers)
         self._thread.start()
         assert self._connected.wait(10), "the event stream did not open"
         return self

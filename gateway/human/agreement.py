@@ -21,7 +21,10 @@ from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import permutations
-from typing import Literal
+from typing import Any, Literal
+
+from gateway.config import RubricConfig
+from gateway.human.grades import Grade
 
 Metric = Literal["nominal", "interval"]
 
@@ -123,3 +126,40 @@ def agreement(items: Sequence[Mapping[str, Hashable]], metric: Metric = "nominal
         return Agreement("fleiss_kappa", fleiss_kappa(counts), len(rated), len(reviewers))
     value = krippendorff_alpha([list(item.values()) for item in rated], metric)
     return Agreement("krippendorff_alpha", value, len(rated), len(reviewers))
+
+
+def grade_agreement(
+    rows: Sequence[tuple[str, str | None, Grade]], rubrics: Mapping[str, RubricConfig]
+) -> dict[str, dict[str, Any]]:
+    """Per model: grade and verdict counts, and agreement on the verdict and on each
+    rubric item (scales as intervals, text items left out) over the tasks graded twice or more."""
+    by_model: dict[str, dict[str, dict[str, Grade]]] = {}
+    rubric_of: dict[str, str | None] = {}
+    for model, rubric, grade in rows:
+        by_model.setdefault(model, {}).setdefault(grade.task_id, {})[grade.reviewer] = grade
+        rubric_of.setdefault(model, rubric)
+    out: dict[str, dict[str, Any]] = {}
+    for model, tasks in sorted(by_model.items()):
+        grades = [grade for graded in tasks.values() for grade in graded.values()]
+        verdicts = Counter(grade.verdict for grade in grades)
+        items: dict[str, Any] = {}
+        rubric = rubrics.get(rubric_of[model] or "")
+        for item in rubric.items if rubric else []:
+            if item.type == "text":
+                continue
+            values = [
+                {name: g.scores[item.name] for name, g in graded.items() if item.name in g.scores}
+                for graded in tasks.values()
+            ]
+            metric: Metric = "interval" if item.type == "scale" else "nominal"
+            items[item.name] = agreement(values, metric).view()
+        out[model] = {
+            "grades": len(grades),
+            "tasks": len(tasks),
+            "verdicts": {verdict: verdicts.get(verdict, 0) for verdict in ("good", "bad")},
+            "verdict": agreement(
+                [{name: g.verdict for name, g in graded.items()} for graded in tasks.values()]
+            ).view(),
+            "items": items,
+        }
+    return out

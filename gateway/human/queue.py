@@ -39,6 +39,7 @@ from gateway.human.task import (
 from gateway.human.upkeep import Upkeep
 from gateway.metrics import Metrics
 from gateway.store.base import (
+    ESCALATE,
     EXPIRY,
     GONE,
     LEASE,
@@ -146,6 +147,8 @@ class TaskQueue(Upkeep):
         stored, made = await self._store(self.store.create(task, request, entry))
         if made:
             self.metrics.task_created(stored.model, stored.kind)
+        if made and stored.escalate_at is not None:
+            self._timer(stored.id, ESCALATE, stored.escalate_at)
         if task.polled:
             self._timer(stored.id, EXPIRY, stored.expires_at)
             return Waiting(stored, asyncio.get_running_loop().create_future())
@@ -222,6 +225,7 @@ class TaskQueue(Upkeep):
                 "claimed_by": reviewer,
                 "claimed_at": now,
                 "lease_until": lease_until,
+                "escalate_at": None,  # claimed in time: no escalation
             }
             entry = self._entry(task, "claimed", reviewer)
             won = await self._transition(task_id, Guard((PENDING,)), changes, entry, "task.claimed")
@@ -230,6 +234,7 @@ class TaskQueue(Upkeep):
         if won is None:
             raise await self._why_not(task_id, reviewer)
         self._timer(task_id, LEASE, lease_until)
+        self._cancel_timer(task_id, ESCALATE)
         return won
 
     async def renew(self, task_id: str, reviewer: str) -> None:

@@ -13,15 +13,18 @@ import asyncio
 import hashlib
 import secrets
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from gateway.call import Call
-from gateway.config import HumanConfig
+from gateway.config import HumanConfig, RubricConfig
 from gateway.errors import GatewayError, not_found, unprocessable
 from gateway.human import answers
 from gateway.human.formats import output_format_of
+from gateway.human.grading import GRADE, Grading
 from gateway.human.outcome import HUMAN_ROUTE, Escalation, outcome_error
 from gateway.human.patterns import bounded_patterns
 from gateway.human.queue import TaskQueue, Waiting
@@ -35,7 +38,7 @@ from gateway.human.request import (
     session_of,
 )
 from gateway.human.steps import Steps, session_name
-from gateway.human.task import ANSWERED, EXPIRED, PENDING, Task
+from gateway.human.task import ANSWERED, EXPIRED, PENDING, POLLED, Task
 from gateway.human.validate import checked_replies, parse_answer
 from gateway.metrics import Metrics
 from gateway.routing import HumanRoute
@@ -51,13 +54,23 @@ from gateway.streams import (
 
 CLIENT_CLOSED = 499
 RESTART_RETRY_AFTER_S = 2  # a restart takes about a second
+# No client waits on a grade task: a sample is still worth grading days later, and an
+# unbounded queue of them is worth nothing, so they expire after a week.
+GRADE_EXPIRY_S = 7 * 24 * 3600
 
 
 class HumanService:
     """The human route's two sides: waiting clients and answering reviewers."""
 
-    def __init__(self, queue: TaskQueue, metrics: Metrics, settings: HumanConfig) -> None:
+    def __init__(
+        self,
+        queue: TaskQueue,
+        metrics: Metrics,
+        settings: HumanConfig,
+        rubrics: Mapping[str, RubricConfig] | None = None,
+    ) -> None:
         self.queue = queue
+        self.grading = Grading(queue.store, metrics, rubrics or {})
         self.store = queue.store
         self.metrics = metrics
         self.settings = settings
@@ -82,6 +95,30 @@ class HumanService:
         if call.head.stream:
             return await self._wait_streaming(call, waiting, route.keepalive_s, why)
         return await self._wait(call, waiting, why)
+
+    async def sample(
+        self,
+        call: Call,
+        route: HumanRoute,
+        draft: dict[str, Any],
+        confidence: float | None,
+        rubric: str | None,
+        reviews: int,
+    ) -> Task:
+        """A copy of a call whose model answer went to the client, as a task that grades
+        the answer (shadow review). Nobody waits on it, so no retry attaches to it."""
+        why = Escalation("shadow", "hybrid", draft=draft, confidence=confidence)
+        task, request = await self.new_task(call, route, why)
+        task = replace(
+            task,
+            kind=GRADE,
+            dedup=POLLED + task.id,
+            rubric=rubric,
+            reviews=reviews,
+            expires_at=task.created_at + GRADE_EXPIRY_S,
+        )
+        waiting = await self.queue.create(task, request)
+        return waiting.task
 
     def dedup_key(self, call: Call) -> str:
         """Same client, same session header, same body: the same request, retried."""
@@ -134,6 +171,9 @@ class HumanService:
             kind=kind_of(call.api, data, tools),
             step=earlier.step + 1 if earlier else 1,
             follows=earlier.task_id if earlier else None,
+            groups=route.groups,
+            escalate_at=now + route.escalate_after_s if route.escalate_after_s else None,
+            escalate_to=route.escalate_to,
         )
         return task, request
 

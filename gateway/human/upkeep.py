@@ -17,7 +17,17 @@ import time
 from typing import Any
 
 from gateway.human.task import CANCELLED, CLAIMED, EXPIRED, OPEN, PENDING, Task
-from gateway.store.base import EXPIRY, GONE, LEASE, AuditEntry, Change, Due, Guard, StoreUnavailable
+from gateway.store.base import (
+    ESCALATE,
+    EXPIRY,
+    GONE,
+    LEASE,
+    AuditEntry,
+    Change,
+    Due,
+    Guard,
+    StoreUnavailable,
+)
 
 log = logging.getLogger("gateway.queue")
 CHECK_WAITERS_EVERY = 10  # sweeps between re-reading the tasks local clients wait on
@@ -31,6 +41,8 @@ class Upkeep:
     async def act(self, due: Due) -> Task | None:
         """Act on a due deadline; only one process's write wins."""
         now = time.time()
+        if due.deadline == ESCALATE:
+            return await self._escalate(due.task_id, now)
         if due.deadline == EXPIRY:
             changes: dict[str, Any] = {"status": EXPIRED, "finished_at": now, "lease_until": None}
             guard, actor, detail, event = Guard(OPEN, due=EXPIRY, now=now), "timeout", None, EXPIRED
@@ -44,6 +56,18 @@ class Upkeep:
             actor, detail, event = "client", "client disconnected", CANCELLED
         entry = AuditEntry(due.task_id, now, event, actor, detail)
         return await self._transition(due.task_id, guard, changes, entry, f"task.{event}")
+
+    async def _escalate(self, task_id: str, now: float) -> Task | None:
+        """Nobody claimed the task in time: its ``escalate_to`` groups see it too.
+        The guard on the stored deadline makes one process's write win."""
+        task = await self._store(self.store.get(task_id))
+        if task is None or task.escalate_at is None:
+            return None
+        groups = tuple(dict.fromkeys((*task.groups, *task.escalate_to)))
+        changes = {"groups": groups, "escalate_at": None}
+        guard = Guard((PENDING,), due=ESCALATE, now=now)
+        entry = AuditEntry(task_id, now, "escalated", "timeout", ", ".join(task.escalate_to))
+        return await self._transition(task_id, guard, changes, entry, "task.escalated")
 
     def _timer(self, task_id: str, deadline: str, at: float) -> None:
         self._cancel_timer(task_id, deadline)
@@ -141,6 +165,6 @@ class Upkeep:
         waiting.task = task
         if not task.is_open:
             self._forget(waiting)
-            for deadline in (EXPIRY, LEASE, GONE):
+            for deadline in (EXPIRY, LEASE, GONE, ESCALATE):
                 self._cancel_timer(task.id, deadline)
             waiting.done.set_result(task)

@@ -14,6 +14,8 @@ from starlette.routing import BaseRoute, Route
 from gateway.asgi import peer
 from gateway.auth import ReviewerAuth, bearer_token
 from gateway.errors import GatewayError, bad_request, not_found, unauthorized
+from gateway.human.grades import describe
+from gateway.human.groups import Groups, sees
 from gateway.human.request import decode_image, image_urls, link_images, raster_type
 from gateway.human.task import OPEN, STATUSES, Task
 from gateway.human.thumbs import Thumbnails
@@ -78,8 +80,20 @@ def routes(services: Services) -> list[BaseRoute]:
     async def reviewer(request: Request) -> str:
         return await reviewer_of(auth, request)
 
+    async def visible(task_id: str, groups: Groups) -> Task:
+        """The task, when a reviewer in ``groups`` sees it; else the 404 of a missing task."""
+        task = await queue.get(task_id)
+        if not sees(groups, task.groups):
+            raise not_found(f"No task with id '{task_id}'.", code="task_not_found")
+        return task
+
+    async def acting(request: Request) -> tuple[str, Task]:
+        """The reviewer and the task of the path, which they must see."""
+        name = await reviewer(request)
+        return name, await visible(request.path_params["task_id"], auth.groups_of(name))
+
     async def list_tasks(request: Request) -> Response:
-        await reviewer(request)
+        name = await reviewer(request)
         wanted = request.query_params.get("status")
         statuses = tuple(s for s in wanted.split(",") if s) if wanted else OPEN
         unknown = [s for s in statuses if s not in STATUSES]
@@ -95,14 +109,15 @@ def routes(services: Services) -> list[BaseRoute]:
             session=request.query_params.get("session"),
             newest_first=request.query_params.get("order") == "newest",
             limit=limit,
+            groups=auth.groups_of(name),
+            kind=request.query_params.get("kind") or None,
         )
         data = [queue.current(task).summary() for task in tasks]
         return json_response({"object": "list", "data": data})
 
     async def get_task(request: Request) -> Response:
-        name = await reviewer(request)
-        task_id = request.path_params["task_id"]
-        task = await queue.get(task_id)
+        name, task = await acting(request)
+        task_id = task.id
         await queue.renew(task_id, name)
         body = await queue.store.request(task_id)
         history = await queue.store.audit(task_id)
@@ -113,27 +128,52 @@ def routes(services: Services) -> list[BaseRoute]:
         # A draft's confidence means something next to the model's threshold.
         policy = getattr(services.router.resolve(task.model), "policy", None)
         view["threshold"] = getattr(policy, "min_confidence", None)
+        if task.kind == "grade":
+            view.update(await grading_view(task, name))
         return json_response(view)
 
+    async def grading_view(task: Task, name: str) -> dict[str, Any]:
+        """The rubric, and the grades: blind (only this reviewer's) until the task is done."""
+        grades = (await queue.store.grades([task.id])).get(task.id, [])
+        shown = grades if not task.is_open else [g for g in grades if g.reviewer == name]
+        rubric = services.human.grading.rubrics.get(task.rubric or "")
+        items = [
+            {**item.model_dump(exclude_none=True), "takes": describe(item), "required": item.needed}
+            for item in (rubric.items if rubric else [])
+        ]
+        return {
+            "rubric_items": items,
+            "grades": [grade.view() for grade in shown],
+            "graded_by_me": any(grade.reviewer == name for grade in grades),
+        }
+
+    async def grade(request: Request) -> Response:
+        name, task = await acting(request)
+        task = await services.human.grading.grade(task, name, await request.body())
+        return json_response(task.summary())
+
     async def claim(request: Request) -> Response:
-        task = await queue.claim(request.path_params["task_id"], await reviewer(request))
+        name, task = await acting(request)
+        task = await queue.claim(task.id, name)
         return json_response(task.summary())
 
     async def release(request: Request) -> Response:
-        task = await queue.release(request.path_params["task_id"], await reviewer(request))
+        name, task = await acting(request)
+        task = await queue.release(task.id, name)
         return json_response(task.summary())
 
     async def answer(request: Request) -> Response:
-        name = await reviewer(request)
-        task_id = request.path_params["task_id"]
-        await queue.get(task_id)  # 404 for unknown ids
-        task = await services.human.answer(task_id, name, await request.body())
+        name, task = await acting(request)  # 404 for unknown ids and other groups' tasks
+        if task.kind == "grade":
+            raise GatewayError(
+                409, f"Task {task.id} is a grade task: grade it instead.", code="grade_task"
+            )
+        task = await services.human.answer(task.id, name, await request.body())
         return json_response(task.summary())
 
     async def reject(request: Request) -> Response:
-        name = await reviewer(request)
-        task_id = request.path_params["task_id"]
-        await queue.get(task_id)
+        name, task = await acting(request)
+        task_id = task.id
         try:
             data = orjson.loads(await request.body() or b"{}")
         except orjson.JSONDecodeError:
@@ -146,8 +186,8 @@ def routes(services: Services) -> list[BaseRoute]:
 
     async def image(request: Request) -> Response:
         """The n-th image of a task's request; ``?w=`` for a reduced JPEG of that width."""
-        await reviewer(request)
-        task_id = request.path_params["task_id"]
+        _, task = await acting(request)
+        task_id = task.id
         body = await queue.store.request(task_id)
         index = request.path_params.get("index")
         urls = list(image_urls(orjson.loads(body))) if body else []
@@ -181,12 +221,14 @@ def routes(services: Services) -> list[BaseRoute]:
         return Response(data, media_type=media_type, headers=headers)
 
     async def events(request: Request) -> Response:
-        await reviewer(request)
+        groups = auth.groups_of(await reviewer(request))
 
         async def stream() -> AsyncIterator[ServerSentEvent]:
             async with services.events.subscribe() as inbox:
                 yield ServerSentEvent(comment="connected")
                 while (event := await inbox.get()) is not None:
+                    if groups is not None and not sees(groups, _groups_of(event.data)):
+                        continue  # another group's task: absent for this reviewer
                     yield ServerSentEvent(event.data, event=event.name)
 
         return EventSourceResponse(
@@ -249,6 +291,7 @@ def routes(services: Services) -> list[BaseRoute]:
         Route("/api/tasks/{task_id}/release", release, methods=["POST"]),
         Route("/api/tasks/{task_id}/answer", answer, methods=["POST"]),
         Route("/api/tasks/{task_id}/reject", reject, methods=["POST"]),
+        Route("/api/tasks/{task_id}/grade", grade, methods=["POST"]),
         Route("/api/tasks/{task_id}/images/{index:int}", image, methods=["GET"]),
         Route("/api/tasks/{task_id}/images/latest", image, methods=["GET"]),
         Route("/api/events", events, methods=["GET"]),
@@ -257,3 +300,9 @@ def routes(services: Services) -> list[BaseRoute]:
         Route("/api/login", login, methods=["POST"]),
         Route("/api/logout", logout, methods=["POST"]),
     ]
+
+
+def _groups_of(data: str) -> list[str]:
+    """The groups of the task an event's JSON summary describes."""
+    groups = orjson.loads(data).get("groups")
+    return groups if isinstance(groups, list) else []

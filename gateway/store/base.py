@@ -194,7 +194,11 @@ class Store(Protocol):
         session: str | None = None,
         newest_first: bool = False,
         limit: int = 500,
-    ) -> list[Task]: ...
+        groups: frozenset[str] | None = None,
+        kind: str | None = None,
+    ) -> list[Task]:
+        """Tasks in these statuses, oldest first; ``groups``: only those a reviewer in
+        these groups sees (``None``: all); ``kind``: only this kind."""
 
     async def answered_after(
         self, after: float, *, model: str | None = None, limit: int = 200

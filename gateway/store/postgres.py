@@ -269,8 +269,9 @@ class PostgresStore(Notifier):
         newest_first: bool = False,
         limit: int = 500,
         groups: frozenset[str] | None = None,
+        kind: str | None = None,
     ) -> list[Task]:
-        statement, args = sql.listing(statuses, model, session, newest_first, limit, groups)
+        statement, args = sql.listing(statuses, model, session, newest_first, limit, groups, kind)
         return await self._tasks(sql.numbered(statement), *args)
 
     async def answered_after(

@@ -86,11 +86,11 @@ ANSWER_SECONDS = (
 )
 ESCALATIONS = (
     "SELECT model, reason, COUNT(*) FROM tasks WHERE reason != 'human_route' "
-    "AND created_at >= ? GROUP BY model, reason"
+    "AND kind != 'grade' AND created_at >= ? GROUP BY model, reason"
 )
 DRAFTED = (
     "SELECT draft, answer FROM tasks WHERE status = 'answered' "
-    "AND draft IS NOT NULL AND answered_at >= ?"
+    "AND draft IS NOT NULL AND answer IS NOT NULL AND answered_at >= ?"
 )
 PUT_RESPONSE = (
     "INSERT INTO responses (id, task_id, owner, session, body, input, created_at) "
@@ -177,9 +177,13 @@ def listing(
     newest_first: bool,
     limit: int,
     groups: frozenset[str] | None = None,
+    kind: str | None = None,
 ) -> tuple[str, list[Any]]:
     clauses = [f"status IN ({', '.join('?' for _ in statuses)})"]
     args: list[Any] = list(statuses)
+    if kind:
+        clauses.append("kind = ?")
+        args.append(kind)
     if groups is not None:
         clause, group_args = visible_to(groups)
         clauses.append(clause)

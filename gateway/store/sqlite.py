@@ -256,9 +256,10 @@ class SQLiteStore:
         newest_first: bool = False,
         limit: int = 500,
         groups: frozenset[str] | None = None,
+        kind: str | None = None,
     ) -> list[Task]:
         return await self._tasks(
-            *sql.listing(statuses, model, session, newest_first, limit, groups)
+            *sql.listing(statuses, model, session, newest_first, limit, groups, kind)
         )
 
     async def answered_after(
