@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from typing import Any
 
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from reviewer_client import background
 
 
 @contextlib.asynccontextmanager
@@ -32,3 +34,13 @@ async def connect(url: str, key: str | None = None, **headers: str) -> AsyncIter
 async def off_loop(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """A blocking call (the sync reviewer client) on a thread."""
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def call_in_background(url: str, tool: str, arguments: dict[str, Any]) -> Future:
+    """One tool call on a thread of its own (its own event loop), for sync tests."""
+
+    async def call() -> Any:
+        async with connect(url) as client:
+            return await client.call_tool(tool, arguments)
+
+    return background(asyncio.run, call())

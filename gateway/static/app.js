@@ -265,6 +265,7 @@ document.addEventListener('keydown', (e) => {
     return openTask(queue.selectedId);
   }
   if (!inTask || panel.readOnly) return;
+  if (panel.special?.key(key)) return e.preventDefault(); // MCP: allow, deny, options (mcp.js)
   const ws = panel.workspace;
   if (TOOL_KEYS[key]) {
     e.preventDefault();

@@ -9,6 +9,7 @@ import { latestScreenshot, renderConversation } from './conversation.js';
 import { confirmByWaiting, draftDiff, renderDraft } from './draft.js';
 import { $, clear, toast } from './dom.js';
 import { takesXY, ToolForm } from './forms.js';
+import { mcpView } from './mcp.js';
 import { ReplyBox } from './reply.js';
 import { parsedArguments, renderTimeline } from './timeline.js';
 import { Workspace } from './workspace.js';
@@ -171,6 +172,8 @@ export class TaskPanel {
     this.forms = [];
     this.shape?.remove(this.done);
     this.shape = null;
+    this.special?.remove();
+    this.special = null;
     sessionStorage.removeItem(TAB_KEY);
     $('task').hidden = true;
     $('task-empty').hidden = quiet;
@@ -238,7 +241,11 @@ export class TaskPanel {
     renderDraft(task.draft, task.threshold);
     this.shape?.remove();
     this.shape = new AnswerShape(task, () => this.save()); // output format, n slots (choices.js)
+    this.special?.remove(); // MCP permission prompts and option buttons (mcp.js)
+    const answer = (body, message) => this.finish(() => api.answer(task.id, body), message);
+    this.special = mcpView(task, { readOnly: this.readOnly, answer });
     if (this.readOnly) return;
+    if (this.special?.focus()) return;
     // A text task opens ready to type; one with a draft leaves the keys to a (accept) and e (edit).
     if (screen) this.workspace.viewport.focus({ preventScroll: true });
     else if (!formTools.length && !task.draft) {
@@ -291,6 +298,7 @@ export class TaskPanel {
 
   async submit() {
     if (!this.task || this.done || this.readOnly) return;
+    if (this.special?.submit) return this.special.submit(); // a permission prompt: allow
     $('reply-error').textContent = '';
     const body = this.body();
     if (body === null) return; // a reply slot is not ready: choices.js said why

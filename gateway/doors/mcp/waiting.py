@@ -25,7 +25,7 @@ from gateway.human.outcome import HUMAN_ROUTE
 from gateway.human.queue import TaskQueue
 from gateway.human.request import prompt_tokens
 from gateway.human.serve import HumanService
-from gateway.human.steps import session_name
+from gateway.human.steps import SESSION_WORDS
 from gateway.human.task import PENDING, Task
 
 Progress = Callable[[float, float], Awaitable[None]]  # (seconds waited, timeout)
@@ -99,6 +99,13 @@ class Asker:
         digest.update(work.body)
         return digest.hexdigest()
 
+    @staticmethod
+    def session_name(work: McpWork) -> str:
+        """A call nobody named a session for is one of its own, named by what it asks."""
+        words = work.preview[:SESSION_WORDS].rstrip()
+        more = "…" if len(work.preview) > SESSION_WORDS else ""
+        return f"{words}{more} #{secrets.token_hex(2)}"
+
     def new_task(self, work: McpWork, caller: Caller, dedup: str, timeout_s: float) -> Task:
         now = time.time()
         return Task(
@@ -107,7 +114,7 @@ class Asker:
             api=API,
             model=MODEL,
             reason=HUMAN_ROUTE.reason,
-            session=caller.session or session_name(API, work.data),
+            session=caller.session or self.session_name(work),
             created_at=now,
             expires_at=now + timeout_s,
             dedup=dedup,
