@@ -184,8 +184,15 @@ def orchestrate(args: argparse.Namespace) -> None:
                     pid = process.pid if process is not None else None
                     figures = loopback.measure(target.url, other_core, per_round, pid)
                     results[target.name].append(figures)
-                rates = "  ".join(f"{n} {r[-1]['rps']:,.0f}" for n, r in results.items())
-                print(f"round {round_ + 1}/{args.rounds}: req/s at c={args.concurrency}: {rates}")
+                rates = "  ".join(
+                    f"{n} {r[-1]['rps']:,.0f}"
+                    + (f" ({r[-1]['cpu_us']:.0f} us)" if r[-1]["cpu_us"] else "")
+                    for n, r in results.items()
+                )
+                print(
+                    f"round {round_ + 1}/{args.rounds}: req/s at c={args.concurrency} "
+                    f"(server CPU per request): {rates}"
+                )
     _print_table(results, args, other_core)
 
 
