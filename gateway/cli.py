@@ -15,7 +15,7 @@ from pathlib import Path
 from gateway.config import Config, ConfigError, load_config
 from gateway.export.calibration import table
 from gateway.export.chart import calibration_svg
-from gateway.export.formats import FORMATS
+from gateway.export.formats import CONTENT_SHAPES, FORMATS
 from gateway.export.images import ImageFiles
 from gateway.export.options import FILTERS, OptionError, export_query, parse_time, task_filter
 from gateway.export.redact import LineFinisher
@@ -57,6 +57,13 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="file to write (default: stdout)")
     export.add_argument("--images", help="write each image once into DIR; lines link to it")
     export.add_argument("--outcome", choices=OUTCOMES, help="only tasks with this outcome")
+    export.add_argument(
+        "--content",
+        choices=CONTENT_SHAPES,
+        default="strings",
+        help="strings: text as strings, parts only where an image is (OpenAI); "
+        "parts: every message's content as a list of parts (Hugging Face vision)",
+    )
     filters(export)
 
     report = command("report", "Calibration of hybrid models against reviewers' verdicts.")
@@ -72,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 async def _export(args: argparse.Namespace, config: Config) -> str:
-    params = {key: getattr(args, key, None) for key in (*FILTERS, "format")}
+    params = {key: getattr(args, key, None) for key in (*FILTERS, "format", "content")}
     query = export_query(params)
     out_dir = Path(args.out).resolve().parent if args.out else Path.cwd()
     images = ImageFiles(args.images, out_dir) if args.images else None

@@ -55,7 +55,10 @@ def test_answers_become_fine_tuning_examples_and_records(gateway):
     assert headers["content-type"].startswith("application/x-ndjson")
     assert len(examples) == 2  # the Responses task is converted to the chat shape
     example = examples[0]
-    assert examples[1]["messages"][-1]["content"] == [{"type": "text", "text": "hi"}]
+    assert examples[1]["messages"][-1]["content"] == "hi"  # text-only: strings, as OpenAI's
+    _, parted = export(gateway, "format=sft&content=parts")
+    assert parted[1]["messages"][-1]["content"] == [{"type": "text", "text": "hi"}]
+    assert parted[0]["messages"][0]["content"] == [{"type": "text", "text": "Be brief"}]
     messages = MESSAGES.validate_python(example["messages"])
     assert [m["role"] for m in messages] == ["system", "user", "assistant"]
     call = example["messages"][-1]["tool_calls"][0]
@@ -81,3 +84,8 @@ def test_unknown_export_format_is_400(gateway):
         urllib.request.urlopen(f"{gateway.url}/api/export?format=csv", timeout=10)
     assert failed.value.code == 400
     assert json.loads(failed.value.read())["error"]["param"] == "format"
+    with pytest.raises(urllib.error.HTTPError) as failed:
+        urllib.request.urlopen(f"{gateway.url}/api/export?content=lists", timeout=10)
+    assert failed.value.code == 400
+    error = json.loads(failed.value.read())["error"]
+    assert error["param"] == "content" and "strings, parts" in error["message"]

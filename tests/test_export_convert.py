@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 from reviewer_client import WEATHER_TOOL, data_url, png
 
 from gateway.export.convert import Unconvertible, computer_tool, items_to_messages
-from gateway.export.formats import dpo_line, eval_line, sft_line, verdict
+from gateway.export.formats import dpo_line, eval_line, line_as_parts, sft_line, verdict
 from gateway.export.images import ImageFiles
 from gateway.export.redact import LineFinisher
 from gateway.export.validate_sft import dpo_problems, sft_problems
@@ -19,10 +19,6 @@ from gateway.human.task import Task
 MESSAGES = TypeAdapter(list[ChatCompletionMessageParam])
 TOOLS = TypeAdapter(list[ChatCompletionToolParam])
 SHOT = data_url(png(shade=10))
-
-
-def text(value: str) -> list[dict]:
-    return [{"type": "text", "text": value}]
 
 
 def call(call_id: str, name: str = "get_weather", arguments: str = '{"city": "Oslo"}') -> dict:
@@ -192,8 +188,24 @@ def test_responses_computer_use_becomes_a_valid_chat_line():
     assert click["id"] == "call_a" and click["function"]["name"] == "computer"
     assert json.loads(click["function"]["arguments"])["action"]["x"] == 5
     assert line["messages"][4]["content"] == [{"type": "image_url", "image_url": {"url": SHOT}}]
+    # Parts only where an image is; every other message's text is a string.
+    assert line["messages"][1]["content"] == [
+        {"type": "text", "text": "Open the menu"},
+        {"type": "image_url", "image_url": {"url": SHOT, "detail": "auto"}},
+    ]
+    others = [m["content"] for i, m in enumerate(line["messages"]) if i not in (1, 4)]
+    assert all(isinstance(c, str) or c is None for c in others), others
+    assert line["messages"][0]["content"] == "Operate the browser."
     answer = line["messages"][-1]
-    assert answer["content"] == text("ok")
+    assert answer["content"] == "ok"
+
+    # content=parts: every message's content a list of parts, images where they were.
+    parts = line_as_parts("sft", json.loads(json.dumps(line)))
+    assert sft_problems(parts) == []
+    assert parts["messages"][0]["content"] == [{"type": "text", "text": "Operate the browser."}]
+    assert parts["messages"][1]["content"] == line["messages"][1]["content"]
+    assert parts["messages"][-1]["content"] == [{"type": "text", "text": "ok"}]
+    assert all(isinstance(m["content"], list) for m in parts["messages"] if m["content"])
     assert json.loads(answer["tool_calls"][0]["function"]["arguments"]) == {
         "action": {"type": "type", "text": "hello"}
     }
@@ -251,8 +263,13 @@ def test_dpo_and_eval_lines():
     )
     line = dpo_line(edited, request)
     assert dpo_problems(line) == []
-    assert line["preferred_output"][0]["content"] == text("Paris")
-    assert line["non_preferred_output"][0]["content"] == text("The answer is 42")
+    assert line["preferred_output"][0]["content"] == "Paris"
+    assert line["non_preferred_output"][0]["content"] == "The answer is 42"
+    assert line["input"]["messages"][0]["content"] == "q"
+    parts = line_as_parts("dpo", line)
+    assert dpo_problems(parts) == []
+    assert parts["preferred_output"][0]["content"] == [{"type": "text", "text": "Paris"}]
+    assert parts["input"]["messages"][0]["content"] == [{"type": "text", "text": "q"}]
     row = eval_line(edited, request)
     assert (row["verdict"], row["correct"], row["confidence"]) == ("replaced", False, 0.4)
     approved = task(

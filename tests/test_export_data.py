@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow
+import pyarrow.json
 import pytest
 from datasets import load_dataset
 from harness import Gateway, ThreadedServer, openai_client, run_gateway
@@ -210,9 +212,7 @@ def test_sft_lines_pass_the_checks_and_load(filled, tmp_path):
         assert sft_problems(line) == [], line
         MESSAGES.validate_python(line["messages"])
     weather = lines[0]
-    assert weather["messages"][1]["content"] == [
-        {"type": "text", "text": "weather? card [REDACTED]"}
-    ]
+    assert weather["messages"][1]["content"] == "weather? card [REDACTED]"
     call = weather["messages"][-1]["tool_calls"][0]["function"]
     assert (call["name"], json.loads(call["arguments"])) == ("get_weather", {"city": "Oslo"})
     first, second = lines[1], lines[2]
@@ -222,21 +222,113 @@ def test_sft_lines_pass_the_checks_and_load(filled, tmp_path):
     roles = [m["role"] for m in second["messages"]]
     assert roles == ["user", "assistant", "tool", "user", "assistant"]
     assert second["messages"][3]["content"][0]["image_url"]["url"] == SHOT2
-    assert second["messages"][-1]["content"] == [{"type": "text", "text": "The menu is open."}]
-    assert len(load(write_lines(lines, tmp_path / "sft.jsonl"), tmp_path)) == 6
+    # Parts only in the messages that carry an image; the rest of the line is strings.
+    assert second["messages"][-1]["content"] == "The menu is open."
+    assert second["messages"][2]["content"] == "Screenshot of the screen after the action."
+    text_only = [line for line in lines if line not in (first, second)]
+    for line in text_only:
+        assert all(isinstance(m["content"], str | None) for m in line["messages"]), line
+    # A text-only file loads with datasets with string content, as OpenAI's examples.
+    loaded = load(write_lines(text_only, tmp_path / "text.jsonl"), tmp_path)
+    assert len(loaded) == 4 and loaded[0]["messages"][1]["content"] == "weather? card [REDACTED]"
+
+    # content=parts: every content a list of parts, so the file with images loads too.
+    parted = export(filled.gateway, "format=sft&content=parts")
+    assert len(parted) == 6
+    for line in parted:
+        assert sft_problems(line) == [], line
+        MESSAGES.validate_python(line["messages"])
+        assert all(isinstance(m["content"], list | None) for m in line["messages"]), line
+    assert parted[2]["messages"][-1]["content"] == [{"type": "text", "text": "The menu is open."}]
+    assert parted[2]["messages"][3]["content"] == second["messages"][3]["content"]
+    path = write_lines(parted, tmp_path / "sft-parts.jsonl")
+    rows = load(path, tmp_path)
+    # One type per column, so Arrow's own JSON reader (datasets before 5.0) reads it too;
+    # the default file, strings beside parts in one column, it refuses.
+    assert pyarrow.json.read_json(path).num_rows == 6
+    with pytest.raises(pyarrow.ArrowInvalid, match="changed from"):
+        pyarrow.json.read_json(write_lines(lines, tmp_path / "sft-mixed.jsonl"))
+    assert len(rows) == 6
+    assert rows[2]["messages"][3]["content"][0]["image_url"]["url"] == SHOT2
+
+
+# A ChatML template as text models ship them: it adds each message's content to a
+# string, so it renders string content and rejects a list of parts (TypeError).
+CHATML = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{% if message['content'] is defined and message['content'] is not none %}"
+    "{{ message['content'] + '\\n' }}"
+    "{% endif %}"
+    "{% for call in message['tool_calls'] or [] %}"
+    "{{ '<tool_call>' + call['function']['name'] + ' ' + call['function']['arguments'] }}"
+    "{{ '</tool_call>\\n' }}"
+    "{% endfor %}"
+    "{{ '<|im_end|>\\n' }}"
+    "{% endfor %}"
+)
+
+
+def chatml_tokenizer():
+    """A transformers tokenizer with the ChatML template, built here: nothing is downloaded."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocabulary = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    vocabulary.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=vocabulary, unk_token="[UNK]", chat_template=CHATML
+    )
+
+
+def test_text_lines_render_with_a_text_models_chat_template(filled):
+    tokenizer = chatml_tokenizer()
+    lines = export(filled.gateway, "format=sft")
+    text_only = [
+        line for line in lines if not any(isinstance(m["content"], list) for m in line["messages"])
+    ]
+    assert len(text_only) == 4  # the chat task and three answered drafts; not the screens
+    rendered = [
+        tokenizer.apply_chat_template(line["messages"], tools=line.get("tools"), tokenize=False)
+        for line in text_only
+    ]
+    assert rendered[0] == (
+        "<|im_start|>system\nBe brief\n<|im_end|>\n"
+        "<|im_start|>user\nweather? card [REDACTED]\n<|im_end|>\n"
+        '<|im_start|>assistant\n<tool_call>get_weather {"city":"Oslo"}</tool_call>\n<|im_end|>\n'
+    )
+    assert "<|im_start|>assistant\nParis\n<|im_end|>" in "".join(rendered)
+    for pair in export(filled.gateway, "format=dpo"):
+        chosen = [*pair["input"]["messages"], *pair["preferred_output"]]
+        rejected = [*pair["input"]["messages"], *pair["non_preferred_output"]]
+        assert "unsure" in tokenizer.apply_chat_template(chosen, tokenize=False)
+        assert "The answer is 42" in tokenizer.apply_chat_template(rejected, tokenize=False)
+    # What the exports wrote before: a list of parts, which such a template rejects.
+    parted = export(filled.gateway, "format=sft&content=parts")[0]
+    with pytest.raises(TypeError):
+        tokenizer.apply_chat_template(parted["messages"], tokenize=False)
 
 
 def test_dpo_pairs_are_the_edited_and_replaced_drafts(filled, tmp_path):
     lines = export(filled.gateway, "format=dpo")
-    assert [line["preferred_output"][0]["content"][0]["text"] for line in lines] == [
+    assert [line["preferred_output"][0]["content"] for line in lines] == [
         "The answer is 42, I think",
         "Paris",
     ]
     for line in lines:
         assert dpo_problems(line) == [], line
-        assert line["non_preferred_output"][0]["content"][0]["text"] == "The answer is 42"
-        assert line["input"]["messages"][-1]["content"][0]["text"] == "unsure"
+        assert line["non_preferred_output"][0]["content"] == "The answer is 42"
+        assert line["input"]["messages"][-1]["content"] == "unsure"
     assert len(load(write_lines(lines, tmp_path / "dpo.jsonl"), tmp_path)) == 2
+    parted = export(filled.gateway, "format=dpo&content=parts")
+    assert [line["preferred_output"][0]["content"] for line in parted] == [
+        [{"type": "text", "text": "The answer is 42, I think"}],
+        [{"type": "text", "text": "Paris"}],
+    ]
+    for line in parted:
+        assert dpo_problems(line) == [], line
+        assert line["input"]["messages"][-1]["content"] == [{"type": "text", "text": "unsure"}]
+    assert len(load(write_lines(parted, tmp_path / "dpo-parts.jsonl"), tmp_path)) == 2
 
 
 def test_eval_rows_match_what_reviewers_did(filled, tmp_path):
@@ -246,7 +338,7 @@ def test_eval_rows_match_what_reviewers_did(filled, tmp_path):
         assert row["confidence"] == pytest.approx(0.2, abs=1e-3)
         assert row["model"] == "small+human" and row["reviewer"] == "rita"
         assert row["correct"] is (row["verdict"] == "approved")
-        assert row["model_answer"]["content"][0]["text"] == "The answer is 42"
+        assert row["model_answer"]["content"] == "The answer is 42"
     rejected = next(row for row in rows if row["verdict"] == "rejected")
     assert rejected["human_answer"] is None and rejected["reject_reason"] == "off topic"
     assert len(load(write_lines(rows, tmp_path / "eval.jsonl"), tmp_path)) == 4
@@ -277,9 +369,11 @@ def test_trajectory_lines_and_the_sessions_api(filled, tmp_path):
     assert first["input"][0]["content"][1]["image_url"]["url"] == SHOT1
     # The second step carries only what was new: the tool result and its screenshot.
     assert [m["role"] for m in second["input"]] == ["tool", "user"]
-    assert second["answer"]["content"][0]["text"] == "The menu is open."
+    assert second["answer"]["content"] == "The menu is open."
     assert second["reviewer"] == "rita" and second["seconds"] >= 0
-    everything = export(filled.gateway, "format=trajectory")
+    everything = export(filled.gateway, "format=trajectory&content=parts")
+    steps = [step for line in everything for step in line["steps"]]
+    assert all(isinstance(m["content"], list | None) for s in steps for m in s["input"] or [])
     assert len(load(write_lines(everything, tmp_path / "t.jsonl"), tmp_path)) == len(everything)
 
     rita = Reviewer(filled.gateway.url, "rita")
@@ -313,7 +407,7 @@ def test_cli_export_with_images_round_trip(filled, tmp_path):
     images = tmp_path / "out" / "images"
     done = run_cli(
         "export", "--config", str(filled.gateway.config_path), "--format", "sft",
-        "--out", str(out), "--images", str(images),
+        "--out", str(out), "--images", str(images), "--content", "parts",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "exported 6 sft lines" in done.stderr and "left out 1 tasks" in done.stderr

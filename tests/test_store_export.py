@@ -130,6 +130,6 @@ async def test_every_format_streams_from_either_backend(store):
         chunks = [c async for c in export_lines(store, ExportQuery(format, TaskFilter()))]
         out[format] = [orjson.loads(line) for line in b"".join(chunks).splitlines()]
     assert [len(out[f]) for f in ("sft", "dpo", "eval", "records", "trajectory")] == [2] * 5
-    assert out["sft"][0]["messages"][-1]["content"] == [{"type": "text", "text": "yo"}]
+    assert out["sft"][0]["messages"][-1]["content"] == "yo"
     assert {row["verdict"] for row in out["eval"]} == {"replaced"}
     assert [len(line["steps"]) for line in out["trajectory"]] == [1, 1]

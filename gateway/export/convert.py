@@ -11,6 +11,10 @@ follows, since images may only appear in user messages. Chat requests are
 cleaned the same way (``developer`` becomes ``system``, unsupported parts are
 named in text, images in tool messages move to a user message).
 
+Text content is a string; a message that carries an image is a list of parts
+(OpenAI's vision fine-tuning), and ``as_parts`` makes every content a list
+(Hugging Face's vision convention, ``content=parts``).
+
 Input that cannot be made into a conversation raises ``Unconvertible``; the
 export skips that task and counts it, it never stops the stream.
 """
@@ -278,15 +282,31 @@ class _Builder:
             self.messages.append({"role": role, "content": parts})
 
     def done(self) -> list[dict[str, Any]]:
-        """The messages, every content a list of parts (one type for dataset loaders)."""
+        """The messages: text as a string; parts only for a message that carries an image.
+
+        OpenAI's fine-tuning examples give text as strings, and many chat
+        templates of text models only render a string. Vision fine-tuning needs
+        parts where an image is; the other messages of that line stay strings.
+        """
         self._flush_images()
         for message in self.messages:
             content = message.get("content")
-            if isinstance(content, str):
-                message["content"] = [{"type": "text", "text": content}]
+            if isinstance(content, list) and all(part["type"] == "text" for part in content):
+                message["content"] = "\n".join(part["text"] for part in content)
             elif content is None:
                 message["content"] = None  # an assistant turn of tool calls only
         return self.messages
+
+
+def as_parts(messages: Iterable[dict[str, Any] | None]) -> None:
+    """Every message's text content as a list of parts, in place (``content=parts``).
+
+    Hugging Face's vision convention, and what ``datasets`` needs to load a file
+    in which some messages carry images: one type for every ``content``.
+    """
+    for message in messages:
+        if isinstance(message, dict) and isinstance(message.get("content"), str):
+            message["content"] = [{"type": "text", "text": message["content"]}]
 
 
 def _part(part: Any) -> dict[str, Any] | None:

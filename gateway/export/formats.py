@@ -13,6 +13,10 @@
 - ``records``: the task as stored, request included.
 - ``trajectory``: one line per session (``trajectory.py``).
 
+Messages give text as strings and use parts only where an image is;
+``content=parts`` (``line_as_parts``) makes every message's content a list of
+parts. Records keep the request as it was sent either way.
+
 A builder returns ``None`` when a task does not belong in its format, and raises
 ``Unconvertible`` when its stored data cannot make the line; the stream skips
 both and carries on.
@@ -29,6 +33,7 @@ import orjson
 from gateway.export.convert import (
     Unconvertible,
     answer_message,
+    as_parts,
     chat_tools,
     draft_message,
     request_messages,
@@ -36,6 +41,7 @@ from gateway.export.convert import (
 from gateway.human.task import ANSWERED, REJECTED, Task
 
 FORMATS = ("sft", "openai-chat", "dpo", "eval", "records", "trajectory")
+CONTENT_SHAPES = ("strings", "parts")  # text as strings (the default), or every content as parts
 ALIASES = {"openai-chat": "sft"}
 VERDICTS = ("approved", "edited", "replaced", "rejected")
 PERMISSION = "permission"  # the kind of MCP's request_permission tasks
@@ -217,6 +223,20 @@ def record_line(task: Task, request: Any) -> dict[str, Any]:
         "result": task.result,
         "reject_reason": task.reject_reason,
     }
+
+
+def line_as_parts(kind: str, line: dict[str, Any]) -> dict[str, Any]:
+    """The line with every message's content a list of parts, in place."""
+    if kind == "sft":
+        as_parts(line["messages"])
+    elif kind == "dpo":
+        given = line["input"]["messages"]
+        as_parts([*given, *line["preferred_output"], *line["non_preferred_output"]])
+    elif kind == "eval":
+        as_parts([*line["input"]["messages"], line["model_answer"], line["human_answer"]])
+    elif kind == "trajectory":  # one step of a trajectory line
+        as_parts([*(line["input"] or []), line["answer"], line["draft"]])
+    return line
 
 
 BUILDERS = {"sft": sft_line, "dpo": dpo_line, "eval": eval_line, "records": record_line}

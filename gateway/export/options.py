@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from gateway.export.formats import FORMATS
+from gateway.export.formats import CONTENT_SHAPES, FORMATS
 from gateway.export.stream import OUTCOMES, ExportQuery
 from gateway.human.query import TaskFilter
 
@@ -59,4 +59,7 @@ def export_query(params: Mapping[str, str | None], default_format: str = "record
     outcome = params.get("outcome") or None
     if outcome is not None and outcome not in OUTCOMES:
         raise OptionError("outcome", f"outcome must be one of {', '.join(OUTCOMES)}.")
-    return ExportQuery(format, task_filter(params), outcome)
+    content = params.get("content") or "strings"
+    if content not in CONTENT_SHAPES:
+        raise OptionError("content", f"content must be one of {', '.join(CONTENT_SHAPES)}.")
+    return ExportQuery(format, task_filter(params), outcome, content)

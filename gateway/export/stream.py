@@ -18,7 +18,14 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.export.convert import Unconvertible
-from gateway.export.formats import ALIASES, BUILDERS, VERDICTS, record_line, verdict
+from gateway.export.formats import (
+    ALIASES,
+    BUILDERS,
+    VERDICTS,
+    line_as_parts,
+    record_line,
+    verdict,
+)
 from gateway.export.redact import LineFinisher
 from gateway.export.trajectory import StepBuilder, order_steps, session_head
 from gateway.export.validate_sft import dpo_problems, sft_problems
@@ -67,6 +74,7 @@ class ExportQuery:
     format: str = "records"
     tasks: TaskFilter = field(default_factory=TaskFilter)
     outcome: str | None = None  # a status, or approved / edited / replaced
+    content: str = "strings"  # or "parts": every message's content a list of parts
 
     @property
     def kind(self) -> str:
@@ -129,7 +137,7 @@ async def export_lines(
         if not query.keeps(task):
             continue
         try:
-            line = _line(build, check, task, body, finish, local_images)
+            line = _line(build, check, task, body, finish, local_images, query)
         except Exception as exc:  # one bad row is skipped, never the stream
             stats.skip(task, f"{type(exc).__name__}: {exc}")
             continue
@@ -146,6 +154,7 @@ def _line(
     body: bytes | None,
     finish: Callable[[Any], Any],
     local_images: bool,
+    query: ExportQuery,
 ) -> bytes | None:
     """One task's line, redacted and checked; raises on what cannot make one."""
     if build is record_line:  # records keep everything: a body that is not JSON as text
@@ -158,6 +167,8 @@ def _line(
         line = build(task, _request(body))
     if line is None:
         return None
+    if query.content == "parts":
+        line = line_as_parts(query.kind, line)
     line = finish(line)
     problems = check(line, local_images=local_images) if check else []
     if problems:
@@ -207,6 +218,8 @@ async def _trajectories(
             yield head[:-1] + b', "steps": ['
             separator = b""
             async for step in session_steps(store, tasks, finish):
+                if query.content == "parts":
+                    step = line_as_parts("trajectory", step)
                 yield separator + orjson.dumps(step)
                 separator = b", "
             stats.lines += 1
