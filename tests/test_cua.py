@@ -306,6 +306,54 @@ def test_protocol_endpoints_and_shapes(gateway, reviewer) -> None:
     assert cua(gateway, "POST", "/queue", {"model": "human"}).status_code == 422
 
 
+def assert_protocol_error(reply, status: int) -> dict:
+    """A 4xx in the protocol's ``detail`` with OpenAI's envelope beside it."""
+    assert reply.status_code == status, reply.text
+    body = reply.json()
+    assert set(body) == {"detail", "error"} and body["detail"] == body["error"]["message"]
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    return body["error"]
+
+
+def test_bodies_that_were_500s_are_4xx_in_the_envelope(gateway, reviewer) -> None:
+    queued = cua(gateway, "POST", "/queue", {"messages": MESSAGES, "model": "human"}).json()
+    SEEN.add(queued["id"])
+    headers = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}
+    # POST /fail/{id} with a body that is not JSON (was an unguarded orjson.loads).
+    for junk in (b"not json", b"{", b"\xff\xfe"):
+        reply = httpx2.post(f"{gateway.url}/cua/fail/{queued['id']}", content=junk, headers=headers)
+        assert assert_protocol_error(reply, 422)["param"] == "body"
+    assert cua(gateway, "GET", f"/status/{queued['id']}").json()["status"] == "pending"
+    # An integer beyond 64 bits anywhere in the body (pydantic took it, orjson could not).
+    big = 2**64
+    for where, body in (
+        ("messages.0.extra", {"model": "human", "messages": [{**MESSAGES[0], "extra": big}]}),
+        (
+            "messages.0.content.1.n",
+            {
+                "model": "human",
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "text", "text": "x"}, {"n": -(2**63) - 1}],
+                    }
+                ],
+            },
+        ),
+    ):
+        error = assert_protocol_error(cua(gateway, "POST", "/queue", body), 422)
+        assert error["param"] == where and "64 bits" in error["message"]
+    call = {"id": "call_1", "type": "function", "function": {"name": "computer", "x": big}}
+    reply = cua(gateway, "POST", f"/complete/{queued['id']}", {"tool_calls": [call]})
+    assert assert_protocol_error(reply, 422)["param"] == "tool_calls.0.function.x"
+    # The largest integers orjson writes still go through.
+    edge = {"model": "human", "messages": [{**MESSAGES[0], "extra": [2**64 - 1, -(2**63)]}]}
+    fine = cua(gateway, "POST", "/queue", edge)
+    assert fine.status_code == 200, fine.text
+    SEEN.add(fine.json()["id"])
+    assert cua(gateway, "POST", f"/fail/{queued['id']}", {"error": "done"}).status_code == 200
+
+
 def test_a_cua_task_is_never_cancelled_for_want_of_a_connection(gateway, reviewer) -> None:
     queued = cua(gateway, "POST", "/queue", {"messages": MESSAGES, "model": "human"}).json()
     SEEN.add(queued["id"])

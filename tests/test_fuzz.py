@@ -1,9 +1,10 @@
-"""Generated input at both doors: never a 5xx, always the error envelope.
+"""Generated input at every door: never a 5xx, always the door's error envelope.
 
 Hypothesis generates request bodies (well-formed, odd and garbage), raw bytes,
-headers, methods and paths for the clients' door and the reviewers' door, and
+headers, methods and paths for the clients' doors (OpenAI, Anthropic, Cua, MCP)
+and the reviewers' door, and
 tasks with generated tool declarations that then get generated answers. Every
-reply is checked as it comes: below 500, and an error is OpenAI's envelope.
+reply is checked as it comes: below 500, and an error is its door's envelope.
 Afterwards the gateway must be alive, every stored task must still open, the
 export must be whole, and the process must not have grown without bound.
 
@@ -128,23 +129,46 @@ def rss_mb(gateway: Gateway) -> int:
     return int(line.split()[1]) // 1024
 
 
+def door_of(path: str) -> str:
+    """Which door answers ``path``, so its own error envelope is expected."""
+    path = urllib.parse.urlsplit(path).path
+    if path in ("/v1/messages", "/v1/messages/count_tokens"):
+        return "anthropic"
+    if path.startswith("/cua/"):
+        return "cua"
+    if path in ("/mcp", "/mcp/"):
+        return "mcp"
+    return "openai"
+
+
 def check(reply: httpx.Response) -> None:
-    """Below 500; an error is the envelope."""
+    """Below 500; an error is the envelope of the door that answered."""
     TALLY.sent += 1
     if reply.status_code >= 500:
         TALLY.server_errors += 1
     assert reply.status_code < 500, (reply.status_code, reply.text[:500])
     if reply.status_code >= 400 and reply.request.method != "HEAD":
+        door = door_of(reply.request.url.raw_path.decode())
+        if door == "mcp":
+            # The MCP SDK's transport answers a wrong Content-Type or Accept in plain
+            # text (its own protocol); anything it parsed gets JSON-RPC's error.
+            if reply.headers.get("content-type", "").startswith("application/json"):
+                assert isinstance(reply.json()["error"]["message"], str), reply.text
+            return
         assert reply.headers["content-type"].startswith("application/json"), reply.headers
         body = reply.json()
-        assert set(body) == {"error"}, body
-        assert set(body["error"]) == {"message", "type", "param", "code"}, body
+        if door == "anthropic":  # Anthropic's envelope
+            assert body["type"] == "error" and set(body["error"]) == {"type", "message"}, body
+        else:
+            # OpenAI's envelope; Cua's protocol adds its {"detail"} beside it.
+            assert set(body) - {"detail"} == {"error"}, body
+            assert set(body["error"]) == {"message", "type", "param", "code"}, body
         assert isinstance(body["error"]["message"], str)
 
 
 def send(http: httpx.Client, method: str, path: str, **options: Any) -> None:
     """One request; a reply held open for a person is abandoned (and fine)."""
-    held = path.startswith("/v1/") or path.startswith("/cua/")
+    held = path.startswith(("/v1/", "/cua/", "/mcp"))
     timeout = httpx.Timeout(10.0, read=HELD_S if held else 10.0)
     try:
         with http.stream(method, path, timeout=timeout, **options) as reply:
@@ -159,10 +183,13 @@ def send(http: httpx.Client, method: str, path: str, **options: Any) -> None:
 
 # -- strategies ----------------------------------------------------------------------
 
+# Integers beyond 64 bits (orjson writes -2**63 .. 2**64 - 1): a 500 on /cua once.
+BIG_INTEGER = st.integers(2**64, 2**80) | st.integers(-(2**80), -(2**63) - 1)
 SCALARS = (
     st.none()
     | st.booleans()
     | st.integers(-(2**70), 2**70)
+    | BIG_INTEGER
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12)
 )
@@ -276,14 +303,58 @@ FIELDS = {
     )
     | JSON,
 }
-BODY = st.fixed_dictionaries({"model": MODEL}, optional=FIELDS) | JSON | DEEP
+# A request that reaches the route (a known model, real messages), or any mix of fields.
+LIKELY = st.fixed_dictionaries(
+    {
+        "model": st.sampled_from(["human", "fwd"]),
+        "messages": st.lists(MESSAGE, min_size=1, max_size=3),
+    }
+)
+WELL_FORMED = LIKELY | st.fixed_dictionaries({"model": MODEL}, optional=FIELDS)
+
+
+def plant(value: Any, big: int, choices: list[int]) -> Any:
+    """``value`` with ``big`` put somewhere inside it (``choices`` pick the way down)."""
+    node = value
+    for step in choices:  # down into containers, as deep as the choices go
+        children = node.values() if isinstance(node, dict) else node
+        inner = [child for child in children if isinstance(child, dict | list)]
+        if not inner:
+            break
+        node = inner[step % len(inner)]
+    if isinstance(node, dict):
+        node[f"n{len(node)}"] = big
+    elif isinstance(node, list):
+        node.append(big)
+    return value
+
+
+# A request that would pass, but for one integer beyond 64 bits anywhere in it.
+WITH_BIG_INTEGER = st.builds(
+    plant, WELL_FORMED, BIG_INTEGER, st.lists(st.integers(0, 5), min_size=1, max_size=6)
+)
+BODY = WELL_FORMED | WITH_BIG_INTEGER | JSON | DEEP
 HEADER_VALUE = st.text(
     alphabet=string.ascii_letters + string.digits + string.punctuation + " ", max_size=30
 ).map(str.strip)
 CONTENT_TYPE = st.sampled_from(
     ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/json; x"]
 )
-DOOR = st.sampled_from(["/v1/chat/completions", "/v1/responses"])
+ACCEPT = "application/json, text/event-stream"  # what MCP's streamable HTTP requires
+# Every door a client posts a body to (the Cua reviewer side reads bodies before
+# it looks the call id up, so an unknown id still reaches the parsing).
+DOOR = st.sampled_from(
+    [
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+        "/cua/queue",
+        "/cua/complete/task_0000000000000000",
+        "/cua/fail/task_0000000000000000",
+        "/mcp",
+    ]
+)
 
 
 # -- the clients' door -----------------------------------------------------------------
@@ -292,7 +363,7 @@ DOOR = st.sampled_from(["/v1/chat/completions", "/v1/responses"])
 @settings(FUZZ, max_examples=500 * SCALE)
 @given(path=DOOR, body=BODY, content_type=CONTENT_TYPE, session=st.none() | HEADER_VALUE)
 def test_generated_bodies(http, rss_before, path, body, content_type, session):
-    headers = {"content-type": content_type}
+    headers = {"content-type": content_type, "accept": ACCEPT}
     if session is not None:
         headers["x-session-id"] = session
     send(http, "POST", path, content=json.dumps(body).encode(), headers=headers)
@@ -303,7 +374,8 @@ def test_generated_bodies(http, rss_before, path, body, content_type, session):
     path=DOOR | st.sampled_from(["/api/login", "/api/tasks/x/answer"]), data=st.binary(max_size=300)
 )
 def test_raw_bytes(http, rss_before, path, data):
-    send(http, "POST", path, content=data, headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json", "accept": ACCEPT}
+    send(http, "POST", path, content=data, headers=headers)
 
 
 PATH_TEXT = st.text(alphabet=string.ascii_letters + string.digits + "-._~%/?&=+:", max_size=30)

@@ -97,6 +97,25 @@ COMPUTER_TOOL: dict[str, Any] = {
 }
 
 
+# orjson, which stores every request, writes integers from -2**63 to 2**64 - 1; a
+# larger one in a body pydantic accepted would fail at the store (a 500 before).
+_INT_RANGE = range(-(2**63), 2**64)
+
+
+def oversized_integer(value: Any) -> str | None:
+    """The path (``messages.0.x``) of the first integer orjson cannot write, if any."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, int) and not isinstance(node, bool) and node not in _INT_RANGE:
+            return path or "body"
+        if isinstance(node, dict):
+            stack.extend((child, f"{path}.{key}".lstrip(".")) for key, child in node.items())
+        elif isinstance(node, list):
+            stack.extend((child, f"{path}.{index}".lstrip(".")) for index, child in enumerate(node))
+    return None
+
+
 class QueueBody(BaseModel):
     """``POST /queue``: what Cua's adapter sends."""
 

@@ -83,11 +83,15 @@ def routes(services: Services) -> list[BaseRoute]:
     async def body_of(request: Request, model: type[Model]) -> Model:
         body = await read_body(request.scope, request.receive, limit)
         try:
-            return model.model_validate_json(body)
+            parsed = model.model_validate_json(body)
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(part) for part in error["loc"]) or "body"
-            raise GatewayError(422, f"{where}: {error['msg']}") from None
+            raise GatewayError(422, f"{where}: {error['msg']}", param=where) from None
+        where = cua.oversized_integer(parsed.model_dump())
+        if where is not None:
+            raise GatewayError(422, f"{where}: integers beyond 64 bits are refused", param=where)
+        return parsed
 
     async def polled_task(task_id: str) -> Task:
         task = await queue.get(task_id)
@@ -147,7 +151,10 @@ def routes(services: Services) -> list[BaseRoute]:
 
     async def fail(request: Request) -> dict[str, str]:
         name = await reviewer_of(request)
-        body = orjson.loads(await read_body(request.scope, request.receive, limit) or b"{}")
+        try:
+            body = orjson.loads(await read_body(request.scope, request.receive, limit) or b"{}")
+        except orjson.JSONDecodeError:
+            raise GatewayError(422, "body: Invalid JSON", param="body") from None
         error = body.get("error") if isinstance(body, dict) else None
         reason = error.strip() if isinstance(error, str) and error.strip() else "Unknown error"
         task = await polled_task(request.path_params["call_id"])
