@@ -12,14 +12,17 @@ import pytest
 from anthropic.types import ErrorResponse, Message, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
+from gateway.checks import check_model_request
 from gateway.config import ConfigError, load_config
 from gateway.doors.anthropic import errors, shapes
-from gateway.doors.anthropic.convert import conversation
+from gateway.doors.anthropic.convert import computer_name, conversation
 from gateway.doors.anthropic.models import MessagesRequest, parsed
 from gateway.doors.anthropic.output import action_of, read_message
 from gateway.errors import GatewayError
-from gateway.human.answers import Reply
-from gateway.human.request import normalise_tools, prompt_tokens
+from gateway.human.answers import chat_completion
+from gateway.human.request import kind_of, normalise_tools, prompt_tokens
+from gateway.human.task import Task
+from gateway.human.validate import checked_replies, parse_answer
 
 EVENT = TypeAdapter(RawMessageStreamEvent)
 PNG = "iVBORw0KGgo="
@@ -85,6 +88,7 @@ def test_everything_claude_code_sends_is_accepted_and_kept() -> None:
     assert len(form["tools"]) == 24
     assert form["tools"][-1]["function"]["parameters"] == SCHEMA
     assert request.model_extra is not None and request.model_extra["a_field_from_the_future"]
+    check_model_request("chat.completions", form)  # what a task needs of it holds
 
 
 @pytest.mark.parametrize(
@@ -197,16 +201,16 @@ def test_a_tool_round_trip_and_a_screenshot_become_chat_messages() -> None:
     }
     assert after["content"][1]["image_url"]["url"] == "https://example.com/a.png"
     tools = normalise_tools("chat.completions", form)
-    assert tools == [
-        {
-            "type": "computer",
-            "declared_type": "computer_use_preview",
-            "display_width": 1280,
-            "display_height": 800,
-            "environment": "linux",
-        }
-    ]
-    assert form["tool_choice"] == {"type": "computer_use_preview"}
+    assert tools[0] == {
+        "type": "computer",
+        "declared_type": "computer_use_preview",
+        "display_width": 1280,
+        "display_height": 800,
+        "environment": "linux",
+    }
+    assert tools[1]["type"] == "function" and tools[1]["name"] == "computer"
+    assert kind_of("chat.completions", form, tools) == "screen"
+    assert form["tool_choice"] == {"type": "function", "function": {"name": "computer"}}
     assert form["parallel_tool_calls"] is False
 
 
@@ -241,13 +245,57 @@ def test_prompt_tokens_use_the_shared_estimate() -> None:
 # -- the answer ----------------------------------------------------------------------
 
 
+COMPUTER_REQUEST = {
+    "model": "human",
+    "max_tokens": 100,
+    "messages": [{"role": "user", "content": "Turn on dark mode"}],
+    "tools": [
+        {
+            "name": "get_weather",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+        {
+            "type": "computer_20250124",
+            "name": "computer",
+            "display_width_px": 1280,
+            "display_height_px": 800,
+        },
+    ],
+}
+
+
+def answered(data: dict, **answer) -> dict:
+    """The message a person's answer to ``data`` makes, through the human service's own
+    steps: the answer parsed and checked against the task, the chat completion stored."""
+    form = conversation(parsed(MessagesRequest, data))
+    tools = normalise_tools("chat.completions", form)
+    task = Task(
+        id="task_1",
+        status="claimed",
+        api="chat.completions",
+        model=form["model"],
+        reason="human_route",
+        session="s",
+        created_at=0,
+        expires_at=1,
+        dedup="d",
+        owner="",
+        tools=tools,
+        tool_choice=form.get("tool_choice"),
+        prompt_tokens=prompt_tokens("chat.completions", form),
+    )
+    parallel = form.get("parallel_tool_calls", True) is not False
+    replies = checked_replies(parse_answer(orjson.dumps(answer)), task, parallel)
+    completion = chat_completion("chatcmpl-abc123", task.model, 0, replies, task.prompt_tokens)
+    return shapes.message(completion, computer_name(form))
+
+
 def test_text_answer_is_an_end_turn_message() -> None:
-    body = shapes.message("human", Reply("The floppy disk icon.", []), 25, None)
-    message = Message.model_validate(body)
+    message = Message.model_validate(answered(COMPUTER_REQUEST, content="The floppy disk icon."))
     assert message.stop_reason == "end_turn"
     assert message.content[0].text == "The floppy disk icon."  # type: ignore[union-attr]
-    assert message.usage.input_tokens == 25 and message.usage.output_tokens > 0
-    assert message.id.startswith("msg_")
+    assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+    assert message.id == "msg_abc123"  # from the stored completion: a retry gets the same
 
 
 def test_tool_calls_and_computer_actions_are_tool_uses() -> None:
@@ -255,6 +303,7 @@ def test_tool_calls_and_computer_actions_are_tool_uses() -> None:
         {"type": "click", "button": "left", "x": 10, "y": 20},
         {"type": "click", "button": "right", "x": 1, "y": 2},
         {"type": "click", "button": "wheel", "x": 1, "y": 2},
+        {"type": "click", "button": "back", "x": 1, "y": 2},
         {"type": "double_click", "x": 3, "y": 4},
         {"type": "move", "x": 5, "y": 6},
         {"type": "drag", "path": [{"x": 1, "y": 1}, {"x": 5, "y": 5}, {"x": 9, "y": 9}]},
@@ -265,18 +314,25 @@ def test_tool_calls_and_computer_actions_are_tool_uses() -> None:
         {"type": "wait"},
         {"type": "screenshot"},
     ]
-    reply = Reply("Here:", [{"name": "get_weather", "arguments": {"city": "Paris"}}], actions)
-    message = Message.model_validate(shapes.message("human", reply, 5, "computer"))
+    body = answered(
+        COMPUTER_REQUEST,
+        content="Here:",
+        tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}],
+        computer_actions=actions,
+    )
+    message = Message.model_validate(body)
     assert message.stop_reason == "tool_use"
     assert message.content[0].type == "text"
     uses = message.content[1:]
     assert all(use.type == "tool_use" and use.id.startswith("toolu_") for use in uses)
+    assert len({use.id for use in uses}) == len(uses)  # type: ignore[union-attr]
     assert uses[0].name == "get_weather" and uses[0].input == {"city": "Paris"}  # type: ignore[union-attr]
     assert {use.name for use in uses[1:]} == {"computer"}  # type: ignore[union-attr]
     assert [use.input for use in uses[1:]] == [  # type: ignore[union-attr]
         {"action": "left_click", "coordinate": [10, 20]},
         {"action": "right_click", "coordinate": [1, 2]},
         {"action": "middle_click", "coordinate": [1, 2]},
+        {"action": "key", "text": "alt+Left"},  # Claude's computer has no back button
         {"action": "double_click", "coordinate": [3, 4]},
         {"action": "mouse_move", "coordinate": [5, 6]},
         {"action": "left_click_drag", "start_coordinate": [1, 1], "coordinate": [9, 9]},
@@ -288,7 +344,7 @@ def test_tool_calls_and_computer_actions_are_tool_uses() -> None:
         {"action": "screenshot"},
     ]
     # Each action read back as the dashboard's action (a hybrid draft) is the one sent.
-    for action, use in zip(actions[3:], uses[4:], strict=True):
+    for action, use in zip(actions[4:], uses[5:], strict=True):
         back = action_of(use.input)  # type: ignore[union-attr, arg-type]
         if action["type"] == "drag":
             assert back == {"type": "drag", "path": [action["path"][0], action["path"][-1]]}
@@ -298,28 +354,54 @@ def test_tool_calls_and_computer_actions_are_tool_uses() -> None:
             assert back == action
 
 
-def test_a_back_button_click_has_no_claude_counterpart() -> None:
-    with pytest.raises(GatewayError) as caught:
-        shapes.message(
-            "human",
-            Reply(None, [], [{"type": "click", "button": "back", "x": 1, "y": 1}]),
-            1,
-            "computer",
-        )
-    assert caught.value.status == 422 and "back" in caught.value.message
+def test_a_claude_computer_input_sent_as_a_tool_call_goes_out_as_it_is() -> None:
+    hold = {"action": "hold_key", "text": "shift", "duration": 2}
+    body = answered(COMPUTER_REQUEST, tool_calls=[{"name": "computer", "arguments": hold}])
+    assert Message.model_validate(body).content[0].input == hold  # type: ignore[union-attr]
+
+
+def test_answers_are_checked_against_the_request() -> None:
+    def refused(data: dict, **answer) -> str:
+        with pytest.raises(GatewayError) as caught:
+            answered(data, **answer)
+        assert caught.value.status == 422
+        return caught.value.message
+
+    undeclared = refused(COMPUTER_REQUEST, tool_calls=[{"name": "Bash", "arguments": {}}])
+    assert "'Bash' was not declared" in undeclared
+    bad_input = refused(
+        COMPUTER_REQUEST, tool_calls=[{"name": "get_weather", "arguments": {"city": 5}}]
+    )
+    assert "tool_calls.0.arguments" in bad_input
+    outside = refused(COMPUTER_REQUEST, computer_actions=[{"type": "click", "x": 1280, "y": 5}])
+    assert "outside the 1280x800 display" in outside
+    choose = lambda choice: {**COMPUTER_REQUEST, "tool_choice": choice}  # noqa: E731
+    assert "required" in refused(choose({"type": "any"}), content="no tools")
+    assert "'none'" in refused(choose({"type": "none"}), computer_actions=[{"type": "screenshot"}])
+    named = refused(
+        choose({"type": "tool", "name": "get_weather"}), computer_actions=[{"type": "screenshot"}]
+    )
+    assert "get_weather" in named
+    one = choose({"type": "auto", "disable_parallel_tool_use": True})
+    two_calls = [{"name": "get_weather", "arguments": {"city": c}} for c in ("Paris", "Rome")]
+    assert "parallel_tool_calls" in refused(one, tool_calls=two_calls)
+    answered(
+        choose({"type": "tool", "name": "computer"}), computer_actions=[{"type": "screenshot"}]
+    )
 
 
 def test_refusal_is_stop_reason_refusal() -> None:
-    message = Message.model_validate(
-        shapes.message("human", Reply(None, [], refusal="I can't help."), 5, None)
-    )
+    message = Message.model_validate(answered(COMPUTER_REQUEST, refusal="I can't help."))
     assert message.stop_reason == "refusal"
     assert message.content[0].text == "I can't help."  # type: ignore[union-attr]
 
 
 def test_stream_is_the_full_event_sequence_and_adds_up_to_the_message() -> None:
-    reply = Reply("x" * 150, [{"name": "Bash", "arguments": {"command": "ls"}}])
-    body = shapes.message("human", reply, 9, None)
+    body = answered(
+        claude_code_request(),
+        content="x" * 150,
+        tool_calls=[{"name": "Bash", "arguments": {"command": "ls"}}],
+    )
     raw = b"".join(shapes.stream(body))
     frames = [frame for frame in raw.split(b"\n\n") if frame]
     kinds, events = [], []

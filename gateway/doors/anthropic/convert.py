@@ -1,7 +1,8 @@
 """A Messages request translated into the core's conversation form (Chat Completions).
 
 What becomes what:
-- ``system`` (a string or text blocks) and ``role: "system"`` messages -> system messages;
+- ``system`` (a string or text blocks), ``role: "system"`` messages and a user turn's
+  ``<system-reminder>`` text blocks (Claude Code's added context) -> system messages;
 - text -> text parts; images (``base64`` and ``url`` sources) -> ``image_url`` parts;
 - an assistant's ``tool_use`` blocks -> its ``tool_calls`` (``input`` as JSON arguments);
 - ``tool_result`` blocks -> ``tool`` messages; the images in a result follow as a
@@ -9,7 +10,7 @@ What becomes what:
 - ``thinking`` blocks -> the assistant message's ``reasoning_content`` (the name
   vLLM and DeepSeek use), shown collapsed on the dashboard;
 - tools with ``input_schema`` -> function tools; a ``computer_*`` tool -> a computer
-  tool with its display size (clicks are scaled to it) and its declared name;
+  tool with its display size (clicks are scaled to it) and a function of its name;
   Anthropic's other client tools (``bash_*``, ``text_editor_*``) -> function tools
   taking any object; server tools (``web_search_*``) are listed, not callable;
 - ``tool_choice`` any / tool / none -> required / a named function / none, and
@@ -18,6 +19,7 @@ What becomes what:
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
@@ -43,6 +45,18 @@ COMPUTER_PREFIX = "computer_"
 # Anthropic's client tools with a fixed schema of their own: a person may call them.
 CLIENT_TOOL_PREFIXES = ("bash_", "text_editor_")
 COMPUTER_TOOL = "computer_use_preview"  # the conversation form's computer tool type
+# The computer function's arguments: one action, in the dashboard's words (``click``
+# with x and y) or Claude's (``left_click`` with a coordinate); shapes.py turns the
+# first into the second.
+COMPUTER_SCHEMA = {
+    "type": "object",
+    "properties": {"action": {"type": "string"}},
+    "required": ["action"],
+}
+# Claude Code wraps the context it adds to a user turn in these; such a block is the
+# harness speaking, so it becomes a system message (and the queue row shows the
+# person's own words).
+REMINDER_OPEN, REMINDER_CLOSE = "<system-reminder>", "</system-reminder>"
 # Top-level fields that mean the same in the conversation form.
 _SAME_FIELDS = ("max_tokens", "stream", "temperature", "top_p", "stop_sequences")
 
@@ -55,12 +69,27 @@ def conversation(request: CountTokensRequest) -> dict[str, Any]:
         raw["stop"] = raw.pop("stop_sequences")
     data.update(raw)
     if request.tools:
-        data["tools"] = [_tool(tool) for tool in request.tools]
+        data["tools"] = [entry for tool in request.tools for entry in _tools(tool)]
     if request.tool_choice is not None:
-        data["tool_choice"] = _tool_choice(request.tool_choice, request.tools or [])
+        data["tool_choice"] = _tool_choice(request.tool_choice)
         if request.tool_choice.disable_parallel_tool_use:
             data["parallel_tool_calls"] = False
     return data
+
+
+def session_hint(metadata: dict[str, Any] | None) -> str | None:
+    """The session a request belongs to, from ``metadata.user_id``: Claude Code 2.1 sends
+    JSON with a ``session_id``, older versions ``user_<hash>_account_<id>_session_<uuid>``."""
+    user = (metadata or {}).get("user_id")
+    if not isinstance(user, str) or not user:
+        return None
+    if user.startswith("{"):
+        with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+            session = orjson.loads(user).get("session_id")
+            if isinstance(session, str) and session:
+                return session[:128]
+    _, marker, session = user.rpartition("_session_")
+    return (session if marker and session else user)[:128]
 
 
 def system_text(system: str | list[TextBlock] | None) -> str | None:
@@ -71,9 +100,11 @@ def system_text(system: str | list[TextBlock] | None) -> str | None:
     return "\n\n".join(block.text for block in system)
 
 
-def computer_tool(tools: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The computer tool of a request in conversation form, if it declared one."""
-    return next((tool for tool in tools if tool.get("type") == COMPUTER_TOOL), None)
+def computer_name(data: dict[str, Any]) -> str | None:
+    """The declared computer tool's name, from a request in conversation form."""
+    tools = data.get("tools") or []
+    computer = next((tool for tool in tools if tool.get("type") == COMPUTER_TOOL), None)
+    return computer.get("name") if computer is not None else None
 
 
 # -- messages ------------------------------------------------------------------------
@@ -98,16 +129,26 @@ def _user_or_system(message: Message) -> list[dict[str, Any]]:
         return [{"role": message.role, "content": message.content}]
     results: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
+    reminders: list[str] = []
     for block in message.content:
-        if isinstance(block, ToolResultBlock):
+        if isinstance(block, TextBlock) and message.role == "user" and _is_reminder(block.text):
+            reminders.append(block.text)
+        elif isinstance(block, ToolResultBlock):
             text, images = _result(block)
             results.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": text})
             parts.extend(images)
         else:
             parts.extend(_parts(block))
+    if reminders:  # the harness's words, not the person's: before the turn, as system
+        results.append({"role": "system", "content": "\n\n".join(reminders)})
     if parts:
         results.append({"role": message.role, "content": parts})
     return results
+
+
+def _is_reminder(text: str) -> bool:
+    text = text.strip()
+    return text.startswith(REMINDER_OPEN) and text.endswith(REMINDER_CLOSE)
 
 
 def _result(block: ToolResultBlock) -> tuple[str, list[dict[str, Any]]]:
@@ -205,10 +246,14 @@ def _document(block: DocumentBlock) -> list[dict[str, Any]]:
 # -- tools ---------------------------------------------------------------------------
 
 
-def _tool(tool: Tool) -> dict[str, Any]:
+def _tools(tool: Tool) -> list[dict[str, Any]]:
     kind = tool.type or "custom"
     if kind.startswith(COMPUTER_PREFIX):
-        return {
+        # Two entries: the computer tool gives the display size (clicks are scaled to
+        # it, actions checked against it); the function of the same name is what the
+        # person's actions become calls of (as on a chat request with a computer
+        # function), so the answer can name the declared tool.
+        display = {
             "type": COMPUTER_TOOL,
             "name": tool.name,
             "display_width": tool.display_width_px,
@@ -216,12 +261,13 @@ def _tool(tool: Tool) -> dict[str, Any]:
             "environment": "linux",
             "declared_type": kind,
         }
+        return [display, _function(tool.name, f"Anthropic's {kind} tool", COMPUTER_SCHEMA)]
     if kind == "custom" or tool.input_schema is not None:
         schema = tool.input_schema or {"type": "object", "properties": {}}
-        return _function(tool.name, tool.description, schema)
+        return [_function(tool.name, tool.description, schema)]
     if kind.startswith(CLIENT_TOOL_PREFIXES):
-        return _function(tool.name, f"Anthropic's {kind} tool", {"type": "object"})
-    return {"type": kind, "name": tool.name}  # a server tool: Anthropic runs it, not the client
+        return [_function(tool.name, f"Anthropic's {kind} tool", {"type": "object"})]
+    return [{"type": kind, "name": tool.name}]  # a server tool: Anthropic runs it, not the client
 
 
 def _function(name: str, description: str | None, schema: dict[str, Any]) -> dict[str, Any]:
@@ -231,14 +277,11 @@ def _function(name: str, description: str | None, schema: dict[str, Any]) -> dic
     return {"type": "function", "function": function}
 
 
-def _tool_choice(choice: ToolChoice, tools: list[Tool]) -> Any:
+def _tool_choice(choice: ToolChoice) -> Any:
     if choice.type == "any":
         return "required"
     if choice.type == "none":
         return "none"
     if choice.type == "tool":
-        named = next((tool for tool in tools if tool.name == choice.name), None)
-        if named is not None and (named.type or "").startswith(COMPUTER_PREFIX):
-            return {"type": COMPUTER_TOOL}
         return {"type": "function", "function": {"name": choice.name}}
     return "auto"

@@ -18,10 +18,13 @@ import orjson
 from starlette.routing import BaseRoute, Route
 
 from gateway.asgi import header, peer
-from gateway.body import parse_body, read_body
-from gateway.call import gateway_headers
-from gateway.doors.anthropic.convert import conversation
+from gateway.body import RequestHead, parse_body, read_body
+from gateway.call import Call, gateway_headers
+from gateway.checks import check_model_request
+from gateway.doors.anthropic.convert import conversation, session_hint
+from gateway.doors.anthropic.hybrid import Hybrid
 from gateway.doors.anthropic.models import CountTokensRequest, MessagesRequest, parsed
+from gateway.doors.anthropic.people import People
 from gateway.doors.anthropic.replies import Client
 from gateway.errors import GatewayError, bad_request, not_found
 from gateway.human.request import prompt_tokens
@@ -30,6 +33,7 @@ from gateway.services import Services
 from gateway.upstream import UpstreamBroke, UpstreamFailure, open_chain, relay
 
 API = "messages"
+API_FORM = "chat.completions"  # the conversation form a request is translated into
 UPSTREAM_API = "anthropic"
 FORWARD_HEADERS = tuple(gateway_headers("forward", "model"))
 log = logging.getLogger("gateway")
@@ -53,6 +57,8 @@ class MessagesEndpoint:
         self.count = count
         self.path = "/v1/messages/count_tokens" if count else "/v1/messages"
         self.limit = services.config.server.max_body_bytes
+        self.people = People(services.human, services.metrics)
+        self.hybrid = Hybrid(self.people, services.metrics, services.stats)
 
     async def __call__(self, scope, receive, send) -> None:
         started = time.perf_counter()
@@ -81,7 +87,7 @@ class MessagesEndpoint:
 
     async def serve(self, scope, client: Client, started: float, seen: Progress) -> int:
         services = self.services
-        _owner = services.client_auth.identify(_authorization(scope), peer(scope))
+        owner = services.client_auth.identify(_authorization(scope), peer(scope))
         body = await read_body(scope, client.receive, self.limit)
         data, head = parse_body(body)
         seen.model = head.model
@@ -90,8 +96,39 @@ class MessagesEndpoint:
             return await self.forward(scope, client, route, body, head.model, started)
         if self.count:
             return await self.count_tokens(client, data)
-        parsed(MessagesRequest, data)  # it may become a task: read it all
-        raise bad_request(f"Model '{head.model}' cannot be served on this door yet.")
+        call = self.call(scope, client, body, data, owner, started)
+        if isinstance(route, HumanRoute):
+            return await self.people.serve(client, call, route)
+        return await self.hybrid.serve(client, call, route, body)
+
+    def call(
+        self, scope, client: Client, body: bytes, data: dict, owner: bytes, started: float
+    ) -> Call:
+        """The request in conversation form, as the human service takes it.
+
+        Claude Code's ``metadata.user_id`` names its session: that becomes the form's
+        ``user``, which the human service reads as the session (``x-session-id`` wins).
+        """
+        request = parsed(MessagesRequest, data)
+        form = conversation(request)
+        session = session_hint(request.metadata)
+        if session is not None:
+            form["user"] = session
+        check_model_request(API_FORM, form)  # it may become a task: read it all
+        head = RequestHead(model=request.model, stream=request.stream)
+        form_body = orjson.dumps(form)
+        return Call(
+            API_FORM,
+            self.path,
+            scope,
+            client.receive,
+            client.send,
+            form_body,
+            form,
+            head,
+            owner,
+            started,
+        )
 
     def route(self, model: str, seen: Progress) -> ModelRoute:
         """The model's route; 404 for an unknown model, 400 for one an OpenAI upstream serves."""
@@ -133,7 +170,7 @@ class MessagesEndpoint:
     async def count_tokens(self, client: Client, data: dict) -> int:
         """``{"input_tokens": N}``: the estimate every door gives for a person's task."""
         request = parsed(CountTokensRequest, data)
-        tokens = prompt_tokens("chat.completions", conversation(request))
+        tokens = prompt_tokens(API_FORM, conversation(request))
         await client.json(200, [], orjson.dumps({"input_tokens": tokens}))
         return 200
 

@@ -7,14 +7,10 @@ same estimates the other doors give.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
-
-from gateway.errors import unprocessable
-from gateway.human.answers import Reply
 
 TEXT_DELTA_CHARS = 64  # as the OpenAI shapes chunk their content
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
@@ -53,67 +49,73 @@ _KEYS = {
     "win": "super",
 }
 _BUTTONS = {"left": "left_click", "right": "right_click", "wheel": "middle_click"}
+_HISTORY_KEYS = {"back": "alt+Left", "forward": "alt+Right"}  # what those buttons do
+DASHBOARD_ACTIONS = frozenset(
+    {"click", "double_click", "drag", "keypress", "move", "screenshot", "scroll", "type", "wait"}
+)
+# Keys only Claude's own computer input has: arguments with them are sent as they are.
+CLAUDE_ONLY = frozenset({"coordinate", "start_coordinate", "duration", "scroll_direction"})
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}_01{secrets.token_hex(11)}"
+def message(completion: dict[str, Any], computer: str | None) -> dict[str, Any]:
+    """The ``message`` a person's answer makes, from the chat completion the human
+    service stored for it (its ids give this message's, so a retry gets the same body).
 
-
-def message(
-    model: str,
-    reply: Reply,
-    input_tokens: int,
-    computer: str | None,
-) -> dict[str, Any]:
-    """A ``message`` body: text, then tool uses, then computer actions as tool uses of
-    the declared computer tool ``computer`` (its name)."""
+    Text, then tool uses; calls of the computer function ``computer`` (the declared
+    computer tool's name) carry the dashboard's actions, turned into Claude's (§5).
+    """
+    choice = completion["choices"][0]
+    said = choice["message"]
     content: list[dict[str, Any]] = []
-    if reply.refusal is not None:
-        content.append({"type": "text", "text": reply.refusal})
-    elif reply.content:
-        content.append({"type": "text", "text": reply.content})
-    for call in reply.calls:
-        content.append(_tool_use(call["name"], call["arguments"]))
-    for index, action in enumerate(reply.actions):
-        if computer is None:  # validation lets actions through only with a computer tool
-            raise unprocessable("computer_actions: the request declared no computer tool")
-        content.append(_tool_use(computer, computer_input(action, index)))
-    if reply.refusal is not None:
+    refusal = said.get("refusal")
+    text = refusal if refusal is not None else said.get("content")
+    if text:
+        content.append({"type": "text", "text": text})
+    for call in said.get("tool_calls") or []:
+        name, arguments = call["function"]["name"], orjson.loads(call["function"]["arguments"])
+        if name == computer and is_dashboard_action(arguments):
+            arguments = computer_input({**arguments, "type": arguments["action"]})
+        use_id = "toolu_" + call["id"].removeprefix("call_")
+        content.append({"type": "tool_use", "id": use_id, "name": name, "input": arguments})
+    if refusal is not None:
         stop_reason = "refusal"
     elif any(block["type"] == "tool_use" for block in content):
         stop_reason = "tool_use"
     else:
         stop_reason = "end_turn"
+    usage = completion["usage"]
     return {
-        "id": new_id("msg"),
+        "id": "msg_" + completion["id"].removeprefix("chatcmpl-"),
         "type": "message",
         "role": "assistant",
-        "model": model,
+        "model": completion["model"],
         "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": reply.completion_tokens()},
+        "usage": {
+            "input_tokens": usage["prompt_tokens"],
+            "output_tokens": usage["completion_tokens"],
+        },
     }
 
 
-def _tool_use(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "tool_use", "id": new_id("toolu"), "name": name, "input": arguments}
+def is_dashboard_action(arguments: dict[str, Any]) -> bool:
+    """Whether a computer call's arguments are a dashboard action (``click`` at x, y)
+    rather than Claude's own input (``left_click`` at a ``coordinate``)."""
+    return arguments.get("action") in DASHBOARD_ACTIONS and not CLAUDE_ONLY & arguments.keys()
 
 
-def computer_input(action: dict[str, Any], index: int = 0) -> dict[str, Any]:
+def computer_input(action: dict[str, Any]) -> dict[str, Any]:
     """One dashboard (OpenAI-style) computer action as a computer tool's ``input`` (§5)."""
     kind = action["type"]
+    point: list[int] = []
     if kind in ("click", "double_click", "move", "scroll"):
         point = [action["x"], action["y"]]
     if kind == "click":
-        name = _BUTTONS.get(action.get("button", "left"))
-        if name is None:
-            where = f"computer_actions.{index}.button"
-            raise unprocessable(
-                f"{where}: Claude's computer tool has no '{action['button']}' button",
-                param=where,
-            )
-        return {"action": name, "coordinate": point}
+        button = action.get("button", "left")
+        if button in _HISTORY_KEYS:  # Claude's computer has no back/forward button
+            return {"action": "key", "text": _HISTORY_KEYS[button]}
+        return {"action": _BUTTONS[button], "coordinate": point}
     if kind == "double_click":
         return {"action": "double_click", "coordinate": point}
     if kind == "move":

@@ -1,0 +1,90 @@
+"""Claude Code itself (npm ``@anthropic-ai/claude-code``, installed by ``.ci/run``) with a
+person behind ``--model human``: the person answers with a ``Bash`` tool use, Claude
+Code runs it, the person answers the follow-up with text."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from harness import run_gateway
+from reviewer_client import Reviewer
+
+CLIENT_KEY = "client-key"
+CLAUDE = shutil.which("claude")
+PROMPT = "Create greeting.txt containing the words: hello from a person"
+
+pytestmark = pytest.mark.skipif(
+    CLAUDE is None, reason="Claude Code is not installed (.ci/run installs it)"
+)
+
+
+def claude_code(gateway_url: str, home: Path, workdir: Path, *args: str) -> subprocess.Popen:
+    """``claude`` pointed at the gateway, in a throwaway home, sending nothing elsewhere."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "ANTHROPIC_BASE_URL": gateway_url,
+        "ANTHROPIC_API_KEY": CLIENT_KEY,
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+    }
+    assert CLAUDE is not None
+    return subprocess.Popen(
+        [CLAUDE, *args],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def test_claude_code_runs_a_persons_bash_call(tmp_path: Path) -> None:
+    home, workdir = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    workdir.mkdir()
+    config = f'[auth]\nclient_keys = ["{CLIENT_KEY}"]\n'
+    with run_gateway(tmp_path, config) as gateway:
+        reviewer = Reviewer(gateway.url, "alice")
+        claude = claude_code(
+            gateway.url, home, workdir, "-p", PROMPT, "--model", "human", "--allowedTools", "Bash"
+        )
+        try:
+            first = reviewer.wait_for_task(lambda t: t["preview"] == PROMPT, timeout=60)
+            request = reviewer.task(first["id"])["request"]
+            assert request["messages"][0]["role"] == "system"  # Claude Code's system prompt
+            assert "Bash" in [tool["name"] for tool in reviewer.task(first["id"])["tools"]]
+            command = "printf 'hello from a person' > greeting.txt"
+            answered = reviewer.answer(
+                first["id"],
+                content="Writing the file.",
+                tool_calls=[
+                    {
+                        "name": "Bash",
+                        "arguments": {"command": command, "description": "Write greeting.txt"},
+                    }
+                ],
+            )
+            assert answered.status == 200, answered.body
+            second = reviewer.wait_for_task(lambda t: t["follows"] == first["id"], timeout=60)
+            assert second["step"] == 2 and second["session"] == first["session"]
+            messages = reviewer.task(second["id"])["request"]["messages"]
+            ran = [m for m in messages if m["role"] == "tool"]
+            assert ran and ran[-1]["tool_call_id"].startswith("toolu_")
+            assert (
+                reviewer.answer(second["id"], content="Done: greeting.txt says hello.").status
+                == 200
+            )
+            out, err = claude.communicate(timeout=60)
+        finally:
+            if claude.poll() is None:
+                claude.kill()
+                claude.wait(timeout=10)
+    assert claude.returncode == 0, err
+    assert (workdir / "greeting.txt").read_text() == "hello from a person"
+    assert out.strip() == "Done: greeting.txt says hello."
