@@ -15,12 +15,12 @@ from pydantic import TypeAdapter
 from gateway.checks import check_model_request
 from gateway.config import ConfigError, load_config
 from gateway.doors.anthropic import errors, shapes
-from gateway.doors.anthropic.convert import computer_name, conversation
+from gateway.doors.anthropic.convert import computer_name, conversation, session_hint
 from gateway.doors.anthropic.models import MessagesRequest, parsed
 from gateway.doors.anthropic.output import action_of, read_message
 from gateway.errors import GatewayError
 from gateway.human.answers import chat_completion
-from gateway.human.request import kind_of, normalise_tools, prompt_tokens
+from gateway.human.request import kind_of, normalise_tools, preview_of, prompt_tokens
 from gateway.human.task import Task
 from gateway.human.validate import checked_replies, parse_answer
 
@@ -83,8 +83,18 @@ def test_everything_claude_code_sends_is_accepted_and_kept() -> None:
         "role": "system",
         "content": "You are Claude Code.\n\nBe concise.",
     }
-    assert form["messages"][1]["content"][1] == {"type": "text", "text": "List files"}
-    assert form["messages"][2] == {"role": "system", "content": "A reminder from the harness."}
+    # Claude Code's <system-reminder> block is the harness speaking: a system message first.
+    assert form["messages"][1] == {
+        "role": "system",
+        "content": "<system-reminder>ctx</system-reminder>",
+    }
+    assert form["messages"][2] == {
+        "role": "user",
+        "content": [{"type": "text", "text": "List files"}],
+    }
+    assert form["messages"][3] == {"role": "system", "content": "A reminder from the harness."}
+    assert preview_of("chat.completions", form) == "List files"
+    assert session_hint(request.metadata) == "123"
     assert len(form["tools"]) == 24
     assert form["tools"][-1]["function"]["parameters"] == SCHEMA
     assert request.model_extra is not None and request.model_extra["a_field_from_the_future"]
