@@ -5,6 +5,7 @@ however many widths are asked for at once."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import struct
@@ -13,9 +14,11 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import mcp_types as types
 import openai
 import pytest
 from harness import Gateway, openai_client, run_gateway
+from mcp_client import connect
 from PIL import Image
 from reviewer_client import Reviewer, background
 
@@ -96,6 +99,18 @@ def test_a_picture_over_the_cap_is_refused_at_every_door(gateway) -> None:
     call = {"model": "human", "messages": [{"role": "user", "content": [screen]}]}
     queued = Reviewer(gateway.url).call("POST", "/cua/queue", call)
     assert queued.status == 400 and queued.body["error"]["code"] == "image_too_large"
+
+    # The MCP door's ask_human: a tool error naming the image, as for its other arguments.
+    async def ask() -> types.CallToolResult:
+        async with connect(gateway.url) as client:
+            arguments = {"question": "Which one?", "images": [small, huge]}
+            return await client.call_tool("ask_human", arguments)
+
+    result = asyncio.run(ask())
+    assert result.is_error
+    [block] = result.content
+    assert isinstance(block, types.TextContent)
+    assert "images[1] is 9400x9400 pixels (88.4 megapixels)" in block.text
     assert Reviewer(gateway.url).tasks() == []  # nothing was made of any of them
 
 

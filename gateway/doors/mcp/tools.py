@@ -14,6 +14,7 @@ import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.checks import json_too_deep, schema_problem
+from gateway.human.images import oversized
 
 ASK_HUMAN = "ask_human"
 REQUEST_PERMISSION = "request_permission"
@@ -142,6 +143,9 @@ class AskHuman(BaseModel):
         for index, url in enumerate(images):
             if not url.startswith(("https://", "http://", "data:image/")):
                 raise ValueError(f"images[{index}] is not an http(s) or data:image/ URL")
+            too_large = oversized(url)  # the pixel cap every door keeps (human/images.py)
+            if too_large:
+                raise ValueError(f"images[{index}] is {too_large}")
         return images
 
 
