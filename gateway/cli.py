@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 from pathlib import Path
 
 from gateway.config import Config, ConfigError, load_config
@@ -19,8 +20,9 @@ from gateway.export.formats import CONTENT_SHAPES, FORMATS
 from gateway.export.images import ImageFiles
 from gateway.export.options import FILTERS, OptionError, export_query, parse_time, task_filter
 from gateway.export.redact import LineFinisher
-from gateway.export.report import calibrations, describe, purge
+from gateway.export.report import agreement_table, calibrations, describe, purge
 from gateway.export.stream import OUTCOMES, ExportStats, export_lines
+from gateway.human.agreement import AGREEMENT_DAYS, grade_agreement
 from gateway.store.backends import store_for
 from gateway.store.base import Store
 
@@ -123,9 +125,13 @@ async def _report(args: argparse.Namespace, config: Config) -> str:
             target_escalation=args.target_escalation,
             target_error=args.target_error,
         )
+        since = task_filter(vars(args)).since or time.time() - AGREEMENT_DAYS * 86_400
+        agreement = grade_agreement(await store.grades_since(since), config.rubrics)
     finally:
         await store.close()
     print("\n\n".join(table(report) for report in reports) or "no hybrid models", flush=True)
+    if agreement:
+        print("\n" + agreement_table(agreement), flush=True)
     if args.svg:
         Path(args.svg).write_text(calibration_svg(reports), encoding="utf-8")
         return f"wrote the chart to {args.svg}"

@@ -159,7 +159,8 @@ class HybridService:
         except ValueError:
             log.warning("shadow sample of %s skipped: the reply could not be read", call.head.model)
             return
-        await self._shadow(call, route, answer, None)
+        # A client that asked for logprobs itself lets a relayed answer be scored too.
+        await self._shadow(call, route, answer, route.policy.score(call.data, answer))
 
     async def _shadow(
         self, call: Call, route: HybridRoute, answer: ModelOutput, confidence: float | None

@@ -44,6 +44,8 @@ SUMMARY_WORDS = {
     "task.rejected": "Rejected",
     "task.expired": "Expired",
     "task.cancelled": "Cancelled",
+    "task.escalated": "Escalated",
+    "task.graded": "Graded",
 }
 
 

@@ -129,6 +129,10 @@ class Policy:
             ) or self._threshold_or_audit(confidence)
         return Decision(reason is not None, reason, confidence)
 
+    def score(self, request: dict[str, Any], answer: ModelOutput) -> float | None:
+        """The answer's confidence, when its reply carries what the scorer reads."""
+        return self._score(request, answer)
+
     def _score(self, request: dict[str, Any], answer: ModelOutput) -> float | None:
         # A custom scorer reads the whole reply body (every choice) in one call; the
         # built-in ones read each choice's own logprobs.

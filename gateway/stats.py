@@ -17,13 +17,12 @@ from typing import Any
 
 from gateway.config import RubricConfig
 from gateway.export.formats import draft_verdict
-from gateway.human.agreement import grade_agreement
+from gateway.human.agreement import AGREEMENT_DAYS, grade_agreement
 from gateway.human.queue import TaskQueue
 from gateway.store.base import StoreUnavailable
 
 HOUR = 3600.0
 DAY = 24 * HOUR
-AGREEMENT_DAYS = 30  # grades read for the agreement figures: a month's work
 FLUSH_S = 5.0
 HYBRID_REQUESTS = "hybrid_requests"  # counter name in the store
 log = logging.getLogger("gateway.stats")

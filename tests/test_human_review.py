@@ -9,6 +9,10 @@ model, the reviewer API the people. Runs on SQLite, and on PostgreSQL with
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -303,3 +307,81 @@ def test_agreement_in_stats_and_the_report(gateway, client, tmp_path):
     assert -1 <= stats["verdict"]["value"] <= 1
     assert stats["items"]["tone"]["method"] == "krippendorff_alpha"
     assert set(stats["items"]) == {"accurate", "tone", "topic"}  # text items are not compared
+
+
+def export(reviewer: Reviewer, query: str) -> list[dict]:
+    reply = reviewer.call("GET", "/api/export?" + query)
+    assert reply.status == 200, reply
+    raw = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+    return [json.loads(line) for line in raw.splitlines() if line.strip()]
+
+
+def text_of(message: dict) -> str:
+    content = message["content"]
+    return content if isinstance(content, str) else "".join(part["text"] for part in content)
+
+
+def test_grades_become_eval_and_dpo_rows_and_exports_keep_to_groups(gateway, client):
+    ann, bob, lee, root = (person(gateway, n) for n in ("ann", "bob", "lee", "root"))
+    before = known(ann)
+    client.chat.completions.create(
+        model="shadow+human", messages=[{"role": "user", "content": "confident"}]
+    )
+    task_id = newest_grade_task(ann, before)["id"]
+    better = {"content": "The answer is 42, as computed."}
+    body = {"verdict": "bad", "scores": {**SCORES, "tone": 1}, "correction": better}
+    assert ann.call("POST", f"/api/tasks/{task_id}/grade", body).status == 200
+    body = {"verdict": "good", "scores": SCORES, "comment": "fine by me"}
+    assert bob.call("POST", f"/api/tasks/{task_id}/grade", body).status == 200
+
+    rows = {row["task_id"]: row for row in export(root, "format=eval&model=shadow%2Bhuman")}
+    row = rows[task_id]
+    assert row["verdict"] == "bad" and row["correct"] is False  # a tie is not good
+    assert text_of(row["model_answer"]) == "The answer is 42"
+    assert [(g["reviewer"], g["verdict"], g["scores"]["tone"]) for g in row["grades"]] == [
+        ("ann", "bad", 1),
+        ("bob", "good", 4),
+    ]
+    assert text_of(row["grades"][0]["correction"]) == better["content"]
+    dpo = export(root, "format=dpo&model=shadow%2Bhuman")
+    pairs = [
+        (text_of(line["preferred_output"][0]), text_of(line["non_preferred_output"][0]))
+        for line in dpo
+    ]
+    assert (better["content"], "The answer is 42") in pairs
+    records = {r["id"]: r for r in export(root, "format=records&model=shadow%2Bhuman")}
+    assert len(records[task_id]["grades"]) == 2
+    # Outside the groups, the same export leaves the task out.
+    assert task_id not in {r["id"] for r in export(lee, "format=records")}
+    assert task_id in {r["id"] for r in export(ann, "format=records")}
+    sessions = lee.ok("GET", "/api/sessions?limit=500")["data"]
+    assert all("shadow+human" not in s["models"] for s in sessions)
+
+
+def test_the_report_shows_shadow_grades_advice_and_agreement(gateway, client):
+    ann = person(gateway, "ann")
+    for verdict in ("good", "good", "bad"):
+        before = known(ann)
+        client.chat.completions.create(
+            model="gated+human", messages=[{"role": "user", "content": "confident"}]
+        )
+        task_id = newest_grade_task(ann, before)["id"]
+        assert ann.call("POST", f"/api/tasks/{task_id}/grade", {"verdict": verdict}).status == 200
+    report = ann.ok("GET", "/api/calibration?model=gated%2Bhuman")["data"][0]
+    shadow = report["shadow"]
+    assert shadow["samples"] >= 3 and shadow["approved"] < shadow["samples"]
+    assert [b["count"] for b in shadow["bins"]][9] == shadow["samples"]  # all at 0.95
+    assert shadow["target"] == {"error_rate": 0.05}
+    env = dict(os.environ)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "report", "--config", str(gateway.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "shadow grades:" in done.stdout and "shadow grades advise min_confidence" in (
+        done.stdout
+    )
+    assert "agreement on" in done.stdout and "cohen_kappa" in done.stdout

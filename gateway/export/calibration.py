@@ -18,6 +18,12 @@ drafts count as errors. The rates are over the drafts people reviewed: drafts
 that passed unreviewed are not in the store, so a model with
 ``audit_sample_rate`` set gives the most faithful picture (``--reason audit``
 restricts the report to audited drafts).
+
+Shadow review (``shadow_sample``) gives the unbiased sample: answers that reached
+the client, graded afterwards. Their calibration (an answer counts as correct when
+most of its grades say ``good``) is reported beside the escalated sample as
+``shadow``, and advises a threshold: the one meeting the target, or without a
+target the lowest whose unreviewed error rate is at most ``ADVISED_ERROR``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+ADVISED_ERROR = 0.05  # without a target: at most 1 in 20 answers wrong and unreviewed
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +64,12 @@ class Calibration:
     target: dict[str, float] = field(default_factory=dict)
     chosen: Threshold | None = None
     current: float | None = None  # the configured min_confidence, if any
+    shadow: Calibration | None = None  # from shadow grades: answers that reached clients
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["bins"] = [{**asdict(b), "rate": b.rate} for b in self.bins]
+        data["shadow"] = self.shadow.as_dict() if self.shadow is not None else None
         return data
 
 
@@ -127,20 +137,32 @@ def table(calibration: Calibration, steps: int = 10) -> str:
     """A plain-text summary for the terminal."""
     c = calibration
     lines = [f"model {c.model}: {c.samples} reviewed drafts, {c.approved} approved unchanged"]
-    if not c.samples:
-        return lines[0]
-    lines.append("  confidence   drafts  approved")
-    for b in c.bins:
-        if b.count:
-            lines.append(f"  {b.low:.1f}-{b.high:.1f}    {b.count:7d}  {b.rate:8.0%}")
-    lines.append("  min_confidence  escalation  error")
-    for i in range(steps + 1):
-        point = rate_at(c.curve, i / steps)
-        if point:
+    if c.samples:
+        lines.append("  confidence   drafts  approved")
+        for b in c.bins:
+            if b.count:
+                lines.append(f"  {b.low:.1f}-{b.high:.1f}    {b.count:7d}  {b.rate:8.0%}")
+        lines.append("  min_confidence  escalation  error")
+        for i in range(steps + 1):
+            point = rate_at(c.curve, i / steps)
+            if point:
+                rates = f"{point.escalation_rate:10.1%}  {point.error_rate:5.1%}"
+                lines.append(f"  {point.threshold:14.2f}  {rates}")
+    if c.shadow is not None and c.shadow.samples:
+        s = c.shadow
+        lines.append(f"  shadow grades: {s.samples} answers graded, {s.approved} good")
+        lines.append("  confidence  graded  good")
+        for b in s.bins:
+            if b.count:
+                lines.append(f"  {b.low:.1f}-{b.high:.1f}    {b.count:6d}  {b.rate:4.0%}")
+        if s.chosen:
+            ((name, value),) = s.target.items()
             lines.append(
-                f"  {point.threshold:14.2f}  {point.escalation_rate:10.1%}  {point.error_rate:5.1%}"
+                f"  shadow grades advise min_confidence = {s.chosen.threshold:.4f} "
+                f"({name} <= {value:.1%}: escalation {s.chosen.escalation_rate:.1%}, "
+                f"error {s.chosen.error_rate:.1%})"
             )
-    if c.target:
+    if c.target and c.samples:
         ((name, value),) = c.target.items()
         if c.chosen:
             lines.append(

@@ -8,11 +8,12 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from gateway.config import Config
-from gateway.export.calibration import Calibration, calibrate
+from gateway.export.calibration import ADVISED_ERROR, Calibration, calibrate
 from gateway.export.formats import verdict
+from gateway.export.graded import majority
 from gateway.export.stream import ExportStore, finished_tasks
 from gateway.human.query import Purged, TaskFilter
-from gateway.human.task import ANSWERED, REJECTED
+from gateway.human.task import ANSWERED, GRADE, REJECTED, Task
 
 PURGE_BATCH = 500
 DAY_S = 86_400.0
@@ -29,25 +30,53 @@ async def calibrations(
     """Per hybrid model (configured, or found in the reviewed drafts): its calibration."""
     wanted = replace(filter or TaskFilter(), statuses=(ANSWERED, REJECTED), drafted=True)
     points: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    sampled: list[Task] = []  # shadow samples: judged by their grades
     async for task, _ in finished_tasks(store, wanted):
+        if task.kind == GRADE:
+            if task.confidence is not None and task.status == ANSWERED:
+                sampled.append(task)
+            continue
         judged = verdict(task)
         if task.confidence is not None and judged is not None:
             points[task.model].append((task.confidence, judged == "approved"))
-    models = {
-        name for name, model in config.models.items() if model.kind == "hybrid"
-    } | points.keys()
+    shadow: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    for start in range(0, len(sampled), PURGE_BATCH):
+        batch = sampled[start : start + PURGE_BATCH]
+        grades = await store.grades([task.id for task in batch])
+        for task in batch:
+            judged = majority(grades.get(task.id, []))
+            if judged is not None and task.confidence is not None:
+                shadow[task.model].append((task.confidence, judged == "good"))
+    models = (
+        {name for name, model in config.models.items() if model.kind == "hybrid"}
+        | points.keys()
+        | shadow.keys()
+    )
     if wanted.model is not None:
         models = {wanted.model}
-    return [
-        calibrate(
+    advised_error = target_error
+    if target_error is None and target_escalation is None:
+        advised_error = ADVISED_ERROR
+    reports = []
+    for name in sorted(models):
+        current = config.models[name].min_confidence if name in config.models else None
+        report = calibrate(
             name,
             points.get(name, []),
             target_escalation=target_escalation,
             target_error=target_error,
-            current=config.models[name].min_confidence if name in config.models else None,
+            current=current,
         )
-        for name in sorted(models)
-    ]
+        if shadow.get(name):
+            report.shadow = calibrate(
+                name,
+                shadow[name],
+                target_escalation=target_escalation,
+                target_error=advised_error,
+                current=current,
+            )
+        reports.append(report)
+    return reports
 
 
 class PurgeStore(Protocol):
@@ -80,3 +109,22 @@ def describe(purged: Purged) -> str:
 
 def calibration_dicts(reports: list[Calibration]) -> list[dict[str, Any]]:
     return [report.as_dict() for report in reports]
+
+
+def agreement_table(figures: dict[str, dict[str, Any]]) -> str:
+    """The reviewers' agreement per model (``grade_agreement``), for the terminal."""
+    lines = []
+    for model, each in figures.items():
+        verdicts = each["verdicts"]
+        lines.append(
+            f"model {model}: {each['grades']} grades of {each['tasks']} answers "
+            f"({verdicts['good']} good, {verdicts['bad']} bad)"
+        )
+        lines.append("  agreement on   method               value   items  reviewers")
+        for name, figure in [("verdict", each["verdict"]), *each["items"].items()]:
+            value = "-" if figure["value"] is None else f"{figure['value']:.3f}"
+            lines.append(
+                f"  {name:<13} {figure['method']:<20} {value:>6}  {figure['items']:6d}"
+                f"  {figure['reviewers']:9d}"
+            )
+    return "\n".join(lines)

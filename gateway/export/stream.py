@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
@@ -23,15 +24,16 @@ from gateway.export.formats import (
     BUILDERS,
     VERDICTS,
     line_as_parts,
-    record_line,
     verdict,
 )
+from gateway.export.graded import GRADED_BUILDERS
 from gateway.export.redact import LineFinisher
 from gateway.export.trajectory import StepBuilder, order_steps, session_head
 from gateway.export.validate_sft import dpo_problems, sft_problems
+from gateway.human.grades import Grade
 from gateway.human.query import SessionFilter, SessionSummary, TaskFilter
 from gateway.human.request import link_images
-from gateway.human.task import ANSWERED, FINISHED, REJECTED, STATUSES, Task
+from gateway.human.task import ANSWERED, FINISHED, GRADE, REJECTED, STATUSES, Task
 
 log = logging.getLogger("gateway.export")
 PAGE = 200
@@ -55,6 +57,8 @@ class ExportStore(Protocol):
     ) -> list[Task]: ...
 
     async def request(self, task_id: str) -> bytes | None: ...
+
+    async def grades(self, task_ids: Sequence[str]) -> dict[str, list[Grade]]: ...
 
 
 @dataclass(slots=True)
@@ -136,8 +140,12 @@ async def export_lines(
     async for task, body in finished_tasks(store, query.task_filter()):
         if not query.keeps(task):
             continue
+        builder = build
+        if task.kind == GRADE:  # a shadow sample: its lines come from its grades
+            grades = (await store.grades([task.id])).get(task.id, [])
+            builder = partial(_graded, GRADED_BUILDERS[query.kind], grades)
         try:
-            line = _line(build, check, task, body, finish, local_images, query)
+            line = _line(builder, check, task, body, finish, local_images, query)
         except Exception as exc:  # one bad row is skipped, never the stream
             stats.skip(task, f"{type(exc).__name__}: {exc}")
             continue
@@ -145,6 +153,12 @@ async def export_lines(
             continue
         stats.lines += 1
         yield line
+
+
+def _graded(
+    build: Callable[..., dict[str, Any] | None], grades: list[Grade], task: Task, request: Any
+) -> dict[str, Any] | None:
+    return build(task, request, grades)
 
 
 def _line(
@@ -157,7 +171,7 @@ def _line(
     query: ExportQuery,
 ) -> bytes | None:
     """One task's line, redacted and checked; raises on what cannot make one."""
-    if build is record_line:  # records keep everything: a body that is not JSON as text
+    if query.kind == "records":  # records keep everything: a body that is not JSON as text
         try:
             request = _request(body)
         except orjson.JSONDecodeError:

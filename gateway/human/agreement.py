@@ -27,6 +27,7 @@ from gateway.config import RubricConfig
 from gateway.human.grades import Grade
 
 Metric = Literal["nominal", "interval"]
+AGREEMENT_DAYS = 30  # grades read for the agreement figures (stats, report): a month's work
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ class TaskFilter:
     reason: str | None = None
     reviewer: str | None = None  # answered (or rejected) by
     drafted: bool = False  # only tasks that carry a model draft (or a proposed tool call)
+    groups: frozenset[str] | None = None  # only tasks a reviewer in these groups sees
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class SessionFilter:
     reviewer: str | None = None
     session: str | None = None
     newest_first: bool = False
+    groups: frozenset[str] | None = None  # only tasks a reviewer in these groups sees
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from gateway.config import HumanConfig, RubricConfig
 from gateway.errors import GatewayError, not_found, unprocessable
 from gateway.human import answers
 from gateway.human.formats import output_format_of
-from gateway.human.grading import GRADE, Grading
+from gateway.human.grading import Grading
 from gateway.human.outcome import HUMAN_ROUTE, Escalation, outcome_error
 from gateway.human.patterns import bounded_patterns
 from gateway.human.queue import TaskQueue, Waiting
@@ -38,7 +38,7 @@ from gateway.human.request import (
     session_of,
 )
 from gateway.human.steps import Steps, session_name
-from gateway.human.task import ANSWERED, EXPIRED, PENDING, POLLED, Task
+from gateway.human.task import ANSWERED, EXPIRED, GRADE, PENDING, POLLED, Task
 from gateway.human.validate import checked_replies, parse_answer
 from gateway.metrics import Metrics
 from gateway.routing import HumanRoute

@@ -16,6 +16,9 @@ CANCELLED = "cancelled"
 # (Cua's human-tool protocol): "polled:" + the task's id, so no retry can attach to it.
 POLLED = "polled:"
 
+# The kind of a task that grades a model's answer a client already has (shadow review).
+GRADE = "grade"
+
 OPEN = (PENDING, CLAIMED)
 FINISHED = (ANSWERED, REJECTED, EXPIRED, CANCELLED)
 STATUSES = OPEN + FINISHED

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from gateway.export.redact import LineFinisher
 from gateway.export.report import calibration_dicts, calibrations
 from gateway.export.stream import ExportStats, export_lines, session_steps, session_tasks
 from gateway.export.trajectory import session_head
+from gateway.human.groups import Groups, sees
 from gateway.human.query import SessionFilter
 from gateway.routes.reviewer import IMAGE_HEADERS, json_response, reviewer_of
 from gateway.services import Services
@@ -70,8 +72,9 @@ def routes(services: Services) -> list[BaseRoute]:
             raise bad_request(str(error), param=error.param) from None
 
     async def export(request: Request) -> Response:
-        await reviewer(request)
+        groups = auth.groups_of(await reviewer(request))
         query = options(export_query, request.query_params)
+        query = replace(query, tasks=replace(query.tasks, groups=groups))
         stats = ExportStats()
         lines = export_lines(store, query, LineFinisher(patterns), stats)
         return StreamingResponse(
@@ -81,7 +84,7 @@ def routes(services: Services) -> list[BaseRoute]:
         )
 
     async def list_sessions(request: Request) -> Response:
-        await reviewer(request)
+        groups = auth.groups_of(await reviewer(request))
         params = request.query_params
         try:
             limit = max(1, min(int(params.get("limit", 50)), MAX_SESSIONS_PAGE))
@@ -94,6 +97,7 @@ def routes(services: Services) -> list[BaseRoute]:
             model=params.get("model") or None,
             reviewer=params.get("reviewer") or None,
             newest_first=params.get("order") == "newest",
+            groups=groups,
         )
         page = await store.sessions(filter, _after(params.get("after")), limit)
         last = page[-1] if len(page) == limit else None
@@ -106,27 +110,28 @@ def routes(services: Services) -> list[BaseRoute]:
         )
 
     async def get_session(request: Request) -> Response:
-        await reviewer(request)
+        groups = auth.groups_of(await reviewer(request))
         session = request.path_params["session"]
-        tasks = await session_tasks(store, session)
+        tasks = [t for t in await session_tasks(store, session) if sees(groups, t.groups)]
         if not tasks:
             raise not_found(f"No session '{session}'.", code="session_not_found")
         steps = [step async for step in session_steps(store, tasks, LineFinisher(), link=True)]
         return json_response({**session_head(session, tasks), "steps": steps})
 
     async def report(request: Request) -> Response:
-        await reviewer(request)
-        return json_response({"object": "list", "data": calibration_dicts(await _report(request))})
+        groups = auth.groups_of(await reviewer(request))
+        reports = await _report(request, groups)
+        return json_response({"object": "list", "data": calibration_dicts(reports)})
 
     async def chart(request: Request) -> Response:
-        await reviewer(request)
+        groups = auth.groups_of(await reviewer(request))
         return Response(
-            calibration_svg(await _report(request)),
+            calibration_svg(await _report(request, groups)),
             media_type="image/svg+xml",
             headers={**IMAGE_HEADERS, "cache-control": "no-store"},
         )
 
-    async def _report(request: Request) -> list[Any]:
+    async def _report(request: Request, groups: Groups) -> list[Any]:
         params = request.query_params
         escalation = _target(params.get("target_escalation"), "target_escalation")
         error = _target(params.get("target_error"), "target_error")
@@ -135,7 +140,7 @@ def routes(services: Services) -> list[BaseRoute]:
         return await calibrations(
             store,
             services.config,
-            options(task_filter, params),
+            replace(options(task_filter, params), groups=groups),
             target_escalation=escalation,
             target_error=error,
         )

@@ -17,7 +17,7 @@ from gateway.errors import GatewayError, bad_request, not_found, unauthorized
 from gateway.human.grades import describe
 from gateway.human.groups import Groups, sees
 from gateway.human.request import decode_image, image_urls, link_images, raster_type
-from gateway.human.task import OPEN, STATUSES, Task
+from gateway.human.task import GRADE, OPEN, STATUSES, Task
 from gateway.human.thumbs import Thumbnails
 from gateway.services import Services
 
@@ -128,7 +128,7 @@ def routes(services: Services) -> list[BaseRoute]:
         # A draft's confidence means something next to the model's threshold.
         policy = getattr(services.router.resolve(task.model), "policy", None)
         view["threshold"] = getattr(policy, "min_confidence", None)
-        if task.kind == "grade":
+        if task.kind == GRADE:
             view.update(await grading_view(task, name))
         return json_response(view)
 
@@ -164,7 +164,7 @@ def routes(services: Services) -> list[BaseRoute]:
 
     async def answer(request: Request) -> Response:
         name, task = await acting(request)  # 404 for unknown ids and other groups' tasks
-        if task.kind == "grade":
+        if task.kind == GRADE:
             raise GatewayError(
                 409, f"Task {task.id} is a grade task: grade it instead.", code="grade_task"
             )

@@ -11,6 +11,7 @@ from typing import Any
 
 from gateway.human.query import SessionFilter, SessionSummary, TaskFilter
 from gateway.human.task import FINISHED, OPEN
+from gateway.store.sql import visible_to
 
 _FINISHED_SQL = "(" + ", ".join(f"'{status}'" for status in FINISHED) + ")"
 _OPEN_SQL = "(" + ", ".join(f"'{status}'" for status in OPEN) + ")"
@@ -51,6 +52,14 @@ def _narrow(
         args.append(until)
 
 
+def _visible(clauses: list[str], args: list[Any], groups: frozenset[str] | None) -> None:
+    """Keep only the tasks a reviewer in ``groups`` sees (``None``: every task)."""
+    if groups is not None:
+        clause, group_args = visible_to(groups)
+        clauses.append(clause)
+        args += group_args
+
+
 def export_page(
     f: TaskFilter, after: tuple[float, str] | None, limit: int, columns: str
 ) -> tuple[str, list[Any]]:
@@ -60,6 +69,7 @@ def export_page(
     args: list[Any] = list(f.statuses)
     equal = {"model": f.model, "session": f.session, "reason": f.reason, "answered_by": f.reviewer}
     _narrow(clauses, args, equal, "finished_at", f.since, f.until)
+    _visible(clauses, args, f.groups)
     if f.drafted:  # a permission task's proposed tool call stands for a draft
         clauses.append("(draft IS NOT NULL OR kind = 'permission')")
     if after is not None:
@@ -81,6 +91,7 @@ def sessions(
     args: list[Any] = []
     equal = {"model": f.model, "answered_by": f.reviewer, "session": f.session}
     _narrow(clauses, args, equal, "created_at", f.since, f.until)
+    _visible(clauses, args, f.groups)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     having = ""
     if after is not None:
