@@ -14,6 +14,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import anthropic
 import mcp_types as types
 import openai
 import pytest
@@ -99,6 +100,18 @@ def test_a_picture_over_the_cap_is_refused_at_every_door(gateway) -> None:
     call = {"model": "human", "messages": [{"role": "user", "content": [screen]}]}
     queued = Reviewer(gateway.url).call("POST", "/cua/queue", call)
     assert queued.status == 400 and queued.body["error"]["code"] == "image_too_large"
+
+    # The Anthropic door: a base64 image source, the same 400 in Anthropic's envelope.
+    messages = anthropic.Anthropic(base_url=gateway.url, api_key="sk-images", max_retries=0)
+    source = {"type": "base64", "media_type": "image/png", "data": huge.partition(",")[2]}
+    with pytest.raises(anthropic.BadRequestError) as claude:
+        messages.messages.create(
+            model="human",
+            max_tokens=100,
+            messages=[{"role": "user", "content": [{"type": "image", "source": source}]}],
+        )
+    assert claude.value.status_code == 400
+    assert "9400x9400 pixels (88.4 megapixels)" in claude.value.body["error"]["message"]
 
     # The MCP door's ask_human: a tool error naming the image, as for its other arguments.
     async def ask() -> types.CallToolResult:
