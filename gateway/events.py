@@ -22,6 +22,7 @@ QUEUE_LIMIT = 10_000
 class Event:
     name: str
     data: str  # JSON text
+    here: bool = True  # the change was made by this process (not heard from another)
 
 
 class Events:
@@ -35,10 +36,12 @@ class Events:
         """Whether any dashboard listens (else a change need not be read to be told)."""
         return bool(self._subscribers)
 
-    def publish(self, name: str, payload: dict[str, Any]) -> None:
+    def publish(self, name: str, payload: dict[str, Any], here: bool = True) -> None:
+        """Tell every subscriber; ``here``: this process made the change (webhooks go
+        out from that process only, so a cluster delivers each one once)."""
         if not self._subscribers:
             return
-        event = Event(name, orjson.dumps(payload).decode())
+        event = Event(name, orjson.dumps(payload).decode(), here)
         for queue in list(self._subscribers):
             try:
                 queue.put_nowait(event)

@@ -125,7 +125,8 @@ class Notifier:
         while True:  # a subscriber that fell behind is dropped: subscribe again
             async with self.events.subscribe() as inbox:
                 while (event := await inbox.get()) is not None:
-                    self._enqueue(event.name, orjson.loads(event.data))
+                    if event.here:  # the process that made a change delivers its webhooks
+                        self._enqueue(event.name, orjson.loads(event.data))
 
     def _enqueue(self, name: str, task: dict[str, Any]) -> None:
         link = task_link(self.dashboard_url, str(task.get("id", "")))

@@ -155,7 +155,7 @@ class Upkeep:
                 continue  # the sweep catches up
             if task is not None:
                 self._learn(task)
-                self.events.publish(change.event, task.summary())
+                self.events.publish(change.event, task.summary(), here=False)
 
     def _learn(self, task: Task) -> None:
         """Cache what the store said; a finished task wakes its waiters here."""
