@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import loopback  # the canned upstream, the load generator, process helpers
+import servers  # the apps under other ASGI servers
 
 # -- the targets: the floor, a previous checkout, this checkout --------------------
 
@@ -59,8 +60,11 @@ class Target:
         return f"http://127.0.0.1:{self.port}/v1/chat/completions"
 
 
-def gateway_target(name: str, checkout: Path, tmp: Path, upstream_port: int) -> Target:
-    """``python -m gateway`` from ``checkout``'s code, with its own store and secret."""
+def gateway_target(
+    name: str, checkout: Path, tmp: Path, upstream_port: int, server: str = "uvicorn"
+) -> Target:
+    """``python -m gateway`` from ``checkout``'s code, with its own store and secret
+    (under another ``server``: bench/servers.py)."""
     port = loopback.free_port()
     home = tmp / name
     home.mkdir()
@@ -71,19 +75,26 @@ def gateway_target(name: str, checkout: Path, tmp: Path, upstream_port: int) -> 
         f'[models.bench]\nupstream = "fast"\nupstream_model = "bench-upstream"\n'
         f'[store]\npath = "{home / "bench.db"}"\n'
     )
-    command = [sys.executable, "-m", "gateway", "--config", str(config), "--port", str(port)]
+    if server == "uvicorn":
+        command = [sys.executable, "-m", "gateway", "--config", str(config), "--port", str(port)]
+    else:
+        command = servers.command(server, "gateway", port, config=str(config))
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     return Target(name, port, command, cwd=checkout, env=env)
 
 
-def floor_target(upstream_port: int) -> Target:
+def floor_target(upstream_port: int, server: str = "uvicorn", name: str = "floor") -> Target:
     """bench/floor.py: the bare Starlette + aiohttp pass-through on the same stack."""
     port = loopback.free_port()
-    command = [
-        sys.executable, str(loopback.ROOT / "bench" / "floor.py"),
-        "--upstream", f"http://127.0.0.1:{upstream_port}", "--port", str(port),
-    ]  # fmt: skip
-    return Target("floor", port, command)
+    upstream = f"http://127.0.0.1:{upstream_port}"
+    if server == "uvicorn":
+        command = [
+            sys.executable, str(loopback.ROOT / "bench" / "floor.py"),
+            "--upstream", upstream, "--port", str(port),
+        ]  # fmt: skip
+    else:
+        command = servers.command(server, "floor", port, upstream=upstream)
+    return Target(name, port, command)
 
 
 @contextlib.contextmanager
@@ -167,12 +178,18 @@ def orchestrate(args: argparse.Namespace) -> None:
         upstream_running(other_core) as upstream_port,
     ):
         targets = [Target("direct", upstream_port)]
-        if not args.no_floor:
-            targets.append(floor_target(upstream_port))
-        if args.previous:
-            checkout = stack.enter_context(previous_checkout(args.previous))
-            targets.append(gateway_target("previous", checkout, Path(tmp), upstream_port))
-        targets.append(gateway_target("gateway", loopback.ROOT, Path(tmp), upstream_port))
+        for server in args.servers.split(","):
+            suffix = "" if server == "uvicorn" else f"-{server}"
+            if not args.no_floor:
+                targets.append(floor_target(upstream_port, server, "floor" + suffix))
+            if args.previous:
+                checkout = stack.enter_context(previous_checkout(args.previous))
+                targets.append(
+                    gateway_target("previous" + suffix, checkout, Path(tmp), upstream_port, server)
+                )
+            targets.append(
+                gateway_target("gateway" + suffix, loopback.ROOT, Path(tmp), upstream_port, server)
+            )
         results: dict[str, list[dict]] = {t.name: [] for t in targets}
         with started(targets, loopback.GATEWAY_CORE) as processes:
             for round_ in range(args.rounds):
@@ -217,16 +234,23 @@ def _print_table(results: dict[str, list[dict]], args: argparse.Namespace, other
         f"latency rows, {args.seconds:g} s at c={args.concurrency}, {args.stream_count} streams"
     )
     names = list(results)
-    print(f"{'':30}" + "".join(f"{name:>12}" for name in names))
+    width = max(12, *(len(name) + 2 for name in names))
+    print(f"{'':34}" + "".join(f"{name:>{width}}" for name in names))
     for label, key in ROWS:
-        cells = "".join(_cell(_median(results[n], key), key) for n in names)
-        print(f"{label.format(c=args.concurrency):30}{cells}")
-    gateway, direct = results["gateway"], results["direct"]
+        cells = "".join(_cell(_median(results[n], key), key, width) for n in names)
+        print(f"{label.format(c=args.concurrency):34}{cells}")
     print()
-    if "floor" in results:
-        _against_floor(results["floor"], gateway, "gateway")
-        if "previous" in results:
-            _against_floor(results["floor"], results["previous"], "previous")
+    for server in args.servers.split(","):
+        suffix = "" if server == "uvicorn" else f"-{server}"
+        floor = results.get("floor" + suffix)
+        for name in ("gateway" + suffix, "previous" + suffix):
+            if floor is not None and name in results:
+                _against_floor(floor, results[name], name)
+    if "gateway-granian" in results and "gateway" in results:
+        _against_floor(results["gateway"], results["gateway-granian"], "gateway-granian", "gateway")
+    gateway, direct = results.get("gateway"), results["direct"]
+    if gateway is None:
+        return
     added = _median(gateway, "p50_ms") - _median(direct, "p50_ms")
     ttfb = _median(gateway, "ttfb_ms") - _median(direct, "ttfb_ms")
     rps = _median(gateway, "rps")
@@ -237,27 +261,40 @@ def _print_table(results: dict[str, list[dict]], args: argparse.Namespace, other
     )
 
 
-def _cell(value: float, key: str) -> str:
+def _cell(value: float, key: str, width: int) -> str:
     if value != value:  # NaN: not measured (no server process of ours)
-        return f"{'-':>12}"
-    return f"{value:12,.0f}" if key in ("rps", "cpu_us") else f"{value:12.3f}"
+        return f"{'-':>{width}}"
+    return f"{value:{width},.0f}" if key in ("rps", "cpu_us") else f"{value:{width}.3f}"
 
 
-def _against_floor(floor: list[dict], other: list[dict], name: str) -> None:
-    """Throughput share and added p50, taken round by round (neighbours in time), median."""
+def _against_floor(
+    floor: list[dict], other: list[dict], name: str, floor_name: str = "the floor"
+) -> None:
+    """Throughput share and added p50, taken round by round (neighbours in time), median.
+
+    The targets (95% of the floor's throughput, p50 within 0.05 ms) are issue 21's.
+    """
     shares = [o["rps"] / f["rps"] for f, o in zip(floor, other, strict=True)]
     added = [o["p50_ms"] - f["p50_ms"] for f, o in zip(floor, other, strict=True)]
-    cpu = [f["cpu_us"] / o["cpu_us"] for f, o in zip(floor, other, strict=True) if o["cpu_us"]]
+    cpu = [
+        f["cpu_us"] / o["cpu_us"]
+        for f, o in zip(floor, other, strict=True)
+        if o["cpu_us"] and f["cpu_us"]
+    ]
     share, plus = statistics.median(shares), statistics.median(added)
     rounds = ", ".join(f"{s:.0%}" for s in shares)
+    if floor_name == "the floor":
+        share_target = f"target >= 95%: {_met(share >= 0.95)}; "
+        p50_target = f" (target <= +0.05 ms: {_met(plus <= 0.05)})"
+    else:
+        share_target = p50_target = ""
     print(
-        f"{name} against the floor: throughput {share:.1%} of the floor's "
-        f"(target >= 95%: {_met(share >= 0.95)}; per round {rounds}); "
-        f"p50 {plus:+.3f} ms (target <= +0.05 ms: {_met(plus <= 0.05)})"
+        f"{name} against {floor_name}: throughput {share:.1%} of its "
+        f"({share_target}per round {rounds}); p50 {plus:+.3f} ms{p50_target}"
     )
     if cpu:
         print(
-            f"  CPU per request: the floor's is {statistics.median(cpu):.1%} of {name}'s "
+            f"  CPU per request: {floor_name}'s is {statistics.median(cpu):.1%} of {name}'s "
             "(the throughput share on a core nothing else uses)"
         )
 
@@ -279,6 +316,12 @@ def main() -> None:
         help="also measure another checkout: a directory, or a git ref (checked out for the run)",
     )
     parser.add_argument("--no-floor", action="store_true", help="leave out the floor")
+    parser.add_argument(
+        "--servers",
+        default="uvicorn",
+        help="ASGI servers to run the floor and the gateway under, comma-separated: "
+        "uvicorn (the gateway's own), granian (bench/servers.py)",
+    )
     orchestrate(parser.parse_args())
 
 

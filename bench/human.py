@@ -35,14 +35,17 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import holders  # noqa: E402  (tracemalloc snapshots of the gateway, bench/holders.py)
+import servers  # noqa: E402  (the gateway and the floor under other ASGI servers)
 from harness import run_gateway  # noqa: E402  (the tests' process helper, reused)
 
 BATCH = 500  # clients connecting at once while filling (the listen backlog is finite)
@@ -289,8 +292,8 @@ def floor_load(url: str, clients: int, pipe: Connection) -> None:
     os._exit(0)
 
 
-def floor(clients: int) -> float:
-    """KB per waiting request for an app on uvicorn that does nothing but wait."""
+def floor(clients: int, server_name: str = "uvicorn") -> float:
+    """KB per waiting request for an app on the server that does nothing but wait."""
     import subprocess
     import urllib.request
 
@@ -298,6 +301,8 @@ def floor(clients: int) -> float:
 
     raise_fd_limit()
     port = free_port()
+    if server_name != "uvicorn":
+        return _floor_elsewhere(clients, server_name, port)
     server = subprocess.Popen([sys.executable, "-c", FLOOR_APP, str(port)])
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
@@ -324,30 +329,66 @@ def floor(clients: int) -> float:
         server.wait(timeout=10)
 
 
+def _floor_elsewhere(clients: int, server_name: str, port: int) -> float:
+    """``floor`` under another server (bench/servers.py's ``wait`` app)."""
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    load = context.Process(target=floor_load, args=(f"http://127.0.0.1:{port}", clients, child))
+    with servers.serving(server_name, "wait", port) as server:
+        try:
+            idle = servers.tree_rss_kb(server.pid)
+            load.start()
+            assert parent.poll(180) and parent.recv() == "filled"
+            time.sleep(1)
+            return (servers.tree_rss_kb(server.pid) - idle) / clients
+        finally:
+            if load.is_alive():
+                load.kill()
+
+
+@contextlib.contextmanager
+def gateway_under(server_name: str, tmp: Path) -> Iterator[Any]:
+    """The gateway under another server, with the config run_gateway would give it."""
+    from harness import free_port, store_keys
+
+    config = tmp / "gateway.toml"
+    config.write_text("[store]\n" + store_keys(tmp) + "\n")
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with servers.serving(server_name, "gateway", port, env=env, config=str(config)) as process:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{port}", process=process, kill=lambda: None)
+
+
 # -- the parent: gateway, memory, report ---------------------------------------------
 
 
-def run(clients: int, sample: int, trace: int = 0, top: int = 15) -> dict[str, Any]:
-    """Fill, measure, report; ``trace``: frames per allocation for tracemalloc (0: off)."""
+def run(
+    clients: int, sample: int, trace: int = 0, top: int = 15, server: str = "uvicorn"
+) -> dict[str, Any]:
+    """Fill, measure, report; ``trace``: frames per allocation for tracemalloc (0: off);
+    ``server``: the ASGI server (another than uvicorn runs through bench/servers.py)."""
     raise_fd_limit()  # inherited by the gateway
     context = multiprocessing.get_context("spawn")
     held = None
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         env = holders.trace_env(tmp, trace, ROOT) if trace else None
-        gateway = stack.enter_context(run_gateway(tmp, "", env=env))
+        if server == "uvicorn":
+            gateway = stack.enter_context(run_gateway(tmp, "", env=env))
+        else:
+            gateway = stack.enter_context(gateway_under(server, tmp))
         pid = gateway.process.pid
         parent, child = context.Pipe()
         load = context.Process(target=load_process, args=(gateway.url, clients, sample, child))
         load.start()
         try:
             assert parent.poll(60) and parent.recv() == "idle"
-            idle = rss_kb(pid)
+            idle = servers.tree_rss_kb(pid)
             before = holders.snapshot(pid, tmp, 1) if trace else None
             parent.send("go")
             assert parent.poll(600) and parent.recv() == "filled"
             time.sleep(1)  # let the store's writes and the allocator settle
-            loaded = rss_kb(pid)
+            loaded = servers.tree_rss_kb(pid)
             if before is not None:
                 after = holders.snapshot(pid, tmp, 2)
                 held = holders.top_holders(before, after, clients, ROOT, top)
@@ -363,6 +404,7 @@ def run(clients: int, sample: int, trace: int = 0, top: int = 15) -> dict[str, A
     per_task = (loaded - idle) * 1024 / clients
     return {
         "traced": held,
+        "server": server,
         "clients": clients,
         "sample": sample,
         "idle_rss_mb": idle / 1024,
@@ -383,7 +425,10 @@ def report(figures: dict[str, Any]) -> None:
     def verdict(key: str) -> str:
         return "ok" if figures[key] <= TARGETS[key] else "MISSED"
 
-    print(f"human route, {figures['clients']:,} clients waiting on one gateway process")
+    print(
+        f"human route, {figures['clients']:,} clients waiting on one gateway process "
+        f"(served by {figures['server']})"
+    )
     print(
         f"  fill: {figures['fill_s']:.1f} s "
         f"({figures['clients'] / figures['fill_s']:,.0f} tasks/s, batches of {BATCH})"
@@ -411,7 +456,7 @@ def report(figures: dict[str, Any]) -> None:
     if "floor_kb" in figures:
         own = figures["memory_kb"] - figures["floor_kb"]
         print(
-            f"  floor: an app on uvicorn that only waits holds "
+            f"  floor: an app on {figures['server']} that only waits holds "
             f"{figures['floor_kb']:.2f} KB per waiting request"
         )
         print(
@@ -438,12 +483,20 @@ def main() -> None:
         help="tracemalloc in the gateway (FRAMES per allocation): list the top holders",
     )
     parser.add_argument("--top", type=int, default=15, help="holders listed with --trace")
+    parser.add_argument(
+        "--server",
+        choices=servers.SERVERS,
+        default="uvicorn",
+        help="the ASGI server for the gateway and the floor (granian: bench/servers.py)",
+    )
     args = parser.parse_args()
     if args.sample > args.clients:
         parser.error("--sample must not exceed --clients")
-    figures = run(args.clients, args.sample, args.trace, args.top)
+    if args.trace and args.server != "uvicorn":
+        parser.error("--trace needs the gateway's own server, uvicorn")
+    figures = run(args.clients, args.sample, args.trace, args.top, args.server)
     if args.floor:
-        figures["floor_kb"] = floor(args.clients)
+        figures["floor_kb"] = floor(args.clients, args.server)
     report(figures)
 
 

@@ -214,10 +214,22 @@ async def throughput(url: str, body: bytes, concurrency: int, seconds: float) ->
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time ``pid`` has used so far (from /proc, in clock ticks)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time ``pid`` and its live descendants have used so far (from
+    /proc; a server that runs its app in a worker process, like Granian, is counted whole)."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    pending += [int(child) for child in children.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it has just exited
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def throughput_and_cpu(
