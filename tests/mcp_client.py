@@ -20,13 +20,17 @@ from reviewer_client import background
 
 
 @contextlib.asynccontextmanager
-async def connect(url: str, key: str | None = None, **headers: str) -> AsyncIterator[Client]:
+async def connect(
+    url: str, key: str | None = None, mode: str = "auto", **headers: str
+) -> AsyncIterator[Client]:
+    """``mode``: ``auto`` speaks MCP 2026-07-28 here; ``legacy`` the initialize handshake
+    (2025-11-25), as Claude Code and most clients today."""
     sent = {name.replace("_", "-"): value for name, value in headers.items()}
     if key is not None:
         sent["authorization"] = f"Bearer {key}"
     async with (
         create_mcp_http_client(headers=sent) as http,
-        Client(streamable_http_client(url + "/mcp", http_client=http)) as client,
+        Client(streamable_http_client(url + "/mcp", http_client=http), mode=mode) as client,
     ):
         yield client
 

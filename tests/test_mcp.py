@@ -14,7 +14,7 @@ import uuid
 import anyio
 import mcp_types as types
 import pytest
-from harness import run_gateway, wait_until
+from harness import Gateway, free_port, run_gateway, wait_until
 from mcp_client import connect, off_loop
 from reviewer_client import Reviewer
 
@@ -67,9 +67,11 @@ async def test_lists_both_tools_with_their_arguments(gateway):
     assert "tool_use_id" in permission["properties"]
 
 
-async def test_ask_human_text_answer(gateway, reviewer):
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_ask_human_text_answer(gateway, reviewer, mode):
     question = tagged("What is the release called?")
-    async with connect(gateway.url) as client:
+    async with connect(gateway.url, mode=mode) as client:
+        assert client.protocol_version == ("2026-07-28" if mode == "auto" else "2025-11-25")
         call = asyncio.create_task(
             client.call_tool("ask_human", {"question": question, "context": "We ship **Friday**."})
         )
@@ -277,9 +279,11 @@ async def test_permission_answer_must_be_a_decision(gateway, reviewer):
     assert decided == {"behavior": "deny", "message": "A person denied this tool call."}
 
 
-async def test_a_cancelled_call_cancels_its_task(gateway, reviewer):
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_cancelled_call_cancels_its_task(gateway, reviewer, mode):
+    """auto: the SDK closes the call's stream; legacy: it sends notifications/cancelled."""
     question = tagged("Never mind?")
-    async with connect(gateway.url) as client:
+    async with connect(gateway.url, mode=mode) as client:
         with anyio.move_on_after(30) as scope:
             call = asyncio.create_task(client.call_tool("ask_human", {"question": question}))
             task = await pending(reviewer, question)
@@ -443,3 +447,49 @@ async def test_stats_metrics_and_exports_know_the_kinds(gateway, reviewer):
     assert all(r["verdict"] for r in rows)
     assert allowed["behavior"] == "allow" and denied["behavior"] == "deny"
     assert edited["updatedInput"] == edited_input
+
+
+def test_get_opens_no_stream(gateway):
+    request = urllib.request.Request(
+        gateway.url + "/mcp", headers={"accept": "text/event-stream"}, method="GET"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 405
+    assert refused.value.headers["allow"] == "POST, DELETE"
+    error = json.loads(refused.value.read())
+    assert error["error"]["data"]["code"] == "method_not_allowed"
+
+
+async def test_a_restart_keeps_the_task_and_the_same_call_gets_the_answer(tmp_path):
+    """The gateway stops while a call waits: the call ends with an error saying to call
+    again; the task stays; the same call to the restarted gateway waits on it."""
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[store]\npath = "{tmp_path / "gateway.db"}"\n')
+    gateway = Gateway(config, free_port())
+    gateway.start()
+    question = tagged("Still on after the restart?")
+    reviewer = Reviewer(gateway.url)
+    try:
+        async with connect(gateway.url) as client:
+            call = asyncio.create_task(client.call_tool("ask_human", {"question": question}))
+            task = await pending(reviewer, question)
+            await off_loop(gateway.stop)
+            result = await asyncio.wait_for(call, 10)
+        assert result.is_error is True
+        assert "restarting" in only_text(result)
+        gateway.start()
+        async with connect(gateway.url) as client:
+            again = asyncio.create_task(client.call_tool("ask_human", {"question": question}))
+            [same] = await off_loop(
+                wait_until,
+                lambda: [t for t in reviewer.tasks("pending") if t["preview"] == question],
+                10,
+                0.02,
+                "the task after the restart",
+            )
+            assert same["id"] == task["id"]
+            await off_loop(reviewer.answer, task["id"], content="yes")
+            assert only_text(await asyncio.wait_for(again, 10)) == "yes"
+    finally:
+        gateway.stop()

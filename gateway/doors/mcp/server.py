@@ -47,6 +47,7 @@ INSTRUCTIONS = (
     "Tools that reach a person through the hitl-gateway's review queue. A call waits "
     "until someone answers, which may take minutes."
 )
+NO_STREAM = "This server sends nothing unasked: there is no stream to open with GET."
 RESTARTING = "The gateway is restarting; make the same call again to get the person's answer."
 # JSON-RPC's code for a request the server will not take (the transport's own errors use it).
 INVALID_REQUEST = -32600
@@ -63,6 +64,8 @@ def error_body(error: GatewayError) -> bytes:
 async def send_error(send, error: GatewayError) -> None:
     headers = [(b"content-type", b"application/json")]
     headers += [(k.encode(), v.encode()) for k, v in error.headers.items()]
+    if error.status == 405:
+        headers.append((b"allow", b"POST, DELETE"))
     if error.status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
     await send_whole(send, error.status, headers, error_body(error))
@@ -96,6 +99,10 @@ class McpDoor:
     async def __call__(self, scope, receive, send) -> None:
         try:
             client = self.auth.identify(header(scope, b"authorization"), peer(scope))
+            if scope["method"] == "GET":
+                # Stateless: no server-initiated messages, so no standalone stream to
+                # hold open (the spec's answer for that is 405; clients then go on).
+                raise GatewayError(405, NO_STREAM, code="method_not_allowed")
         except GatewayError as error:
             await send_error(send, error)
             return
