@@ -343,6 +343,12 @@ def test_grades_become_eval_and_dpo_rows_and_exports_keep_to_groups(gateway, cli
         ("bob", "good", 4),
     ]
     assert text_of(row["grades"][0]["correction"]) == better["content"]
+    # content=parts reaches the graded rows too: every message's content a list.
+    parted = {r["task_id"]: r for r in export(root, "format=eval&content=parts")}[task_id]
+    assert parted["model_answer"]["content"] == [{"type": "text", "text": "The answer is 42"}]
+    assert parted["grades"][0]["correction"]["content"] == [
+        {"type": "text", "text": better["content"]}
+    ]
     dpo = export(root, "format=dpo&model=shadow%2Bhuman")
     pairs = [
         (text_of(line["preferred_output"][0]), text_of(line["non_preferred_output"][0]))

@@ -232,8 +232,10 @@ def line_as_parts(kind: str, line: dict[str, Any]) -> dict[str, Any]:
     elif kind == "dpo":
         given = line["input"]["messages"]
         as_parts([*given, *line["preferred_output"], *line["non_preferred_output"]])
-    elif kind == "eval":
-        as_parts([*line["input"]["messages"], line["model_answer"], line["human_answer"]])
+    elif kind == "eval":  # graded rows (export/graded.py): no human_answer, corrections
+        corrections = [grade.get("correction") for grade in line.get("grades") or []]
+        answers = [line["model_answer"], line.get("human_answer"), *corrections]
+        as_parts([*line["input"]["messages"], *answers])
     elif kind == "trajectory":  # one step of a trajectory line
         as_parts([*(line["input"] or []), line["answer"], line["draft"]])
     return line
