@@ -12,9 +12,9 @@ from gateway.app import create_app
 from gateway.auth import load_secret
 from gateway.cli import COMMANDS
 from gateway.config import Config, ConfigError, load_config
+from gateway.http.server import serve, serve_workers
+from gateway.human.store import StoreUnavailable
 from gateway.installation import check_secret
-from gateway.serving import serve, serve_workers
-from gateway.store.base import StoreUnavailable
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"hitl-gateway: task store           {config.store.location}", flush=True)
     print(f"hitl-gateway: secret (keep it)     {config.secret_path.resolve()}", flush=True)
     if args.workers > 1:
-        serve_workers(config, args.workers)
+        serve_workers(config, create_app, args.workers)
     else:
         serve(config, app)
 

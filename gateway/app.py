@@ -15,22 +15,31 @@ from starlette.types import Receive, Scope, Send
 from gateway.auth import ClientAuth, ReviewerAuth, load_secret
 from gateway.config import Config, ConfigError
 from gateway.doors.anthropic import endpoint as anthropic
+from gateway.doors.cua import routes as cua
 from gateway.doors.mcp import server as mcp
+from gateway.doors.openai import endpoints as openai
+from gateway.doors.openai import passthrough, uploads
+from gateway.doors.openai.shaper import OpenAIShaper
 from gateway.errors import GatewayError, error_body
-from gateway.events import Events
+from gateway.events.fanout import Events
+from gateway.events.webhooks import Notifier
 from gateway.export.retention import Retention
-from gateway.guard import Guard
+from gateway.forward.upstream import Upstream
+from gateway.http.guard import Guard
+from gateway.http.responses import error_response
 from gateway.human.queue import TaskQueue
-from gateway.human.serve import HumanService
-from gateway.hybrid import HybridService
+from gateway.human.service import HumanService
+from gateway.human.stats import Stats
+from gateway.hybrid.service import HybridService
 from gateway.metrics import Metrics
-from gateway.notify import Notifier
-from gateway.routes import cua, dashboard, data, openai, ops, passthrough, reviewer, uploads
+from gateway.routes import dashboard, data, ops, reviewer
 from gateway.routing import Router
 from gateway.services import Services
-from gateway.stats import Stats
 from gateway.store.backends import store_for
-from gateway.upstream import Upstream
+
+# Each door's shaper, by the dialect a task records: how a person's answer becomes
+# the body its client receives.
+SHAPERS = {"openai": OpenAIShaper()}
 
 
 def build_services(config: Config) -> Services:
@@ -42,7 +51,7 @@ def build_services(config: Config) -> Services:
     queue = TaskQueue(
         store, events, metrics, config.human, config.store.sweep_s, config.store.dead_after_s
     )
-    human = HumanService(queue, metrics, config.human, config.rubrics)
+    human = HumanService(queue, metrics, config.human, SHAPERS, config.rubrics)
     stats = Stats(queue, config.rubrics)
     try:
         secret = load_secret(config.secret_path)
@@ -72,12 +81,14 @@ def build_services(config: Config) -> Services:
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    return exc.response()
+    return error_response(exc)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     # Starlette logs the traceback; the client gets the envelope, not plain text.
-    return GatewayError(500, "The gateway failed on this request.", type="api_error").response()
+    return error_response(
+        GatewayError(500, "The gateway failed on this request.", type="api_error")
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -110,6 +121,10 @@ class GatewayApp:
             **anthropic.endpoints(services),
         }
 
+    def let_clients_go(self) -> None:
+        """The server is stopping: clients waiting on people get a retryable 503."""
+        self.services.human.let_clients_go()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             refused = self.guard.refuse(scope)
@@ -119,7 +134,7 @@ class GatewayApp:
                 elif scope["path"] in anthropic.PATHS:  # that door answers in its own envelope
                     await anthropic.refuse(refused, send, receive)
                 else:
-                    await refused.response()(scope, receive, send)
+                    await error_response(refused)(scope, receive, send)
                 return
             if scope["method"] == "POST":
                 endpoint = self._direct.get(scope["path"])

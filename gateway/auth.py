@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.errors import GatewayError, unauthorized
-from gateway.store.base import Store
+from gateway.human.store import Store
 
 ANONYMOUS = "anonymous"
 SECRET_BYTES = 32

@@ -16,15 +16,15 @@ from pathlib import Path
 from gateway.config import Config, ConfigError, load_config
 from gateway.export.calibration import table
 from gateway.export.chart import calibration_svg
-from gateway.export.formats import CONTENT_SHAPES, FORMATS
+from gateway.export.datasets import CONTENT_SHAPES, FORMATS
 from gateway.export.images import ImageFiles
 from gateway.export.options import FILTERS, OptionError, export_query, parse_time, task_filter
 from gateway.export.redact import LineFinisher
 from gateway.export.report import agreement_table, calibrations, describe, purge
 from gateway.export.stream import OUTCOMES, ExportStats, export_lines
 from gateway.human.agreement import AGREEMENT_DAYS, grade_agreement
+from gateway.human.store import Store
 from gateway.store.backends import store_for
-from gateway.store.base import Store
 
 COMMANDS = ("export", "report", "purge")
 

@@ -1,11 +1,17 @@
-"""The one OpenAI error envelope, and the exception the gateway raises to send it."""
+"""The gateway's errors: plain exceptions the domain raises and every door maps.
+
+A ``GatewayError`` carries what any door needs to answer with it: a status class
+(HTTP's numbers, which every wire this gateway speaks uses), a message, an error
+type and code, and whether a retry can help. It knows nothing of HTTP libraries;
+``gateway/http/responses.py`` turns it into a reply, and each door chooses the
+envelope (OpenAI's by default, Anthropic's on its own door).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-from starlette.responses import Response
 
 JSON_HEADERS = (("content-type", "application/json"),)
 
@@ -43,14 +49,6 @@ class GatewayError(Exception):
 
     def body(self) -> bytes:
         return orjson.dumps(self.envelope())
-
-    def response(self, headers: dict[str, str] | None = None) -> Response:
-        return Response(
-            self.body(),
-            status_code=self.status,
-            media_type="application/json",
-            headers={**self.headers, **(headers or {})},
-        )
 
 
 def error_envelope(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.config import HUMAN_MODEL, HYBRID_SUFFIX, Config, ConfigError, ModelConfig
-from gateway.policy import Policy
-from gateway.upstream import Target, Upstream
+from gateway.forward.upstream import Target, Upstream
+from gateway.human.work import HumanRoute
+from gateway.hybrid.policy import Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,18 +16,6 @@ class ForwardRoute:
 
     chain: tuple[Target, ...]
     kind: str = "forward"
-
-
-@dataclass(frozen=True, slots=True)
-class HumanRoute:
-    """Make a task for a person and wait for the answer."""
-
-    timeout_s: float
-    keepalive_s: float
-    groups: tuple[str, ...] = ()  # reviewer groups that see its tasks; empty: everyone
-    escalate_after_s: float | None = None  # unclaimed this long: escalate_to see it too
-    escalate_to: tuple[str, ...] = ()
-    kind: str = "human"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 from gateway.auth import ClientAuth, ReviewerAuth
 from gateway.config import Config
-from gateway.events import Events
+from gateway.events.fanout import Events
+from gateway.forward.upstream import Upstream
 from gateway.human.queue import TaskQueue
-from gateway.human.serve import HumanService
-from gateway.hybrid import HybridService
+from gateway.human.service import HumanService
+from gateway.human.stats import Stats
+from gateway.hybrid.service import HybridService
 from gateway.metrics import Metrics
 from gateway.routing import Router
-from gateway.stats import Stats
-from gateway.upstream import Upstream
 
 
 @dataclass

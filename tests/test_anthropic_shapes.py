@@ -12,14 +12,14 @@ import pytest
 from anthropic.types import ErrorResponse, Message, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
-from gateway.checks import check_model_request
 from gateway.config import ConfigError, load_config
 from gateway.doors.anthropic import errors, shapes
 from gateway.doors.anthropic.convert import computer_name, conversation, session_hint
 from gateway.doors.anthropic.models import MessagesRequest, parsed
 from gateway.doors.anthropic.output import action_of, read_message
+from gateway.doors.openai.checks import check_model_request
+from gateway.doors.openai.shapes import chat_completion
 from gateway.errors import GatewayError
-from gateway.human.answers import chat_completion
 from gateway.human.request import kind_of, normalise_tools, preview_of, prompt_tokens
 from gateway.human.task import Task
 from gateway.human.validate import checked_replies, parse_answer

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 from reviewer_client import WEATHER_TOOL, data_url, png
 
 from gateway.export.convert import Unconvertible, computer_tool, items_to_messages
-from gateway.export.formats import dpo_line, eval_line, line_as_parts, sft_line, verdict
+from gateway.export.datasets import dpo_line, eval_line, line_as_parts, sft_line, verdict
 from gateway.export.images import ImageFiles
 from gateway.export.redact import LineFinisher
 from gateway.export.validate_sft import dpo_problems, sft_problems

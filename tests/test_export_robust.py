@@ -16,8 +16,8 @@ import pytest
 
 from gateway.export.stream import ExportQuery, ExportStats, export_lines
 from gateway.export.validate_sft import dpo_problems, sft_problems
+from gateway.human.store import AuditEntry, Guard
 from gateway.human.task import ANSWERED, PENDING, Task
-from gateway.store.base import AuditEntry, Guard
 from gateway.store.sqlite import SQLiteStore
 
 GOOD_REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import GatewayError
-from gateway.human.formats import checked_content, output_format_of, strict_schema
+from gateway.human.output_formats import checked_content, output_format_of, strict_schema
 from gateway.human.request import choices_wanted
 
 SCHEMA = {

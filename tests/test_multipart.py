@@ -6,7 +6,7 @@ import httpx2
 import pytest
 
 from gateway.errors import GatewayError
-from gateway.multipart import ModelField, boundary_of
+from gateway.http.multipart import ModelField, boundary_of
 
 
 def encode(data: dict[str, str], files: dict[str, tuple[str, bytes, str]]) -> tuple:

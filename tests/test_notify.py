@@ -15,7 +15,7 @@ from harness import ThreadedServer, closed_port, openai_client, run_gateway, wai
 from reviewer_client import Reviewer, background
 
 from gateway.config import WebhookConfig
-from gateway.notify import message_body, signature, task_link
+from gateway.events.webhooks import message_body, signature, task_link
 
 SECRET = "s3cret-for-tests"
 

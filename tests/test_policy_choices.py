@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from gateway.config import ModelConfig
-from gateway.policy import Policy
-from gateway.replies import parse_reply
+from gateway.doors.openai.model_reader import parse_reply
+from gateway.hybrid.policy import Policy
 
 
 def policy(**settings) -> Policy:

@@ -14,9 +14,10 @@ from harness import openai_client, run_gateway
 from PIL import Image
 from reviewer_client import WEATHER_TOOL, background, data_url, png
 
+from gateway.app import SHAPERS
 from gateway.human.steps import Steps, session_name
+from gateway.human.store import AuditEntry, Change
 from gateway.human.task import Task
-from gateway.store.base import AuditEntry, Change
 from gateway.store.sqlite import SQLiteStore
 
 OWNER = "ab" * 8
@@ -46,7 +47,7 @@ def chat_result(message: dict) -> dict:
 
 
 def test_chat_text_answers_link_by_content_and_identical_runs_stay_apart() -> None:
-    steps = Steps()
+    steps = Steps(SHAPERS)
     first = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
     reply = {"role": "assistant", "content": "Hello!"}
     # Two independent runs that begin alike and got the same answer.
@@ -69,7 +70,7 @@ def test_chat_text_answers_link_by_content_and_identical_runs_stay_apart() -> No
 
 
 def test_minted_ids_link_tool_outputs_computer_outputs_and_previous_response_ids() -> None:
-    steps = Steps()
+    steps = Steps(SHAPERS)
     call = {"id": "call_x1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
     answered(
         steps,
@@ -228,7 +229,7 @@ async def test_answers_recorded_by_another_process_are_indexed(tmp_path) -> None
     store = SQLiteStore(tmp_path / "steps.db")
     await store.open()
     try:
-        steps = Steps()
+        steps = Steps(SHAPERS)
         await steps.rebuild(store)
         request = {"messages": [{"role": "user", "content": "Ping?"}]}
         task = Task("task_other", "answered", "chat.completions", "human", "human_route",

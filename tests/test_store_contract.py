@@ -14,8 +14,7 @@ import uuid
 
 import pytest
 
-from gateway.human.task import ANSWERED, CANCELLED, CLAIMED, EXPIRED, OPEN, PENDING, Task
-from gateway.store.base import (
+from gateway.human.store import (
     EXPIRY,
     GONE,
     LEASE,
@@ -26,6 +25,7 @@ from gateway.store.base import (
     StoredResponse,
     StoreUnavailable,
 )
+from gateway.human.task import ANSWERED, CANCELLED, CLAIMED, EXPIRED, OPEN, PENDING, Task
 from gateway.store.migrations import steps
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SQLiteStore

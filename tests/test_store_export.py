@@ -12,8 +12,8 @@ from test_store_contract import stores as stores  # the two-backend fixture
 
 from gateway.export.stream import ExportQuery, export_lines
 from gateway.human.query import SessionFilter, TaskFilter
+from gateway.human.store import Guard, StoredResponse
 from gateway.human.task import ANSWERED, EXPIRED, REJECTED, Task
-from gateway.store.base import Guard, StoredResponse
 from gateway.store.export_sql import INLINE_BODY_BYTES
 
 

@@ -9,8 +9,8 @@ import test_store_contract as contract
 from test_store_contract import claim, entry, made, race
 
 from gateway.human.grades import Grade
+from gateway.human.store import ESCALATE, Due, Guard
 from gateway.human.task import ANSWERED, CLAIMED, OPEN, PENDING
-from gateway.store.base import ESCALATE, Due, Guard
 
 # The contract's fixtures: each backend, and two stores (processes) on one database.
 stores = contract.stores

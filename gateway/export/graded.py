@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.export.convert import draft_message
-from gateway.export.formats import conversation, record_line
+from gateway.export.datasets import conversation, record_line
 from gateway.human.grades import Grade
 from gateway.human.task import ANSWERED, Task
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from gateway.export.formats import CONTENT_SHAPES, FORMATS
+from gateway.export.datasets import CONTENT_SHAPES, FORMATS
 from gateway.export.stream import OUTCOMES, ExportQuery
 from gateway.human.query import TaskFilter
 

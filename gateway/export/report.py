@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from gateway.config import Config
 from gateway.export.calibration import ADVISED_ERROR, Calibration, calibrate
-from gateway.export.formats import verdict
+from gateway.export.datasets import verdict
 from gateway.export.graded import majority
 from gateway.export.stream import ExportStore, finished_tasks
 from gateway.human.query import Purged, TaskFilter

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.export.convert import Unconvertible
-from gateway.export.formats import (
+from gateway.export.datasets import (
     ALIASES,
     BUILDERS,
     VERDICTS,

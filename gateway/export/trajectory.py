@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.export.convert import answer_message, chat_tools, draft_message
-from gateway.export.formats import conversation, verdict
+from gateway.export.datasets import conversation, verdict
 from gateway.human.task import Task
 
 

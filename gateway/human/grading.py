@@ -19,10 +19,10 @@ from gateway.config import RubricConfig
 from gateway.errors import GatewayError, conflict, not_found, unprocessable
 from gateway.human.grades import Grade, read_grade
 from gateway.human.patterns import bounded_patterns
+from gateway.human.store import AuditEntry, Store
 from gateway.human.task import GRADE, Task
 from gateway.human.validate import checked_replies, parse_answer
 from gateway.metrics import Metrics
-from gateway.store.base import AuditEntry, Store
 
 
 class Grading:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.call import gateway_headers
 from gateway.errors import GatewayError
 from gateway.human.task import EXPIRED, REJECTED, Task
 
@@ -28,16 +27,6 @@ class Escalation:
     draft: dict[str, Any] | None = None
     confidence: float | None = None
     timeout_reply: HeldReply | None = None  # sent instead of a timeout error (on_timeout = "draft")
-
-    def headers(self, task: Task, answered_by: str) -> list[tuple[bytes, bytes]]:
-        """The ``x-gateway-*`` headers of a reply on this route."""
-        return gateway_headers(
-            self.route,
-            answered_by,
-            task=task.id,
-            escalation=None if self.route == "human" else self.reason,
-            confidence=self.confidence,
-        )
 
 
 HUMAN_ROUTE = Escalation()

@@ -11,7 +11,7 @@ stored. A process sets a local timer for the deadlines it knows of, for
 precision, and every process sweeps the store for due deadlines every
 ``store.sweep_s``, so a task whose process died is still acted on; the
 conditional write makes each action happen exactly once cluster-wide. The timers,
-the sweep and the notification handling live in ``gateway.human.upkeep``.
+the sweep and the notification handling live in ``gateway.human.deadlines``.
 """
 
 from __future__ import annotations
@@ -25,20 +25,9 @@ from typing import Any
 
 from gateway.config import HumanConfig
 from gateway.errors import conflict, not_found
-from gateway.events import Events
-from gateway.human.task import (
-    ANSWERED,
-    CLAIMED,
-    FINISHED,
-    OPEN,
-    PENDING,
-    REJECTED,
-    STATUSES,
-    Task,
-)
-from gateway.human.upkeep import Upkeep
-from gateway.metrics import Metrics
-from gateway.store.base import (
+from gateway.events.fanout import Events
+from gateway.human.deadlines import Upkeep
+from gateway.human.store import (
     ESCALATE,
     EXPIRY,
     GONE,
@@ -49,6 +38,17 @@ from gateway.store.base import (
     Store,
     StoreUnavailable,
 )
+from gateway.human.task import (
+    ANSWERED,
+    CLAIMED,
+    FINISHED,
+    OPEN,
+    PENDING,
+    REJECTED,
+    STATUSES,
+    Task,
+)
+from gateway.metrics import Metrics
 
 
 @dataclass(slots=True, eq=False)
@@ -135,7 +135,7 @@ class TaskQueue(Upkeep):
             return task
         return self._track(task)
 
-    async def create(self, task: Task, request: bytes) -> Waiting:
+    async def create(self, task: Task, request: bytes, original: bytes | None = None) -> Waiting:
         """Store a new task; its creator is attached. When another request made the
         open task for the same dedup key first, this attaches to that one.
 
@@ -144,7 +144,7 @@ class TaskQueue(Upkeep):
         """
         task.clients = 0 if task.polled else 1
         entry = self._entry(task, "created", None, task.reason)
-        stored, made = await self._store(self.store.create(task, request, entry))
+        stored, made = await self._store(self.store.create(task, request, entry, original))
         if made:
             self.metrics.task_created(stored.model, stored.kind)
         if made and stored.escalate_at is not None:

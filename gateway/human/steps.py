@@ -36,8 +36,9 @@ from typing import Any
 import orjson
 
 from gateway.human.request import messages_of, texts
+from gateway.human.store import Change, Store
 from gateway.human.task import Task
-from gateway.store.base import Change, Store
+from gateway.human.work import Shapers
 
 INDEX_LIMIT = 100_000  # keys kept; the oldest go first
 TEXT_CANDIDATES = 8  # tasks kept per text key (independent runs that look alike)
@@ -78,7 +79,7 @@ def _chain(items: list[Any], start: bytes = b"") -> list[bytes]:
     return digests
 
 
-def _ids_in(api: str, items: list[Any]) -> list[str]:
+def ids_in(api: str, items: list[Any]) -> list[str]:
     """Ids a conversation mentions, newest last: tool call and item ids."""
     found: list[str] = []
     for item in items:
@@ -95,22 +96,6 @@ def _ids_in(api: str, items: list[Any]) -> list[str]:
                 if isinstance(item.get(key), str):
                     found.append(item[key])
     return found
-
-
-def answer_items(api: str, result: dict[str, Any]) -> list[Any]:
-    """What the client received, as the items it would send back."""
-    if api == "chat.completions":
-        choices = result.get("choices") or [{}]
-        return [choices[0].get("message") or {}]
-    return list(result.get("output") or [])
-
-
-def minted_ids(api: str, result: dict[str, Any]) -> list[str]:
-    """Every id the gateway put in an answer."""
-    if api == "chat.completions":
-        return _ids_in(api, answer_items(api, result))
-    ids = _ids_in(api, answer_items(api, result))
-    return [result["id"], *ids] if isinstance(result.get("id"), str) else ids
 
 
 def session_name(api: str, data: dict[str, Any]) -> str:
@@ -132,8 +117,9 @@ def session_name(api: str, data: dict[str, Any]) -> str:
 class Steps:
     """The in-memory index from minted ids and answer texts to the tasks behind them."""
 
-    def __init__(self, limit: int = INDEX_LIMIT) -> None:
+    def __init__(self, shapers: Shapers, limit: int = INDEX_LIMIT) -> None:
         self.limit = limit
+        self._shapers = shapers  # each door reads back the answers it shaped
         self._ids: OrderedDict[tuple[str, str, str], Step] = OrderedDict()
         self._texts: OrderedDict[tuple[str, str, bytes], list[Step]] = OrderedDict()
         self._followed: OrderedDict[str, None] = OrderedDict()  # tasks with a next step
@@ -144,12 +130,13 @@ class Steps:
 
     def answered(self, task: Task, request: dict[str, Any]) -> None:
         """Index an answered task by the ids in its answer and by its whole conversation."""
-        if task.result is None:
+        shaper = self._shapers.get(task.dialect)
+        if task.result is None or shaper is None:
             return
         step = Step(task.id, task.step, task.session)
-        for minted in minted_ids(task.api, task.result):
+        for minted in shaper.minted_ids(task):
             self._put(self._ids, (task.owner, task.api, minted), step)
-        items = [*messages_of(task.api, request), *answer_items(task.api, task.result)]
+        items = [*messages_of(task.api, request), *shaper.answer_items(task)]
         digests = _chain(items)
         if digests:
             key = (task.owner, task.api, digests[-1])
@@ -213,7 +200,7 @@ class Steps:
         items = messages_of(api, data)
         best: tuple[int, Step] | None = None
         for position, item in enumerate(items):
-            for minted in _ids_in(api, [item]):
+            for minted in ids_in(api, [item]):
                 step = self._ids.get((owner, api, minted))
                 if step is not None:
                     best = (position, step)

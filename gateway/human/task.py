@@ -70,6 +70,7 @@ class Task:
     rubric: str | None = None  # a grade task's rubric (config [rubrics])
     reviews: int = 1  # a grade task is done after this many different reviewers' grades
     graded: int = 0  # grades so far
+    dialect: str = "openai"  # the door whose shaper turns the answer into the client's body
 
     @property
     def is_open(self) -> bool:

@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.checks import json_too_deep, too_deep
 from gateway.errors import GatewayError, unprocessable
 from gateway.human.answers import Reply
-from gateway.human.formats import check_schema, checked_content, strict_schema
+from gateway.human.output_formats import check_schema, checked_content, strict_schema
 from gateway.human.request import COMPUTER_TOOL_TYPES
+from gateway.human.schemas import json_too_deep, too_deep
 from gateway.human.task import Task
 
 

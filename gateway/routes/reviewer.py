@@ -11,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.asgi import peer
 from gateway.auth import ReviewerAuth, bearer_token
 from gateway.errors import GatewayError, bad_request, not_found, unauthorized
+from gateway.http.asgi import peer
+from gateway.http.responses import error_response
 from gateway.human.grades import describe
 from gateway.human.groups import Groups, sees
 from gateway.human.request import decode_image, image_urls, link_images, raster_type
@@ -280,7 +281,7 @@ def routes(services: Services) -> list[BaseRoute]:
         if known:
             response = json_response({"ok": True})
         else:
-            response = unauthorized("Reviewer login required.").response()
+            response = error_response(unauthorized("Reviewer login required."))
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.config import StoreConfig
-from gateway.store.base import Store
+from gateway.human.store import Store
 
 
 def store_for(config: StoreConfig) -> Store:

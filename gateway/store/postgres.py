@@ -26,10 +26,7 @@ import orjson
 
 from gateway.human.grades import Grade
 from gateway.human.query import Purged, SessionFilter, SessionSummary, TaskFilter
-from gateway.human.task import FINISHED, OPEN, Task
-from gateway.store import export_sql, sql
-from gateway.store import postgres_sql as q
-from gateway.store.base import (
+from gateway.human.store import (
     AuditEntry,
     Change,
     Due,
@@ -39,6 +36,9 @@ from gateway.store.base import (
     StoredResponse,
     StoreUnavailable,
 )
+from gateway.human.task import FINISHED, OPEN, Task
+from gateway.store import export_sql, sql
+from gateway.store import postgres_sql as q
 from gateway.store.postgres_notify import Notifier
 
 T = TypeVar("T")
@@ -129,12 +129,15 @@ class PostgresStore(Notifier):
 
     # -- tasks: conditional writes --------------------------------------------------------
 
-    async def create(self, task: Task, request: bytes, entry: AuditEntry) -> tuple[Task, bool]:
+    async def create(
+        self, task: Task, request: bytes, entry: AuditEntry, original: bytes | None = None
+    ) -> tuple[Task, bool]:
         # One statement (one round trip, one transaction) inserts the task and, only
         # if it was inserted, its request, audit entry, attachment and notification.
         args = [
             *sql.task_row(task),
             request,
+            original,
             *sql.audit_args(entry),
             self.process,
             task.clients,
@@ -259,6 +262,9 @@ class PostgresStore(Notifier):
 
     async def request(self, task_id: str) -> bytes | None:
         return await self._call(lambda conn: conn.fetchval(q.REQUEST, task_id))
+
+    async def original(self, task_id: str) -> bytes | None:
+        return await self._call(lambda conn: conn.fetchval(q.ORIGINAL, task_id))
 
     async def list(
         self,

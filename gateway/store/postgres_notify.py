@@ -15,8 +15,8 @@ import logging
 
 import asyncpg
 
+from gateway.human.store import Change, Listener
 from gateway.store import postgres_sql as q
-from gateway.store.base import Change, Listener
 
 log = logging.getLogger("gateway.store")
 RECONNECT_S = 1.0

@@ -53,7 +53,7 @@ async def migrate(conn: asyncpg.Connection) -> None:
 
 CREATE = sql.numbered(
     f"WITH t AS ({sql.INSERT_TASK}), "
-    "r AS (INSERT INTO requests (task_id, body) SELECT id, ?::bytea FROM t), "
+    "r AS (INSERT INTO requests (task_id, body, original) SELECT id, ?::bytea, ?::bytea FROM t), "
     "a AS (INSERT INTO audit (task_id, at, event, actor, detail) "
     "SELECT ?::text, ?::float8, ?::text, ?::text, ?::text FROM t), "
     "c AS (INSERT INTO attachments (task_id, process, clients) "
@@ -85,6 +85,7 @@ GRADES_SINCE = sql.numbered(sql.GRADES_SINCE)
 FINISHED_AMONG = sql.select_tasks(f"WHERE id = ANY($1::text[]) AND {sql.FINISHED_WHERE}")
 FIND = sql.numbered(sql.FIND)
 REQUEST = sql.numbered(sql.REQUEST)
+ORIGINAL = sql.numbered(sql.ORIGINAL)
 AUDIT = sql.numbered(sql.AUDIT) + " ORDER BY seq"
 ANSWER_SECONDS = sql.numbered(sql.ANSWER_SECONDS)
 KIND_COUNTS = sql.numbered(sql.KIND_COUNTS)

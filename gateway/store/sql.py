@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 
 from gateway.human.grades import Grade
+from gateway.human.store import DEADLINES, ESCALATE, GONE, LEASE, AuditEntry, Guard
 from gateway.human.task import ANSWERED, OPEN, REJECTED, Task
-from gateway.store.base import DEADLINES, ESCALATE, GONE, LEASE, AuditEntry, Guard
 
 COLUMNS = tuple(f.name for f in fields(Task))
 COLUMN_LIST = ", ".join(COLUMNS)
@@ -34,7 +34,7 @@ INSERT_TASK = (
     f"ON CONFLICT (dedup) WHERE status IN {_OPEN_SQL} DO NOTHING RETURNING {COLUMN_LIST}"
 )
 OPEN_BY_DEDUP = f"SELECT {COLUMN_LIST} FROM tasks WHERE dedup = ? AND status IN {_OPEN_SQL}"
-INSERT_REQUEST = "INSERT INTO requests (task_id, body) VALUES (?, ?)"
+INSERT_REQUEST = "INSERT INTO requests (task_id, body, original) VALUES (?, ?, ?)"
 INSERT_AUDIT = "INSERT INTO audit (task_id, at, event, actor, detail) VALUES (?, ?, ?, ?, ?)"
 ATTACH = (  # args: count, task id
     f"UPDATE tasks SET clients = clients + ?, gone_at = NULL "
@@ -77,6 +77,7 @@ FIND = (
     f"ORDER BY CASE WHEN status IN {_OPEN_SQL} THEN 0 ELSE 1 END, answered_at DESC LIMIT 1"
 )
 REQUEST = "SELECT body FROM requests WHERE task_id = ?"
+ORIGINAL = "SELECT original FROM requests WHERE task_id = ?"
 AUDIT = "SELECT task_id, at, event, actor, detail FROM audit WHERE task_id = ?"  # + order
 STATUS_COUNTS = "SELECT status, COUNT(*) FROM tasks GROUP BY status"
 KIND_COUNTS = "SELECT kind, status, COUNT(*) FROM tasks WHERE created_at >= ? GROUP BY kind, status"

@@ -20,9 +20,7 @@ import orjson
 
 from gateway.human.grades import Grade
 from gateway.human.query import Purged, SessionFilter, SessionSummary, TaskFilter
-from gateway.human.task import FINISHED, OPEN, Task
-from gateway.store import export_sql, sql
-from gateway.store.base import (
+from gateway.human.store import (
     AuditEntry,
     Change,
     Due,
@@ -32,6 +30,8 @@ from gateway.store.base import (
     StoredResponse,
     StoreUnavailable,
 )
+from gateway.human.task import FINISHED, OPEN, Task
+from gateway.store import export_sql, sql
 from gateway.store.sqlite_migrate import migrate
 
 T = TypeVar("T")
@@ -128,13 +128,15 @@ class SQLiteStore:
 
     # -- tasks: conditional writes --------------------------------------------------------
 
-    async def create(self, task: Task, request: bytes, entry: AuditEntry) -> tuple[Task, bool]:
+    async def create(
+        self, task: Task, request: bytes, entry: AuditEntry, original: bytes | None = None
+    ) -> tuple[Task, bool]:
         def write(db: sqlite3.Connection) -> tuple[Task, bool]:
             row = db.execute(sql.INSERT_TASK, sql.task_row(task)).fetchone()
             if row is None:
                 found = db.execute(sql.OPEN_BY_DEDUP, (task.dedup,)).fetchone()
                 return sql.task_from_row(found), False
-            db.execute(sql.INSERT_REQUEST, (task.id, request))
+            db.execute(sql.INSERT_REQUEST, (task.id, request, original))
             db.execute(sql.INSERT_AUDIT, sql.audit_args(entry))
             if task.clients > 0:
                 db.execute(sql.ATTACH_ROW, (task.id, self.process, task.clients))
@@ -245,6 +247,10 @@ class SQLiteStore:
 
     async def request(self, task_id: str) -> bytes | None:
         rows = await self._run(self._all, sql.REQUEST, (task_id,))
+        return rows[0][0] if rows else None
+
+    async def original(self, task_id: str) -> bytes | None:
+        rows = await self._run(self._all, sql.ORIGINAL, (task_id,))
         return rows[0][0] if rows else None
 
     async def list(

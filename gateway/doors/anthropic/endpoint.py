@@ -17,20 +17,19 @@ from dataclasses import dataclass
 import orjson
 from starlette.routing import BaseRoute, Route
 
-from gateway.asgi import header, peer
-from gateway.body import RequestHead, parse_body, read_body
-from gateway.call import Call, gateway_headers
-from gateway.checks import check_model_request
 from gateway.doors.anthropic.convert import conversation, session_hint
-from gateway.doors.anthropic.hybrid import Hybrid
 from gateway.doors.anthropic.models import CountTokensRequest, MessagesRequest, parsed
-from gateway.doors.anthropic.people import People
+from gateway.doors.anthropic.people import serve_human, serve_hybrid
 from gateway.doors.anthropic.replies import Client
+from gateway.doors.openai.checks import check_model_request
 from gateway.errors import GatewayError, bad_request, not_found
+from gateway.forward.upstream import UpstreamBroke, UpstreamFailure, open_chain, relay
+from gateway.http.asgi import header, peer
+from gateway.http.body import RequestHead, parse_body, read_body
+from gateway.http.call import Call, gateway_headers
 from gateway.human.request import prompt_tokens
 from gateway.routing import ForwardRoute, HumanRoute, HybridRoute
 from gateway.services import Services
-from gateway.upstream import UpstreamBroke, UpstreamFailure, open_chain, relay
 
 API = "messages"
 API_FORM = "chat.completions"  # the conversation form a request is translated into
@@ -57,8 +56,6 @@ class MessagesEndpoint:
         self.count = count
         self.path = "/v1/messages/count_tokens" if count else "/v1/messages"
         self.limit = services.config.server.max_body_bytes
-        self.people = People(services.human, services.metrics)
-        self.hybrid = Hybrid(self.people, services.metrics, services.stats)
 
     async def __call__(self, scope, receive, send) -> None:
         started = time.perf_counter()
@@ -98,8 +95,8 @@ class MessagesEndpoint:
             return await self.count_tokens(client, data)
         call = self.call(scope, client, body, data, owner, started)
         if isinstance(route, HumanRoute):
-            return await self.people.serve(client, call, route)
-        return await self.hybrid.serve(client, call, route, body)
+            return await serve_human(client, call, route, self.services.human, body)
+        return await serve_hybrid(client, call, route, self.services.hybrid, body)
 
     def call(
         self, scope, client: Client, body: bytes, data: dict, owner: bytes, started: float

@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from gateway.replies import ModelOutput, sse_json
+from gateway.http.sse import sse_json
+from gateway.hybrid.output import ModelOutput
 
 _FINISH = {"max_tokens": "length", "tool_use": "tool_calls", "refusal": "stop"}
 _CLICKS = {"left_click": "left", "right_click": "right", "middle_click": "wheel"}

@@ -1,107 +1,152 @@
-"""The human route on this door: the request (in conversation form) becomes a task,
-the client waits, and gets the person's answer as a Messages response.
+"""Human and hybrid routes on this door: the request (in conversation form) goes to the
+core's services, and their outcomes go back in Anthropic's shape.
 
 The task is made by the human service exactly as for a Chat Completions request
-(same dedup key rules, steps, sessions, validation of the answer); waiting and
-delivery are this door's own, because the answer goes out in Anthropic's shape:
-streaming clients get ``ping`` events while the person works (the status line goes
-out with the first), a client that leaves is detached (its task is cancelled after
-the re-attach grace), a retry of the same request re-attaches to its task.
+(same dedup rules, steps, sessions, validation of the answer). Streaming clients get
+``ping`` events while the person (or the model) works, the status line going out
+with the first; a client that leaves is detached (its task is cancelled after the
+re-attach grace); a retry of the same request re-attaches to its task. A person's
+answer, stored in chat form, is turned into a Message on the way out.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
+from collections.abc import AsyncIterator
 
 import orjson
 
-from gateway.call import Call
 from gateway.doors.anthropic import shapes
 from gateway.doors.anthropic.convert import computer_name
+from gateway.doors.anthropic.output import read_message
 from gateway.doors.anthropic.replies import Client
-from gateway.errors import GatewayError
-from gateway.human.outcome import HUMAN_ROUTE, Escalation, outcome_error
-from gateway.human.queue import Waiting
-from gateway.human.serve import CLIENT_CLOSED, RESTART_RETRY_AFTER_S, HumanService
-from gateway.human.task import ANSWERED, EXPIRED, Task
-from gateway.metrics import Metrics
-from gateway.routing import HumanRoute
-from gateway.streams import client_gone
+from gateway.forward.model import UpstreamModel, UpstreamReply, relay_reply
+from gateway.http.call import Call, escalation_headers, gateway_headers
+from gateway.http.respond import client_gone
+from gateway.human.outcome import HUMAN_ROUTE, Escalation
+from gateway.human.service import HumanService
+from gateway.human.task import Task
+from gateway.human.work import Answered, ClientLeft, DraftSent, Ended, HumanRoute, Tick, Work
+from gateway.hybrid.model import Passed, Relayed
+from gateway.hybrid.output import ModelOutput
+from gateway.hybrid.service import Consult, HybridOutcome, HybridService
+from gateway.routing import HybridRoute
+
+CLIENT_CLOSED = 499  # nginx's code for a client that left before its answer
+REVIEW_HEADER = b"x-human-review"  # "always": the client asks for a person
 
 
-class People:
-    """Serves this door's calls on human routes (and hybrid calls sent to a person)."""
+class AnthropicReader:
+    """The ``OutputReader`` of Messages replies, JSON or SSE."""
 
-    def __init__(self, human: HumanService, metrics: Metrics) -> None:
-        self.human = human
-        self.queue = human.queue
-        self.metrics = metrics
+    __slots__ = ("computer",)
 
-    async def serve(
-        self, client: Client, call: Call, route: HumanRoute, why: Escalation = HUMAN_ROUTE
-    ) -> int:
-        """Make or find the task for this call, wait for its outcome and reply."""
-        found = await self.queue.find(self.human.dedup_key(call))
-        if isinstance(found, Task):
-            return await self.deliver(client, call, found, why)
-        if found is not None:
-            await self.queue.attach(found)
-            waiting = found
-        else:
-            task, request = await self.human.new_task(call, route, why)
-            waiting = await self.queue.create(task, request)
-            if waiting.task.id == task.id:  # else a concurrent retry had made it
-                self.metrics.escalated(call.head.model, why.reason)
-        gone = asyncio.ensure_future(client_gone(call))
-        stopping = self.human.stopping()
-        keepalive_s = route.keepalive_s if call.head.stream else None
-        try:
-            while not waiting.done.done():
-                await asyncio.wait(
-                    (waiting.done, gone, stopping),
-                    timeout=keepalive_s,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if waiting.done.done():
-                    break
-                if gone.done():
-                    await self.queue.detach(waiting)
-                    return CLIENT_CLOSED
-                if stopping.done():
-                    return await self.restarting(client, waiting, why)
-                await client.ping(why.headers(waiting.task, "human"))
-        finally:
-            gone.cancel()
-        return await self.deliver(client, call, waiting.done.result(), why)
+    def __init__(self, computer: str | None) -> None:
+        self.computer = computer  # the declared computer tool's name, if any
 
-    async def deliver(self, client: Client, call: Call, task: Task, why: Escalation) -> int:
-        """A finished task's outcome: the answer, the model's held reply, or an error."""
-        if task.status == EXPIRED and why.timeout_reply is not None:
-            held = why.timeout_reply
-            await client.raw(held.status, [*held.headers, *why.headers(task, "draft")], held.body)
-            return held.status
-        if task.status != ANSWERED:
-            status = await client.error(outcome_error(task), why.headers(task, "human"))
-            await self.queue.delivered(task)
-            return status
-        assert task.result is not None
-        body = shapes.message(task.result, computer_name(call.data))
-        headers = why.headers(task, self.human.answered_by(task))
-        if call.head.stream:
-            await client.stream(headers, shapes.stream(body))
-        else:
-            await client.json(200, headers, orjson.dumps(body))
-        await self.queue.delivered(task)
-        return 200
+    def read(self, body: bytes, stream: bool) -> ModelOutput:
+        return read_message(body, stream, self.computer)
 
-    async def restarting(self, client: Client, waiting: Waiting, why: Escalation) -> int:
-        """The server is stopping: a retryable error; the retry re-attaches to the task."""
-        error = GatewayError(
-            503,
-            "The gateway is restarting; retry this request to get the person's answer.",
-            type="api_error",
-            code="gateway_restarting",
-            retry=True,
-            headers={"retry-after": str(RESTART_RETRY_AFTER_S)},
-        )
-        return await client.error(error, why.headers(waiting.task, "human"))
+    def strip_logprobs(self, body: bytes, stream: bool) -> bytes:
+        return body  # Messages replies carry no logprobs
+
+
+def work_of(call: Call, original: bytes) -> Work:
+    """The call (already in chat form) as the core's ``Work``; ``original`` is the
+    client's own bytes (kept for ``records``, and the retry key)."""
+    return Work(
+        api=call.api,
+        dialect="openai",  # answers are stored in chat form; this door converts on the way out
+        model=call.head.model,
+        client=call.client,
+        data=call.data,
+        body=call.body,
+        stream=call.head.stream,
+        session_hint=call.header(b"x-session-id"),
+        original=original,
+    )
+
+
+async def serve_human(
+    client: Client, call: Call, route: HumanRoute, human: HumanService, original: bytes
+) -> int:
+    gone = functools.partial(client_gone, call)
+    outcomes = human.serve(work_of(call, original), route, gone)
+    return await send_outcomes(client, call, outcomes)
+
+
+async def serve_hybrid(
+    client: Client, call: Call, route: HybridRoute, hybrid: HybridService, original: bytes
+) -> int:
+    """The upstream gets the client's own bytes; the policy judges its Message."""
+    # Identity encoding: the gateway must read the reply it judges.
+    headers = [(k, v) for k, v in call.scope["headers"] if k != b"accept-encoding"]
+    path = call.path
+    if call.scope.get("query_string"):  # ?beta=true goes on, as the client sent it
+        path += "?" + call.scope["query_string"].decode("latin-1")
+    consult = Consult(
+        model=UpstreamModel(route.chain, path, call.head.model, headers),
+        reader=AnthropicReader(computer_name(call.data)),
+        body=original,
+        policy=route.policy,
+        human=route.human,
+        client_asks=(call.header(REVIEW_HEADER) or "").strip().lower() == "always",
+    )
+    gone = functools.partial(client_gone, call)
+    outcomes = hybrid.serve(work_of(call, original), consult, gone)
+    return await send_outcomes(client, call, outcomes, "hybrid")
+
+
+async def send_outcomes(
+    client: Client, call: Call, outcomes: AsyncIterator[HybridOutcome], route: str = "human"
+) -> int:
+    """Each outcome in Anthropic's shape; runs the iterator to its end (delivery)."""
+    status = CLIENT_CLOSED
+    why = HUMAN_ROUTE if route == "human" else Escalation(route=route)
+    async for outcome in outcomes:
+        if isinstance(outcome, Tick):
+            await client.ping(escalation_headers(_why(outcome.task, why), outcome.task, "human"))
+        elif isinstance(outcome, Answered):
+            task = outcome.task
+            assert task.result is not None
+            body = shapes.message(task.result, computer_name(call.data))
+            headers = escalation_headers(_why(task, why), task, outcome.answered_by)
+            if call.head.stream:
+                await client.stream(headers, shapes.stream(body))
+            else:
+                await client.json(200, headers, orjson.dumps(body))
+            status = 200
+        elif isinstance(outcome, Ended):
+            headers = escalation_headers(_why(outcome.task, why), outcome.task, "human")
+            status = await client.error(outcome.error, headers)
+        elif isinstance(outcome, DraftSent):
+            held = outcome.reply
+            headers = escalation_headers(_why(outcome.task, why), outcome.task, "draft")
+            await client.raw(held.status, [*held.headers, *headers], held.body)
+            status = held.status
+        elif isinstance(outcome, Passed):
+            held = outcome.reply
+            if outcome.error:  # the client's own mistake, relayed as it came
+                raw = held.body
+                body = b"event: error\ndata: " + raw.strip() + b"\n\n" if client.started else raw
+                await client.raw(held.status, held.headers, body)
+            else:
+                extra = gateway_headers("hybrid", "model", confidence=outcome.confidence)
+                await client.raw(held.status, [*held.headers, *extra], held.body)
+            status = held.status
+        elif isinstance(outcome, Relayed):
+            reply = outcome.reply
+            assert isinstance(reply, UpstreamReply)  # the port this door wired in
+            headers = gateway_headers("hybrid", "model")
+            await relay_reply(reply, client.send, client.receive, headers, outcome.copy)
+            status = reply.status
+        elif isinstance(outcome, ClientLeft):
+            status = CLIENT_CLOSED
+    return status
+
+
+def _why(task: Task | None, why: Escalation) -> Escalation:
+    """The headers' view of why a task exists: its stored reason and draft confidence."""
+    if why.route == "human" or task is None:
+        return why
+    return Escalation(reason=task.reason, route=why.route, confidence=task.confidence)

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.asgi import Headers, send_whole
 from gateway.doors.anthropic import errors
 from gateway.doors.anthropic.shapes import PING
 from gateway.errors import GatewayError
+from gateway.http.asgi import Headers, send_whole
 
 SSE_HEADERS: Headers = [
     (b"content-type", b"text/event-stream; charset=utf-8"),

@@ -26,7 +26,6 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
-from gateway.asgi import header, peer, send_whole
 from gateway.auth import ClientAuth
 from gateway.config import HUMAN_MODEL
 from gateway.doors.mcp import results
@@ -34,6 +33,7 @@ from gateway.doors.mcp.tools import TOOLS, ArgumentError, AskHuman, parse_argume
 from gateway.doors.mcp.waiting import Asker, Caller, Restarting
 from gateway.doors.mcp.work import MODEL, work_for
 from gateway.errors import GatewayError
+from gateway.http.asgi import header, peer, send_whole
 from gateway.metrics import Metrics
 from gateway.routing import HumanRoute
 from gateway.services import Services

@@ -13,8 +13,8 @@ from typing import Any
 import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.checks import json_too_deep, schema_problem
 from gateway.human.images import oversized
+from gateway.human.schemas import json_too_deep, schema_problem
 
 ASK_HUMAN = "ask_human"
 REQUEST_PERMISSION = "request_permission"

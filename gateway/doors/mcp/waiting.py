@@ -24,7 +24,7 @@ from gateway.doors.mcp.work import API, MODEL, McpWork
 from gateway.human.outcome import HUMAN_ROUTE
 from gateway.human.queue import TaskQueue
 from gateway.human.request import prompt_tokens
-from gateway.human.serve import HumanService
+from gateway.human.service import HumanService
 from gateway.human.steps import SESSION_WORDS
 from gateway.human.task import PENDING, Task
 

@@ -23,10 +23,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.asgi import peer
-from gateway.body import read_body
+from gateway.doors.cua import protocol as cua
 from gateway.errors import GatewayError, not_found
-from gateway.human import cua
+from gateway.http.asgi import peer
+from gateway.http.body import read_body
 from gateway.human.images import check_image_sizes
 from gateway.human.outcome import HUMAN_ROUTE
 from gateway.human.task import OPEN, Task

@@ -18,18 +18,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.asgi import header, peer, send_whole
-from gateway.body import parse_body, read_body
-from gateway.call import Call, gateway_headers
-from gateway.checks import check_model_request
+from gateway.doors.openai import shapes
+from gateway.doors.openai.checks import check_model_request
+from gateway.doors.openai.people import serve_human, serve_hybrid
 from gateway.errors import GatewayError, bad_request, model_not_found, not_found
-from gateway.human import answers
+from gateway.forward.upstream import UpstreamBroke, UpstreamFailure, open_chain, pass_on, relay
+from gateway.http.asgi import header, peer, send_whole
+from gateway.http.body import parse_body, read_body
+from gateway.http.call import Call, gateway_headers
+from gateway.http.respond import send_error, send_upstream_error
+from gateway.http.responses import error_response
+from gateway.human.store import StoredResponse
 from gateway.metrics import Metrics
 from gateway.routing import ForwardRoute, HumanRoute, HybridRoute
 from gateway.services import Services
-from gateway.store.base import StoredResponse
-from gateway.streams import send_error, send_upstream_error
-from gateway.upstream import UpstreamBroke, UpstreamFailure, open_chain, pass_on, relay
 
 FORWARD_HEADERS = tuple(gateway_headers("forward", "model"))  # the same on every forward
 MODEL_CREATED = 1700000000
@@ -80,7 +82,7 @@ class ModelEndpoint:
                 route = gateway_headers(seen.route_kind)
                 await send_error(seen.call, error, route)
             else:
-                await error.response()(scope, receive, send)
+                await error_response(error)(scope, receive, send)
             status = error.status
         except UpstreamFailure as failure:
             if seen.call is not None:
@@ -100,7 +102,7 @@ class ModelEndpoint:
             log.exception("%s model %r failed", self.api, seen.model)
             failed = GatewayError(500, "The gateway failed on this request.", type="api_error")
             with contextlib.suppress(RuntimeError):  # a reply had already begun
-                await failed.response()(scope, receive, send)
+                await error_response(failed)(scope, receive, send)
             status = 500
         services.metrics.request_done(seen.model, seen.route_kind, status)
 
@@ -121,8 +123,8 @@ class ModelEndpoint:
             return await forward(call, route, services.metrics)
         check_model_request(self.api, data)  # it may become a task: read it all
         if isinstance(route, HumanRoute):
-            return await services.human.serve(call, route)
-        return await services.hybrid.serve(call, route)
+            return await serve_human(call, route, services.human)
+        return await serve_hybrid(call, route, services.hybrid)
 
     def route(self, model: str, seen: Progress) -> ForwardRoute | HumanRoute | HybridRoute:
         """The model's route; 404 for an unknown model, 400 where people cannot answer."""
@@ -280,7 +282,7 @@ def routes(services: Services) -> list[BaseRoute]:
         order = query.get("order", "desc")
         if order not in ("asc", "desc"):
             raise bad_request("Invalid 'order': must be 'asc' or 'desc'.", param="order")
-        page = answers.input_item_page(response_id, stored.input, limit, order, query.get("after"))
+        page = shapes.input_item_page(response_id, stored.input, limit, order, query.get("after"))
         return Response(orjson.dumps(page), media_type="application/json")
 
     async def cancel(request: Request) -> Response:

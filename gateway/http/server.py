@@ -18,16 +18,28 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import uvicorn
 
-from gateway.app import GatewayApp, create_app
 from gateway.config import Config
-from gateway.connections import protocol_for
+from gateway.http.connections import protocol_for
 
-log = logging.getLogger("gateway.serving")
+log = logging.getLogger("gateway.http.server")
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 RESTART_PAUSE_S = 1.0  # between restarts of a worker that keeps dying
+
+
+class StoppableApp(Protocol):
+    """An ASGI app that can let its waiting clients go before a graceful stop."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None: ...
+
+    def let_clients_go(self) -> None: ...
+
+
+AppFactory = Callable[[Config], StoppableApp]
 
 
 class _Server(uvicorn.Server):
@@ -38,17 +50,15 @@ class _Server(uvicorn.Server):
     """
 
     async def shutdown(self, sockets=None) -> None:
-        self.config.app.services.human.let_clients_go()
+        self.config.app.let_clients_go()
         await super().shutdown(sockets)
 
 
-def serve(
-    config: Config, app: GatewayApp | None = None, sockets: list[socket.socket] | None = None
-) -> None:
+def serve(config: Config, app: StoppableApp, sockets: list[socket.socket] | None = None) -> None:
     """Run one gateway process until it is told to stop."""
     server = _Server(
         uvicorn.Config(
-            app or create_app(config),
+            app,
             host=config.server.host,
             port=config.server.port,
             log_level="info",
@@ -61,14 +71,14 @@ def serve(
     server.run(sockets=sockets)
 
 
-def _worker(config: Config, sock: socket.socket) -> None:
+def _worker(config: Config, make_app: AppFactory, sock: socket.socket) -> None:
     # Its own process group: a Ctrl-C at the terminal reaches the supervisor only,
     # which tells each worker once (a second SIGINT would make uvicorn exit at once).
     os.setpgrp()
-    serve(config, sockets=[sock])
+    serve(config, make_app(config), sockets=[sock])
 
 
-def serve_workers(config: Config, count: int) -> None:
+def serve_workers(config: Config, make_app: AppFactory, count: int) -> None:
     """Run ``count`` workers on one socket; replace any that dies; stop them all on
     SIGINT or SIGTERM."""
     made_dir = METRICS_DIR not in os.environ
@@ -83,7 +93,9 @@ def serve_workers(config: Config, count: int) -> None:
     stopping = False
 
     def start() -> multiprocessing.process.BaseProcess:
-        process = context.Process(target=_worker, args=(config, sock), name="hitl-gateway-worker")
+        process = context.Process(
+            target=_worker, args=(config, make_app, sock), name="hitl-gateway-worker"
+        )
         process.start()
         return process
 

@@ -16,16 +16,16 @@ from collections import Counter
 from typing import Any
 
 from gateway.config import RubricConfig
-from gateway.export.formats import draft_verdict
 from gateway.human.agreement import AGREEMENT_DAYS, grade_agreement
+from gateway.human.drafts import draft_verdict
 from gateway.human.queue import TaskQueue
-from gateway.store.base import StoreUnavailable
+from gateway.human.store import StoreUnavailable
 
 HOUR = 3600.0
 DAY = 24 * HOUR
 FLUSH_S = 5.0
 HYBRID_REQUESTS = "hybrid_requests"  # counter name in the store
-log = logging.getLogger("gateway.stats")
+log = logging.getLogger("gateway.human.stats")
 
 
 class Stats:
@@ -120,7 +120,7 @@ class Stats:
 
 def draft_outcome(draft: dict[str, Any], answer: dict[str, Any]) -> str:
     """``approve``, ``edit`` or ``replace``: the export's verdict on a draft (one rule for
-    both, see ``gateway.export.formats.draft_verdict``)."""
+    both, see ``gateway.human.drafts.draft_verdict``)."""
     return _OUTCOMES[draft_verdict(draft, answer)]
 
 

@@ -1,7 +1,7 @@
-"""Writing replies to a ``Call``: the one place the domain's replies become ASGI.
+"""Writing replies to a ``Call``: JSON, SSE streams and errors, as ASGI messages.
 
-The domain (human/serve.py, hybrid.py) says what to send through these
-functions and never builds an ASGI message itself.
+The doors encode the domain's outcomes through these functions and never build
+an ASGI message themselves.
 
 Replies may begin as an SSE stream before their outcome is known.
 
@@ -14,16 +14,13 @@ an error included, can only be more of the stream.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import orjson
-from aiohttp import ClientResponse
 
-from gateway.asgi import Headers, disconnected, send_whole
-from gateway.call import Call
 from gateway.errors import GatewayError
-from gateway.human.answers import KEEPALIVE, sse_data
-from gateway.upstream import relay
+from gateway.http.asgi import Headers, disconnected, send_whole
+from gateway.http.call import Call
+from gateway.http.sse import KEEPALIVE, sse_data
 
 SSE_HEADERS: Headers = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -95,20 +92,3 @@ async def send_stream(call: Call, headers: Headers, chunks: Iterable[bytes]) -> 
 async def client_gone(call: Call) -> None:
     """Return once the client has gone."""
     await disconnected(call.receive)
-
-
-async def relay_to(
-    call: Call, response: ClientResponse, headers: Headers, copy: list[bytes] | None = None
-) -> None:
-    """An upstream's reply, relayed to the client as it comes; ``copy`` collects its body
-    (a shadow sample reads the reply the client got, without holding it back)."""
-    if copy is None:
-        await relay(response, call.send, call.receive, headers)
-        return
-
-    async def send(message: Any) -> None:
-        if message["type"] == "http.response.body":
-            copy.append(message.get("body", b""))
-        await call.send(message)
-
-    await relay(response, send, call.receive, headers)

@@ -17,13 +17,13 @@ from typing import IO
 
 from starlette.routing import BaseRoute, Route
 
-from gateway.asgi import header, peer
-from gateway.body import BodyStream, body_chunks, declared_length
+from gateway.doors.openai.endpoints import FORWARD_HEADERS, ModelEndpoint, Progress
 from gateway.errors import GatewayError, bad_request
-from gateway.multipart import ModelField, ModelValue, boundary_of
-from gateway.routes.openai import FORWARD_HEADERS, ModelEndpoint, Progress
+from gateway.forward.upstream import open_chain, pass_on, relay
+from gateway.http.asgi import header, peer
+from gateway.http.body import BodyStream, body_chunks, declared_length
+from gateway.http.multipart import ModelField, ModelValue, boundary_of
 from gateway.services import Services
-from gateway.upstream import open_chain, pass_on, relay
 
 SPOOL_IN_MEMORY = 1024 * 1024  # bytes of an upload held in memory before the spool goes to disk
 READ_SIZE = 64 * 1024

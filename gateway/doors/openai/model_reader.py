@@ -1,55 +1,33 @@
-"""Reading a model's reply on a hybrid route: JSON or SSE, Chat Completions or Responses.
+"""Reading an OpenAI model's reply on a hybrid route: JSON or SSE, Chat Completions or Responses.
 
-The hybrid route needs the whole answer to judge it: its text, tool calls,
-computer actions, finish reason, refusal and token logprobs. This module turns
-the upstream bytes into a ``ModelOutput``, and strips logprobs the gateway
-asked for on the client's behalf.
+Turns the upstream bytes into the core's ``ModelOutput``, asks for logprobs on the
+client's behalf when the policy scores confidence, and strips them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from gateway.http.sse import sse_json
+from gateway.hybrid.output import ModelOutput
+
 LOGPROBS_INCLUDE = "message.output_text.logprobs"
 
 
-@dataclass(slots=True)
-class ModelOutput:
-    """What a model answered, in the shape a reviewer's draft takes."""
+@dataclass(frozen=True, slots=True)
+class OpenAIReader:
+    """The ``OutputReader`` of one OpenAI API."""
 
-    content: str | None = None
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # {"name", "arguments"}
-    computer_actions: list[dict[str, Any]] = field(default_factory=list)
-    finish_reason: str | None = None  # stop, length, tool_calls, content_filter
-    refusal: str | None = None
-    logprobs: list[float] = field(default_factory=list)  # of the generated content tokens
-    usage: dict[str, Any] | None = None
-    raw: dict[str, Any] = field(default_factory=dict)  # the reply body (for streams, rebuilt)
-    choices: list[dict[str, Any]] = field(default_factory=list)  # every choice's draft, when n > 1
-    others: list[ModelOutput] = field(default_factory=list)  # choices 2..n, judged like the first
+    api: str  # "chat.completions" or "responses"
 
-    def draft(self, confidence: float | None) -> dict[str, Any]:
-        """The model's answer as a draft a reviewer may accept or edit.
+    def read(self, body: bytes, stream: bool) -> ModelOutput:
+        return parse_reply(self.api, body, stream)
 
-        With ``n > 1`` the draft holds every choice, as a person's answer must.
-        """
-        if len(self.choices) > 1:
-            return {"choices": self.choices, "confidence": confidence}
-        return {**self.choice_draft(), "confidence": confidence}
-
-    def choice_draft(self) -> dict[str, Any]:
-        draft = {
-            "content": self.content,
-            "tool_calls": self.tool_calls,
-            "computer_actions": self.computer_actions,
-        }
-        if self.refusal is not None:
-            draft["refusal"] = self.refusal
-        return draft
+    def strip_logprobs(self, body: bytes, stream: bool) -> bytes:
+        return strip_logprobs(self.api, body, stream)
 
 
 def ask_for_logprobs(api: str, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -88,15 +66,6 @@ def strip_logprobs(api: str, body: bytes, stream: bool) -> bytes:
             line = b"data: " + orjson.dumps(_without_logprobs(payload, empty))
         out.append(line)
     return b"\n".join(out)
-
-
-def sse_json(body: bytes) -> Iterator[dict[str, Any]]:
-    """The JSON payloads of an SSE body's ``data:`` lines, ``[DONE]`` skipped."""
-    for line in body.splitlines():
-        if line.startswith(b"data:"):
-            payload = line[5:].strip()
-            if payload and payload != b"[DONE]":
-                yield orjson.loads(payload)
 
 
 def _without_logprobs(value: Any, empty: Any) -> Any:

@@ -10,12 +10,13 @@ import re
 
 from starlette.routing import BaseRoute, Route
 
-from gateway.asgi import header, peer
-from gateway.body import BodyStream, body_chunks, declared_length
+from gateway.doors.openai.endpoints import FORWARD_HEADERS
 from gateway.errors import GatewayError, not_found
-from gateway.routes.openai import FORWARD_HEADERS
+from gateway.forward.upstream import UpstreamBroke, pass_on
+from gateway.http.asgi import header, peer
+from gateway.http.body import BodyStream, body_chunks, declared_length
+from gateway.http.responses import error_response
 from gateway.services import Services
-from gateway.upstream import UpstreamBroke, pass_on
 
 PREFIXES = ("/v1/files", "/v1/batches", "/v1/uploads")
 METHODS = ["GET", "POST", "DELETE"]
@@ -34,7 +35,7 @@ class ModelLess:
         try:
             await self.serve(scope, receive, send)
         except GatewayError as error:
-            await error.response()(scope, receive, send)
+            await error_response(error)(scope, receive, send)
         except (UpstreamBroke, ConnectionResetError):
             return  # the reply broke off (the connection drops), or the client left
 

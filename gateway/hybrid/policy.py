@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.config import ModelConfig
-from gateway.replies import ModelOutput
+from gateway.hybrid.output import ModelOutput
 
 Scorer = Callable[[dict[str, Any], ModelOutput], float | None]
 

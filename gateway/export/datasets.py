@@ -25,7 +25,6 @@ both and carries on.
 from __future__ import annotations
 
 import contextlib
-import difflib
 from typing import Any
 
 import orjson
@@ -38,6 +37,7 @@ from gateway.export.convert import (
     draft_message,
     request_messages,
 )
+from gateway.human.drafts import draft_verdict
 from gateway.human.task import ANSWERED, REJECTED, Task
 
 FORMATS = ("sft", "openai-chat", "dpo", "eval", "records", "trajectory")
@@ -45,8 +45,6 @@ CONTENT_SHAPES = ("strings", "parts")  # text as strings (the default), or every
 ALIASES = {"openai-chat": "sft"}
 VERDICTS = ("approved", "edited", "replaced", "rejected")
 PERMISSION = "permission"  # the kind of MCP's request_permission tasks
-SIMILAR = 0.5  # share of an answer's text kept from the draft for it to count as edited
-_COMPARED_CHARS = 4000  # difflib is quadratic: compare the start of long texts only
 
 
 def verdict(task: Task) -> str | None:
@@ -87,55 +85,6 @@ def permission_verdict(task: Task) -> str | None:
     if decision.get("behavior") != "allow":
         return "rejected"
     return "edited" if "updatedInput" in decision else "approved"
-
-
-def draft_verdict(draft: dict[str, Any], answer: dict[str, Any]) -> str:
-    """``approved``, ``edited`` or ``replaced``: a recorded answer against the draft."""
-    if answer.get("accept_draft"):
-        return "approved"
-    mine, theirs = _canonical(answer), _canonical(draft)
-    if mine == theirs:
-        return "approved"
-    return "edited" if _similar(mine, theirs) else "replaced"
-
-
-def _canonical(answer: dict[str, Any]) -> dict[str, Any]:
-    choices = answer.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        answer = choices[0]
-    content = answer.get("content")
-    if content is not None and not isinstance(content, str):
-        content = orjson.dumps(content, option=orjson.OPT_SORT_KEYS).decode()
-    calls = []
-    for call in answer.get("tool_calls") or []:
-        arguments = call.get("arguments")
-        if isinstance(arguments, str):
-            with contextlib.suppress(orjson.JSONDecodeError):
-                arguments = orjson.loads(arguments or "{}")
-        calls.append((call.get("name"), orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS)))
-    actions = [
-        orjson.dumps(action, option=orjson.OPT_SORT_KEYS)
-        for action in answer.get("computer_actions") or []
-    ]
-    refusal = answer.get("refusal") or None
-    return {"content": content or None, "refusal": refusal, "calls": calls, "actions": actions}
-
-
-def _similar(mine: dict[str, Any], draft: dict[str, Any]) -> bool:
-    if [name for name, _ in mine["calls"]] != [name for name, _ in draft["calls"]]:
-        return False
-    kinds = [orjson.loads(action).get("type") for action in mine["actions"]]
-    if kinds != [orjson.loads(action).get("type") for action in draft["actions"]]:
-        return False
-    if (mine["refusal"] is None) != (draft["refusal"] is None):
-        return False
-    a, b = mine["content"], draft["content"]
-    if (a is None) != (b is None):
-        return False
-    if a is None:
-        return True
-    matcher = difflib.SequenceMatcher(None, a[:_COMPARED_CHARS], b[:_COMPARED_CHARS], False)
-    return matcher.ratio() >= SIMILAR
 
 
 def conversation(task: Task, request: dict[str, Any]) -> dict[str, Any]:

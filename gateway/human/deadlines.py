@@ -16,8 +16,7 @@ import logging
 import time
 from typing import Any
 
-from gateway.human.task import CANCELLED, CLAIMED, EXPIRED, OPEN, PENDING, Task
-from gateway.store.base import (
+from gateway.human.store import (
     ESCALATE,
     EXPIRY,
     GONE,
@@ -28,6 +27,7 @@ from gateway.store.base import (
     Guard,
     StoreUnavailable,
 )
+from gateway.human.task import CANCELLED, CLAIMED, EXPIRED, OPEN, PENDING, Task
 
 log = logging.getLogger("gateway.queue")
 CHECK_WAITERS_EVERY = 10  # sweeps between re-reading the tasks local clients wait on

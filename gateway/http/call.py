@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.asgi import Headers, header
-from gateway.body import RequestHead
+from gateway.http.asgi import Headers, header
+from gateway.http.body import RequestHead
+from gateway.human.outcome import Escalation
+from gateway.human.task import Task
 
 
 @dataclass(slots=True)
@@ -54,3 +56,20 @@ def gateway_headers(
     if confidence is not None:
         headers.append((b"x-gateway-confidence", f"{confidence:.4f}".encode()))
     return headers
+
+
+def escalation_headers(why: Escalation, task: Task | None, answered_by: str | None) -> Headers:
+    """The ``x-gateway-*`` headers of a reply on a human or hybrid route.
+
+    ``task`` is ``None`` while a hybrid route still waits on its model: only the
+    route is known then.
+    """
+    if task is None:
+        return gateway_headers(why.route)
+    return gateway_headers(
+        why.route,
+        answered_by,
+        task=task.id,
+        escalation=None if why.route == "human" else why.reason,
+        confidence=why.confidence,
+    )

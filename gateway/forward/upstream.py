@@ -16,9 +16,9 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 import orjson
 
-from gateway.asgi import disconnected
 from gateway.config import UpstreamConfig
 from gateway.errors import GatewayError, upstream_timeout, upstream_unreachable
+from gateway.http.asgi import disconnected
 
 # Headers a client sends that must not reach an upstream: hop-by-hop ones, the
 # client's own credentials, and ones aiohttp sets itself.

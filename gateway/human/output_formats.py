@@ -17,9 +17,9 @@ from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.validators import validator_for
 from referencing.exceptions import Unresolvable
 
-from gateway.checks import schema_problem
 from gateway.errors import bad_request, unprocessable
 from gateway.human.patterns import PatternTimeout, bounded_patterns
+from gateway.human.schemas import schema_problem
 
 # Keywords whose value is one subschema, a list of them, or a map of them.
 _ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains")

@@ -130,7 +130,9 @@ class Store(Protocol):
 
     # -- tasks: conditional writes ----------------------------------------------------
 
-    async def create(self, task: Task, request: bytes, entry: AuditEntry) -> tuple[Task, bool]:
+    async def create(
+        self, task: Task, request: bytes, entry: AuditEntry, original: bytes | None = None
+    ) -> tuple[Task, bool]:
         """Store a new open task, or find the open task with its dedup key.
 
         Returns the open task for ``task.dedup`` and whether this call made it."""
@@ -185,6 +187,10 @@ class Store(Protocol):
         for it finished at or after ``finished_since``."""
 
     async def request(self, task_id: str) -> bytes | None: ...
+
+    async def original(self, task_id: str) -> bytes | None:
+        """The request as the client sent it, when its door translated it (else ``None``)."""
+        ...
 
     async def list(
         self,

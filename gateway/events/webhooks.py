@@ -29,9 +29,9 @@ import aiohttp
 import orjson
 
 from gateway.config import Config, WebhookConfig
-from gateway.events import Events
+from gateway.events.fanout import Events
 
-log = logging.getLogger("gateway.notify")
+log = logging.getLogger("gateway.events.webhooks")
 
 WORKERS = 4  # deliveries in flight at once
 FIRST_BACKOFF_S = 1.0

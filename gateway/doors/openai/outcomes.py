@@ -1,0 +1,89 @@
+"""The human and hybrid services' outcomes, sent as OpenAI replies.
+
+A streaming client waiting on a person (or on a hybrid route's model) gets
+``: keep-alive`` comments; the status line goes out with the first of them, so
+an answer or a rejection that comes quickly still gets its proper status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+
+from gateway.doors.openai.shapes import stream_of
+from gateway.forward.model import UpstreamReply, relay_reply
+from gateway.http.call import Call, escalation_headers, gateway_headers
+from gateway.http.respond import (
+    keep_alive,
+    send_error,
+    send_json,
+    send_rest,
+    send_stream,
+    send_upstream_error,
+)
+from gateway.human.outcome import HUMAN_ROUTE, Escalation
+from gateway.human.task import Task
+from gateway.human.work import Answered, ClientLeft, DraftSent, Ended, Tick
+from gateway.hybrid.model import Passed, Relayed
+from gateway.hybrid.service import HybridOutcome
+
+CLIENT_CLOSED = 499  # nginx's code for a client that left before its answer
+
+
+async def send_outcomes(
+    call: Call, outcomes: AsyncIterator[HybridOutcome], route: str = "human"
+) -> int:
+    """Send each outcome as it comes; returns the status the client got.
+
+    Runs the iterator to its end: the service marks the task delivered after
+    its final outcome has been sent.
+    """
+    status = CLIENT_CLOSED
+    why: Escalation = HUMAN_ROUTE if route == "human" else Escalation(route=route)
+    async for outcome in outcomes:
+        if isinstance(outcome, Tick):
+            task = outcome.task
+            await keep_alive(call, escalation_headers(_why(task, why), task, "human"))
+        elif isinstance(outcome, Answered):
+            task = outcome.task
+            assert task.result is not None
+            headers = escalation_headers(_why(task, why), task, outcome.answered_by)
+            if call.head.stream:
+                await send_stream(call, headers, stream_of(task.api, task.result, call.data))
+            else:
+                await send_json(call, 200, headers, orjson.dumps(task.result))
+            status = 200
+        elif isinstance(outcome, Ended):
+            headers = escalation_headers(_why(outcome.task, why), outcome.task, "human")
+            await send_error(call, outcome.error, headers)
+            status = outcome.error.status
+        elif isinstance(outcome, DraftSent):
+            held = outcome.reply
+            headers = escalation_headers(_why(outcome.task, why), outcome.task, "draft")
+            await send_rest(call, held.status, [*held.headers, *headers], held.body)
+            status = held.status
+        elif isinstance(outcome, Passed):
+            held = outcome.reply
+            if outcome.error:
+                await send_upstream_error(call, held.status, held.headers, held.body)
+            else:
+                extra = gateway_headers("hybrid", "model", confidence=outcome.confidence)
+                await send_rest(call, held.status, [*held.headers, *extra], held.body)
+            status = held.status
+        elif isinstance(outcome, Relayed):
+            reply = outcome.reply
+            assert isinstance(reply, UpstreamReply)  # the port this door wired in
+            headers = gateway_headers("hybrid", "model")
+            await relay_reply(reply, call.send, call.receive, headers, outcome.copy)
+            status = reply.status
+        elif isinstance(outcome, ClientLeft):
+            status = CLIENT_CLOSED
+    return status
+
+
+def _why(task: Task | None, why: Escalation) -> Escalation:
+    """The headers' view of why a task exists: its stored reason and draft confidence."""
+    if why.route == "human" or task is None:
+        return why
+    return Escalation(reason=task.reason, route=why.route, confidence=task.confidence)
