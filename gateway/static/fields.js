@@ -231,11 +231,11 @@ export class Field {
     const show = this.touched ? own : undefined;
     this.errorNode.textContent = show ?? '';
     this.element.classList.toggle('invalid', Boolean(show));
-    // A pattern that ran out of time in the Worker: say who checks it, so a
-    // person does not take the silence for a pass.
+    // A pattern the Worker could not judge (out of time, or not JavaScript): say who
+    // checks it, so a person does not take the silence for a pass.
     const unchecked = !show && this.touched && this.uncheckedPattern();
     this.errorNode.classList.toggle('unchecked', Boolean(unchecked));
-    if (unchecked) this.errorNode.textContent = 'pattern too slow to check here: the gateway checks it on Submit';
+    if (unchecked) this.errorNode.textContent = 'pattern not checked here (too slow, or not JavaScript): the gateway checks it on Submit';
   }
 
   uncheckedPattern() {
