@@ -91,6 +91,8 @@ def test_claude_code_asks_a_person_before_bash_runs(tmp_path: Path) -> None:
             assert answered.status == 200, answered.body
 
             asked = reviewer.wait_for_task(lambda t: t["kind"] == "permission", timeout=60)
+            # The prompt is about the tool use the person gave: in that run, after that step.
+            assert (asked["session"], asked["follows"]) == (first["session"], first["id"])
             call = reviewer.task(asked["id"])["request"]["mcp"]
             assert call["tool_name"] == "Bash"
             assert call["input"]["command"] == COMMAND
@@ -100,7 +102,9 @@ def test_claude_code_asks_a_person_before_bash_runs(tmp_path: Path) -> None:
             allowed = reviewer.answer(asked["id"], content={"behavior": "allow"})
             assert allowed.status == 200, allowed.body
 
-            second = reviewer.wait_for_task(lambda t: t["follows"] == first["id"], timeout=60)
+            second = reviewer.wait_for_task(
+                lambda t: t["follows"] == first["id"] and t["kind"] != "permission", timeout=60
+            )
             assert (workdir / "note.txt").read_text() == "the build is green"
             messages = reviewer.task(second["id"])["request"]["messages"]
             assert [m for m in messages if m["role"] == "tool"]
@@ -148,7 +152,9 @@ def test_claude_code_does_not_run_a_denied_command(tmp_path: Path) -> None:
                 asked["id"], content={"behavior": "deny", "message": "not tonight"}
             )
             assert denied.status == 200, denied.body
-            second = reviewer.wait_for_task(lambda t: t["follows"] == first["id"], timeout=60)
+            second = reviewer.wait_for_task(
+                lambda t: t["follows"] == first["id"] and t["kind"] != "permission", timeout=60
+            )
             messages = reviewer.task(second["id"])["request"]["messages"]
             [result] = [m for m in messages if m["role"] == "tool"]
             assert "not tonight" in json.dumps(result["content"])  # the agent read why

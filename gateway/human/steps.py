@@ -188,6 +188,11 @@ class Steps:
             self._put(self._followed, found.task_id, None)
         return found
 
+    def minted(self, owner: str, api: str, minted_id: str) -> Step | None:
+        """The task whose answer carried ``minted_id`` (a tool call id), if indexed; the
+        task is not marked as followed (a look, not a next step)."""
+        return self._ids.get((owner, api, minted_id))
+
     def _find(
         self, owner: str, api: str, data: dict[str, Any], previous_response_id: str | None
     ) -> Step | None:

@@ -108,19 +108,31 @@ class Asker:
 
     def new_task(self, work: McpWork, caller: Caller, dedup: str, timeout_s: float) -> Task:
         now = time.time()
+        owner = caller.client.hex()
+        # A permission prompt about a tool use a person answered through this gateway
+        # (Claude Code with --model human: the tool use id is one the gateway minted)
+        # belongs to that run: its session, right after that step.
+        earlier = None
+        if work.tool_use_id:
+            # The Anthropic door hands a stored call_X out as toolu_X (doors/anthropic/shapes.py).
+            minted = work.tool_use_id, "call_" + work.tool_use_id.removeprefix("toolu_")
+            found = (self.human.steps.minted(owner, API, one) for one in minted)
+            earlier = next((step for step in found if step is not None), None)
         return Task(
             id="task_" + secrets.token_hex(8),
             status=PENDING,
             api=API,
             model=MODEL,
             reason=HUMAN_ROUTE.reason,
-            session=caller.session or self.session_name(work),
+            session=caller.session or (earlier.session if earlier else self.session_name(work)),
             created_at=now,
             expires_at=now + timeout_s,
             dedup=dedup,
-            owner=caller.client.hex(),
+            owner=owner,
             preview=work.preview,
             prompt_tokens=prompt_tokens(API, work.data),
             output_format=work.output_format,
             kind=work.kind,
+            step=earlier.step if earlier else 1,
+            follows=earlier.task_id if earlier else None,
         )

@@ -63,6 +63,7 @@ class McpWork:
     kind: str  # "question" or "permission"
     data: dict[str, Any]  # the request in the conversation (Chat Completions) form
     preview: str
+    tool_use_id: str | None = None  # permission: the tool use it is about (Claude Code's)
 
     @property
     def body(self) -> bytes:
@@ -133,7 +134,8 @@ def permission_work(request: RequestPermission) -> McpWork:
             "tool_use_id": request.tool_use_id,
         },
     }
-    return McpWork(REQUEST_PERMISSION, PERMISSION, data, _short(permission_line(request)))
+    preview = _short(permission_line(request))
+    return McpWork(REQUEST_PERMISSION, PERMISSION, data, preview, request.tool_use_id)
 
 
 def permission_line(request: RequestPermission) -> str:
