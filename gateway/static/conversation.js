@@ -73,6 +73,10 @@ function args(raw) {
 function chatMessage(msg) {
   const role = String(msg?.role ?? 'unknown');
   const nodes = parts(msg?.content);
+  // A model's thinking (Claude's thinking blocks, reasoning_content elsewhere): folded, first.
+  if (typeof msg?.reasoning_content === 'string' && msg.reasoning_content) {
+    nodes.unshift(el('details', { class: 'thinking' }, el('summary', {}, 'thinking'), textBlock(msg.reasoning_content)));
+  }
   for (const call of msg?.tool_calls ?? []) {
     nodes.push(
       el('div', { class: 'mono' }, `→ ${call?.function?.name ?? '?'} (${call?.id ?? ''})`),
@@ -136,7 +140,11 @@ export function renderConversation(root, task, current = null) {
     const items = typeof input === 'string' ? [{ role: 'user', content: input }] : Array.isArray(input) ? input : [];
     for (const item of items) root.append(responsesItem(item));
   }
-  const tools = (task.tools ?? []).map((t) => (t.type === 'function' ? t.name : t.type === 'computer' ? `computer ${t.display_width ?? '?'}×${t.display_height ?? '?'} ${t.environment ?? ''}` : `${t.type} ${t.name ?? ''}`));
+  // A computer declared as a display and as the function its actions become (Claude's
+  // computer tool, see doors/anthropic) is listed once, as the display.
+  const display = (task.tools ?? []).some((t) => t.type === 'computer');
+  const listed = (task.tools ?? []).filter((t) => !(display && t.type === 'function' && t.name === 'computer'));
+  const tools = listed.map((t) => (t.type === 'function' ? t.name : t.type === 'computer' ? `computer ${t.display_width ?? '?'}×${t.display_height ?? '?'} ${t.environment ?? ''}` : `${t.type} ${t.name ?? ''}`));
   if (tools.length) root.append(el('p', { class: 'muted' }, 'Tools: ', tools.join(', ')));
   if (!root.childElementCount) root.append(el('p', { class: 'muted' }, 'Empty request.'));
 }

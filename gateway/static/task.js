@@ -18,6 +18,7 @@ const TAB_KEY = 'hitl.tab'; // the task this tab has open
 const WORK_KEY = 'hitl.work.'; // + task id: its unsent actions, calls and reply
 const RENEW_MS = 60_000; // well inside the default five-minute lease
 const FINISHED = new Set(['answered', 'rejected', 'expired', 'cancelled']);
+const MANY_TOOLS = 6; // more forms than this start folded (see load)
 
 function computerFunction(tools) {
   const functions = tools.filter((t) => t.type === 'function');
@@ -229,6 +230,9 @@ export class TaskPanel {
     this.forms = formTools.map((tool) => new ToolForm(tool, (call) => this.calls.add(call)));
     // ...folded, so the screenshot keeps the room: opened to name a target in words.
     for (const form of this.forms) if (form.tool === computerFunction(tools)) form.element.open = false;
+    // Many tools (Claude Code declares two dozen, each described at length): every card
+    // starts folded to its name, so the list reads at a glance; the person opens the one used.
+    if (this.forms.length > MANY_TOOLS) for (const form of this.forms) form.element.open = false;
     clear($('tool-forms')).append(...this.forms.map((f) => f.element));
     $('functions').hidden = formTools.length === 0;
     this.calls.load(formTools, work?.calls ?? []);

@@ -168,7 +168,9 @@ def _result(block: ToolResultBlock) -> tuple[str, list[dict[str, Any]]]:
     if block.is_error:
         text = f"[error] {text}"
     if images and not text:
-        text = f"[{len(images)} image(s), shown next]"
+        text = (
+            "[an image, shown next]" if len(images) == 1 else f"[{len(images)} images, shown next]"
+        )
     return text, images
 
 
