@@ -83,6 +83,8 @@ export const api = {
     request('POST', `/api/tasks/${enc(id)}/release`, {}, { keepalive }),
   answer: (id, body) => request('POST', `/api/tasks/${enc(id)}/answer`, body),
   reject: (id, reason) => request('POST', `/api/tasks/${enc(id)}/reject`, { reason }),
+  /** A grade of a grade task: verdict, scores, comment, correction (grade.js). */
+  grade: (id, body) => request('POST', `/api/tasks/${enc(id)}/grade`, body),
   /** A session's trajectory: its steps in order (GET /api/sessions/{id}). */
   session: (id) => request('GET', `/api/sessions/${enc(id)}`),
   calibration: () => request('GET', '/api/calibration'),
@@ -98,6 +100,8 @@ export const TASK_EVENTS = [
   'task.rejected',
   'task.expired',
   'task.cancelled',
+  'task.escalated',
+  'task.graded',
 ];
 
 /**

@@ -3,6 +3,7 @@
 import { api, getReviewerName, onUnauthorized, setReviewerName, subscribe } from './api.js';
 import { $, duration, toast, typingIn } from './dom.js';
 import { Follow } from './follow.js';
+import { installQueueFilter, showAgreement } from './grade.js';
 import { History } from './history.js';
 import { Alerts, Queue } from './queue.js';
 import { TaskPanel } from './task.js';
@@ -13,6 +14,7 @@ const STATS_MS = 30_000; // "answered in the last hour" ages even without events
 const state = { me: '', auth: false, source: null, statsTimer: null, started: false, view: 'queue' };
 
 const queue = new Queue($('queue'), (id) => openTask(id));
+installQueueFilter(queue); // all / to answer / to grade (grade.js)
 const panel = new TaskPanel({ me: () => state.me, onChange: () => syncQueue(), onAnswered: (task) => follow.answered(task) });
 const follow = new Follow({
   find: (after) => [...queue.tasks.values()].find((t) => t.follows === after && t.status === 'pending') ?? null,
@@ -174,6 +176,7 @@ async function refreshStats() {
     $('stat-claimed').textContent = String(s.claimed);
     $('stat-answered').textContent = String(s.answered_last_hour);
     $('stat-median').textContent = s.median_answer_s === null ? '–' : duration(s.median_answer_s, true);
+    showAgreement(s.agreement); // reviewers' agreement on graded answers (grade.js)
   } catch (error) {
     report(error);
   }

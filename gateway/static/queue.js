@@ -57,7 +57,8 @@ export class Queue {
   /** Tasks in display order: sessions by their oldest task, oldest first inside. */
   ordered() {
     const groups = new Map();
-    const sorted = [...this.tasks.values()].sort((a, b) => a.created_at - b.created_at);
+    const shown = this.filter ? [...this.tasks.values()].filter(this.filter) : [...this.tasks.values()];
+    const sorted = shown.sort((a, b) => a.created_at - b.created_at); // filter: grade.js
     for (const task of sorted) {
       if (!groups.has(task.session)) groups.set(task.session, []);
       groups.get(task.session).push(task);

@@ -9,6 +9,7 @@ import { latestScreenshot, renderConversation } from './conversation.js';
 import { confirmByWaiting, draftDiff, renderDraft } from './draft.js';
 import { $, clear, toast } from './dom.js';
 import { takesXY, ToolForm } from './forms.js';
+import { gradeView } from './grade.js';
 import { mcpView } from './mcp.js';
 import { ReplyBox } from './reply.js';
 import { parsedArguments, renderTimeline } from './timeline.js';
@@ -247,7 +248,8 @@ export class TaskPanel {
     this.shape = new AnswerShape(task, () => this.save()); // output format, n slots (choices.js)
     this.special?.remove(); // MCP permission prompts and option buttons (mcp.js)
     const answer = (body, message) => this.finish(() => api.answer(task.id, body), message);
-    this.special = mcpView(task, { readOnly: this.readOnly, answer });
+    const grade = (body, message) => this.finish(() => api.grade(task.id, body), message);
+    this.special = mcpView(task, { readOnly: this.readOnly, answer }) ?? gradeView(task, { grade });
     if (this.readOnly) return;
     if (this.special?.focus()) return;
     // A text task opens ready to type; one with a draft leaves the keys to a (accept) and e (edit).
