@@ -215,10 +215,16 @@ async def relay(
     if response.content_type == "text/event-stream":
         # Long streams stop reading upstream as soon as the client leaves.
         watcher = asyncio.create_task(_close_on_disconnect(receive, response))
+    content = response.content
     try:
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        async for chunk in response.content.iter_any():
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        while chunk := await content.readany():
+            # A reply whose end has arrived with this chunk (most replies that are
+            # not streams) goes out in one message, not two.
+            last = content.at_eof()
+            await send({"type": "http.response.body", "body": chunk, "more_body": not last})
+            if last:
+                return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except (aiohttp.ClientError, TimeoutError) as error:
         if watcher is None or not watcher.done():
