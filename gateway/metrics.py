@@ -27,6 +27,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 _HUMAN_SECONDS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 _FAST_SECONDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 _UPSTREAM_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_MAX_BOUND = 4096  # children request_done keeps bound, at most
 _CONFIDENCE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 
@@ -133,6 +134,7 @@ class Metrics:
         self.forward_overhead = self.overhead.labels("forward")
         self._ttfb = {name: self.upstream_ttfb.labels(name) for name in upstreams}
         self._latency = {name: self.upstream_latency.labels(name) for name in upstreams}
+        self._done: dict[tuple[str, str, int], Counter] = {}  # request_done's children
 
     def upstream_headers(self, upstream: str, seconds: float) -> None:
         """Time from sending a request upstream to the reply's headers."""
@@ -150,9 +152,16 @@ class Metrics:
         return OTHER
 
     def request_done(self, model: str, route: str, status: int) -> None:
-        self.requests.labels(
-            self.model_label(model), route, _status_outcome(status), str(status)
-        ).inc()
+        key = (model, route, status)
+        child = self._done.get(key)
+        if child is None:
+            label = self.model_label(model)
+            child = self.requests.labels(label, route, _status_outcome(status), str(status))
+            # Bound per request (1.5 us) only the first time: the key space is the
+            # served models (other names are not cached), a few routes and statuses.
+            if label == model and len(self._done) < _MAX_BOUND:
+                self._done[key] = child
+        child.inc()
 
     def escalated(self, model: str, reason: str) -> None:
         self.escalations.labels(self.model_label(model), reason).inc()
