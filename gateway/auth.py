@@ -1,9 +1,11 @@
 """Client keys and reviewer identities, and the back-off on failed guesses.
 
-Keys and tokens are kept only as keyed hashes (HMAC-SHA256 with the
-installation's secret, see :func:`load_secret`): a lookup is one hash and one
-set probe, no key sits in memory in the clear after start-up, and the digests
-stored with tasks (their owner) are worthless without the secret file.
+Keys and tokens are compared as keyed hashes (HMAC-SHA256 with the
+installation's secret, see :func:`load_secret`), and the digests stored with
+tasks (their owner) are worthless without the secret file. A client key is
+hashed once: a configured key, once seen, maps to its digest in a dict (about
+2.5 us of HMAC saved per forwarded request); wrong keys are never remembered,
+so that map holds at most the keys the config already holds.
 """
 
 from __future__ import annotations
@@ -138,6 +140,7 @@ class ClientAuth:
     def __init__(self, keys: list[str], secret: bytes, free_failures: int = 5) -> None:
         self._secret = secret
         self._digests = frozenset(keyed_digest(secret, key) for key in keys)
+        self._known: dict[str, bytes] = {}  # configured keys seen so far -> digest
         self.backoff = Backoff("API keys", free_failures)
 
     @property
@@ -156,10 +159,13 @@ class ClientAuth:
         self.backoff.check(address)
         if token is None:
             raise unauthorized("Missing API key: send 'Authorization: Bearer <key>'.")
-        key = keyed_digest(self._secret, token)
-        if key not in self._digests:
-            self.backoff.failed(address)
-            raise unauthorized("Invalid API key.")
+        key = self._known.get(token)
+        if key is None:
+            key = keyed_digest(self._secret, token)
+            if key not in self._digests:
+                self.backoff.failed(address)
+                raise unauthorized("Invalid API key.")
+            self._known[token] = key
         self.backoff.succeeded(address)
         return key
 
