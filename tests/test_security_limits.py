@@ -127,6 +127,29 @@ def test_connections_past_the_limit_get_a_503(tmp_path):
 # -- guessing ------------------------------------------------------------------------
 
 
+def test_a_remembered_key_still_lets_no_wrong_key_through():
+    """In process: a configured key is hashed once and then remembered; a wrong key
+    is hashed, refused and counted every time, also after the right one was seen."""
+    from gateway.auth import ClientAuth, keyed_digest
+    from gateway.errors import GatewayError
+
+    secret = os.urandom(32)
+    auth = ClientAuth(["sk-right", "sk-other"], secret, free_failures=2)
+    first = auth.identify("Bearer sk-right", "10.0.0.1")
+    assert first == auth.identify("Bearer sk-right", "10.0.0.1")
+    assert first == keyed_digest(secret, "sk-right")
+    assert auth.identify("Bearer sk-other", "10.0.0.1") == keyed_digest(secret, "sk-other")
+    statuses = []
+    for guess in ("sk-righ", "SK-RIGHT", "sk-right2"):  # near misses of a remembered key
+        with pytest.raises(GatewayError) as caught:
+            auth.identify(f"Bearer {guess}", "10.0.0.2")
+        statuses.append(caught.value.status)
+    assert statuses == [401, 401, 401]
+    with pytest.raises(GatewayError) as caught:  # the third failure blocked the address
+        auth.identify("Bearer sk-right", "10.0.0.2")
+    assert caught.value.status == 429
+
+
 def test_wrong_client_keys_back_off(gateway):
     wrong = openai_client(gateway, "sk-wrong")
     for _ in range(3):  # backoff_after_failures
