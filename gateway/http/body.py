@@ -46,16 +46,23 @@ async def body_chunks(scope: dict, receive, limit: int) -> AsyncIterator[bytes]:
     size = 0
     while True:
         message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionResetError("client disconnected while sending its body")
-        chunk = message.get("body", b"")
+        chunk = _checked(message, size, limit)
         size += len(chunk)
-        if size > limit:
-            raise body_too_large(limit)
         if chunk:
             yield chunk
         if not message.get("more_body", False):
             return
+
+
+def _checked(message: dict, size: int, limit: int) -> bytes:
+    """A body message's bytes; ``size`` bytes came before. Raises past ``limit`` or when
+    the client left."""
+    if message["type"] == "http.disconnect":
+        raise ConnectionResetError("client disconnected while sending its body")
+    chunk = message.get("body", b"")
+    if size + len(chunk) > limit:
+        raise body_too_large(limit)
+    return chunk
 
 
 class BodyStream:
@@ -82,9 +89,21 @@ class BodyStream:
 
 
 async def read_body(scope: dict, receive, limit: int) -> bytes:
-    """The whole request body, refused with 413 as soon as it passes ``limit`` bytes."""
-    chunks = [chunk async for chunk in body_chunks(scope, receive, limit)]
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    """The whole request body, refused with 413 as soon as it passes ``limit`` bytes.
+
+    A loop rather than ``body_chunks``: most bodies arrive in one message, and an
+    async generator costs a forwarded request about 2 us for nothing.
+    """
+    declared_length(scope, limit)
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = _checked(message, size, limit)
+        size += len(chunk)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def parse_body(body: bytes) -> tuple[dict[str, Any], RequestHead]:
