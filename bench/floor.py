@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--upstream", required=True, help="the upstream's base URL")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    # The gateway's own settings (gateway/serving.py): uvloop and httptools via
+    # The gateway's own settings (gateway/http/server.py): uvloop and httptools via
     # "auto", no access log.
     uvicorn.run(
         make_app(args.upstream),

@@ -1,16 +1,16 @@
 """What a gateway process holds per waiting client: tracemalloc snapshots, compared.
 
-bench/human.py ``--trace N`` starts the gateway with tracemalloc on (N frames per
-allocation) and bench/tracehook/ on its path, takes one snapshot with the clients
-idle and one with all of them waiting, and prints the growth between the two,
-divided by the number of clients, two ways:
+bench/human.py ``--trace N`` starts the gateway with bench/tracehook/ on its path,
+starts tracemalloc in it once the clients are idle (N frames per allocation) with a
+first snapshot, takes a second with all of them waiting, and prints the growth
+between the two, divided by the number of clients, two ways:
 
 - by **the gateway's line**: the innermost frame in the checkout's own code
   (``gateway/...``) on the allocation's stack, so memory that uvicorn, asyncio or
   the store's driver allocates on the gateway's behalf is charged to the gateway
   line that asked for it; allocations with no gateway frame (the entry point
   aside) are charged to the package that made them. The protocol subclass's
-  ``super()`` lines in gateway/connections.py carry uvicorn's own per-connection
+  ``super()`` lines in gateway/http/connections.py carry uvicorn's own per-connection
   and per-request state;
 - by **allocation site**: the innermost frame, wherever it is.
 
@@ -32,14 +32,14 @@ HOOK = Path(__file__).resolve().parent / "tracehook"
 # Allocations of the snapshot machinery itself, not the gateway's.
 _IGNORED = (tracemalloc.__file__, "<frozen importlib._bootstrap>", "<unknown>")
 # The process's entry point: on every stack, so charging to it says nothing.
-_ENTRY = ("gateway/serving.py", "gateway/__main__.py")
+_ENTRY = ("gateway/http/server.py", "gateway/__main__.py")
 
 
 def trace_env(directory: Path, frames: int, checkout: Path) -> dict[str, str]:
     """Environment for a gateway process that dumps snapshots into ``directory``."""
     return {
         "PYTHONPATH": os.pathsep.join([str(checkout), str(HOOK)]),
-        "PYTHONTRACEMALLOC": str(frames),
+        "HITL_BENCH_TRACE_FRAMES": str(frames),
         "HITL_BENCH_SNAPSHOTS": str(directory),
     }
 

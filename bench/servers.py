@@ -7,7 +7,7 @@
 ``gateway`` is the gateway built from a config file (as ``python -m gateway``
 builds it, lifespan included, but without uvicorn's protocol subclass: its header
 and body deadlines, connection cap and 400 envelope are uvicorn-only, see
-gateway/connections.py); ``floor`` is bench/floor.py's pass-through; ``wait`` is
+gateway/http/connections.py); ``floor`` is bench/floor.py's pass-through; ``wait`` is
 bench/human.py's app that only holds requests open. bench/forward.py and
 bench/human.py start these with ``--server granian``.
 
