@@ -22,6 +22,7 @@ import pytest
 from harness import Gateway, ThreadedServer, run_gateway, wait_until
 from hybrid_upstream import DELETE_FILE, make_app
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import TypeAdapter
 from reviewer_client import EventLog, Reviewer, background
@@ -391,3 +392,15 @@ def test_the_report_shows_shadow_grades_advice_and_agreement(gateway, client):
         done.stdout
     )
     assert "agreement on" in done.stdout and "cohen_kappa" in done.stdout
+
+
+def test_a_responses_api_answer_is_shadow_sampled_too(gateway, client):
+    ann = person(gateway, "ann")
+    before = known(ann)
+    raw = client.responses.with_raw_response.create(model="shadow+human", input="confident")
+    response = Response.model_validate(raw.parse().model_dump())
+    assert raw.headers["x-gateway-answered-by"] == "model"
+    assert response.output_text == "The answer is 42"
+    row = newest_grade_task(ann, before)
+    task = ann.task(row["id"])
+    assert task["api"] == "responses" and task["draft"]["content"] == "The answer is 42"

@@ -17,7 +17,7 @@ the same value the chance agreement is 1 and the ratio is 0/0.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import permutations
@@ -86,14 +86,14 @@ def krippendorff_alpha(
     units: Sequence[Sequence[Hashable]], metric: Metric = "nominal"
 ) -> float | None:
     """Krippendorff's alpha over units of any number of values (units of one are skipped)."""
-    coincidences: Counter[tuple[Hashable, Hashable]] = Counter()
+    coincidences: defaultdict[tuple[Hashable, Hashable], float] = defaultdict(float)
     for values in units:
         m = len(values)
         if m < 2:
             continue
         for a, b in permutations(values, 2):
             coincidences[(a, b)] += 1 / (m - 1)
-    margins: Counter[Hashable] = Counter()
+    margins: defaultdict[Hashable, float] = defaultdict(float)
     for (a, _), weight in coincidences.items():
         margins[a] += weight
     n = sum(margins.values())
@@ -136,9 +136,9 @@ def grade_agreement(
     rubric item (scales as intervals, text items left out) over the tasks graded twice or more."""
     by_model: dict[str, dict[str, dict[str, Grade]]] = {}
     rubric_of: dict[str, str | None] = {}
-    for model, rubric, grade in rows:
+    for model, rubric_name, grade in rows:
         by_model.setdefault(model, {}).setdefault(grade.task_id, {})[grade.reviewer] = grade
-        rubric_of.setdefault(model, rubric)
+        rubric_of.setdefault(model, rubric_name)
     out: dict[str, dict[str, Any]] = {}
     for model, tasks in sorted(by_model.items()):
         grades = [grade for graded in tasks.values() for grade in graded.values()]
