@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import openai
 import pyarrow
 import pyarrow.json
 import pytest
@@ -77,10 +78,14 @@ def ask(reviewer: Reviewer, predicate, call, **answer) -> tuple[str, object]:
     else:
         reply = reviewer.answer(task["id"], **answer)
     assert reply.status == 200, reply.body
-    try:
+    if "reject" not in answer:
         return task["id"], pending.result(timeout=10)
-    except Exception as error:  # a rejected task is an error for the client
-        return task["id"], error
+    # A rejected task is the client's 422 with the reviewer's reason.
+    with pytest.raises(openai.UnprocessableEntityError) as caught:
+        pending.result(timeout=10)
+    assert caught.value.code == "human_rejected"
+    assert answer["reject"] in caught.value.message
+    return task["id"], None
 
 
 @pytest.fixture(scope="module")

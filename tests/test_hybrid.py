@@ -290,9 +290,15 @@ def test_custom_scorer_decides(client, reviewer):
 
 
 def test_composite_name_uses_default_policy(client, gateway, reviewer):
+    ok = frozenset(
+        {("model", "tiny+human/human"), ("route", "hybrid"), ("outcome", "ok"), ("status", "200")}
+    )
+    served = metrics(gateway).get(("gateway_requests_total", ok), 0.0)
     headers, completion = chat(client, "tiny+human/human", "confident")
     assert completion.model == "tiny"
     assert headers["x-gateway-answered-by"] == "model"
+    # Counted under the name the client used, once.
+    assert metrics(gateway)[("gateway_requests_total", ok)] == served + 1
     before = escalations(gateway, "tiny+human", "length")
     pending = background(chat, client, "tiny+human", "truncated")
     task = reviewer.wait_for_task(lambda t: t["model"] == "tiny+human")
@@ -300,10 +306,6 @@ def test_composite_name_uses_default_policy(client, gateway, reviewer):
     reviewer.answer(task["id"], content="done")
     assert pending.result(timeout=10)[1].choices[0].message.content == "done"
     assert escalations(gateway, "tiny+human", "length") == before + 1
-    ok = frozenset(
-        {("model", "tiny+human/human"), ("route", "hybrid"), ("outcome", "ok"), ("status", "200")}
-    )
-    assert metrics(gateway)[("gateway_requests_total", ok)] >= 1
 
 
 def test_streaming_pass_replays_the_model_stream(client):
@@ -364,7 +366,10 @@ def test_responses_confident_answer_passes(client):
 
 
 def test_stats_report_escalation_rates_and_draft_shares(client, gateway, reviewer):
-    # Make sure at least one approve and one replace exist, whatever ran before.
+    # The gateway is shared by the module's tests: compare with the figures before.
+    before = reviewer.ok("GET", "/api/stats")
+    was = before["escalation"]["hour"].get("review+human", {"requests": 0, "escalations": {}})
+    # One draft approved as is, one replaced.
     for answer in ({"accept_draft": True}, {"content": "replaced"}):
         pending = background(chat, client, "review+human", "confident")
         task = reviewer.wait_for_task(lambda t: t["model"] == "review+human")
@@ -372,11 +377,14 @@ def test_stats_report_escalation_rates_and_draft_shares(client, gateway, reviewe
         pending.result(timeout=10)
     stats = reviewer.ok("GET", "/api/stats")
     hour = stats["escalation"]["hour"]["review+human"]
-    assert hour["requests"] >= 2
-    assert hour["escalations"]["review"] >= 2
+    assert hour["requests"] == was["requests"] + 2
+    assert hour["escalations"]["review"] == was["escalations"].get("review", 0) + 2
     assert hour["rate"] == pytest.approx(hour["escalations"]["review"] / hour["requests"])
     drafts = stats["drafts"]
-    assert drafts["approve"] >= 1 and drafts["replace"] >= 1
+    assert drafts["approve"] == before["drafts"]["approve"] + 1
+    assert drafts["replace"] == before["drafts"]["replace"] + 1
+    assert drafts["edit"] == before["drafts"]["edit"]
+    assert drafts["total"] == before["drafts"]["total"] + 2
     assert sum(drafts["shares"].values()) == pytest.approx(1.0)
 
 
