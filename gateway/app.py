@@ -24,6 +24,7 @@ from gateway.errors import GatewayError, error_body
 from gateway.events.fanout import Events
 from gateway.events.webhooks import Notifier
 from gateway.export.retention import Retention
+from gateway.forward.owners import ForwardedResponses
 from gateway.forward.upstream import Upstream
 from gateway.http.guard import Guard
 from gateway.http.responses import error_response
@@ -57,6 +58,9 @@ def build_services(config: Config) -> Services:
         secret = load_secret(config.secret_path)
     except (OSError, ValueError) as error:
         raise ConfigError(f"auth.secret_file: cannot use {config.secret_path}: {error}") from None
+    forwarded = ForwardedResponses(
+        store, bool(config.auth.client_keys), config.store.forwarded_response_days
+    )
     return Services(
         config=config,
         upstreams=upstreams,
@@ -76,6 +80,7 @@ def build_services(config: Config) -> Services:
         human=human,
         hybrid=HybridService(human, metrics, stats),
         stats=stats,
+        forwarded=forwarded,
     )
 
 

@@ -323,6 +323,8 @@ class StoreConfig(_Strict):
     retain_days: float | None = Field(None, gt=0)  # finished tasks older than this are deleted
     timeout_s: float = Field(5.0, gt=0)  # a store call waiting longer fails (503)
     dead_after_s: float = Field(5.0, gt=0)  # a process silent this long is taken as dead
+    # Who made each forwarded Responses id is kept this long (OpenAI keeps a response 30 days).
+    forwarded_response_days: float = Field(30, gt=0)
 
     @field_validator("url")
     @classmethod

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from gateway.auth import ClientAuth, ReviewerAuth
 from gateway.config import Config
 from gateway.events.fanout import Events
+from gateway.forward.owners import ForwardedResponses
 from gateway.forward.upstream import Upstream
 from gateway.human.queue import TaskQueue
 from gateway.human.service import HumanService
@@ -29,3 +30,4 @@ class Services:
     human: HumanService
     hybrid: HybridService
     stats: Stats
+    forwarded: ForwardedResponses

@@ -176,9 +176,13 @@ def test_response_is_retrieved_from_the_upstream_that_made_it(fwd: Forwarding) -
 
 
 def test_response_lookup_reports_an_upstream_it_could_not_ask(fwd: Forwarding) -> None:
-    # Nobody has this id, but the dead upstream could not be asked: not a plain 404.
+    # This client's id (made through the gateway), since gone from alpha behind the
+    # gateway's back: nobody has it, but the dead upstream could not be asked.
+    made = fwd.client().responses.create(model="small", input="Say hello")
+    alpha = openai.OpenAI(base_url=fwd.alpha.url, api_key="x", max_retries=0)
+    alpha.responses.delete(made.id)
     with pytest.raises(openai.InternalServerError) as failed:
-        fwd.client().responses.retrieve("resp_nobody")
+        fwd.client().responses.retrieve(made.id)
     assert failed.value.status_code == 502
     assert failed.value.code == "upstream_unreachable"
 

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from gateway.errors import GatewayError
-from gateway.forward.upstream import Target, UpstreamFailure, open_chain, relay
+from gateway.forward.upstream import HeadReader, Target, UpstreamFailure, open_chain, relay
 from gateway.http.asgi import Headers
 from gateway.hybrid.model import ModelBroke, ModelUnavailable
 
@@ -72,12 +72,18 @@ class UpstreamModel:
 
 
 async def relay_reply(
-    reply: UpstreamReply, send: Any, receive: Any, headers: Headers, copy: list[bytes] | None
+    reply: UpstreamReply,
+    send: Any,
+    receive: Any,
+    headers: Headers,
+    copy: list[bytes] | None,
+    head_reader: HeadReader | None = None,
 ) -> None:
     """A hybrid route's reply, relayed as it comes; ``copy`` collects its body (a shadow
-    sample reads the reply the client got, without holding it back)."""
+    sample reads the reply the client got, without holding it back); ``head_reader``
+    as for ``relay``."""
     if copy is None:
-        await relay(reply.response, send, receive, headers)
+        await relay(reply.response, send, receive, headers, head_reader)
         return
 
     async def copying(message: Any) -> None:
@@ -85,4 +91,4 @@ async def relay_reply(
             copy.append(message.get("body", b""))
         await send(message)
 
-    await relay(reply.response, copying, receive, headers)
+    await relay(reply.response, copying, receive, headers, head_reader)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -202,13 +202,23 @@ async def open_chain(
     raise last
 
 
+# Reads the head of a reply (the bytes so far; whether the reply is complete) and says
+# when it has seen enough: the relay holds the body back until then.
+HeadReader = Callable[[bytearray, bool], Awaitable[bool]]
+
+
 async def relay(
     response: aiohttp.ClientResponse,
     send,
     receive,
     extra_headers: Sequence[tuple[bytes, bytes]] = (),
+    head_reader: HeadReader | None = None,
 ) -> None:
-    """Write an upstream reply to the ASGI client chunk by chunk, exactly as received."""
+    """Write an upstream reply to the ASGI client chunk by chunk, exactly as received.
+
+    With ``head_reader``, the first bytes are held back until it has read what it
+    needs (a forwarded response's id, recorded before the client can use it).
+    """
     headers = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in _NOT_RELAYED]
     headers.extend(extra_headers)
     watcher = None
@@ -218,6 +228,17 @@ async def relay(
     content = response.content
     try:
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        if head_reader is not None:
+            head = bytearray()
+            while True:
+                chunk = await content.readany()
+                head += chunk
+                ended = not chunk or content.at_eof()
+                if await head_reader(head, ended) or ended:
+                    break
+            await send({"type": "http.response.body", "body": bytes(head), "more_body": not ended})
+            if ended:
+                return
         while chunk := await content.readany():
             # A reply whose end has arrived with this chunk (most replies that are
             # not streams) goes out in one message, not two.

@@ -22,6 +22,7 @@ from gateway.doors.openai import shapes
 from gateway.doors.openai.checks import check_model_request
 from gateway.doors.openai.people import serve_human, serve_hybrid
 from gateway.errors import GatewayError, bad_request, model_not_found, not_found
+from gateway.forward.owners import ForwardedResponses
 from gateway.forward.upstream import UpstreamBroke, UpstreamFailure, open_chain, pass_on, relay
 from gateway.http.asgi import header, peer, send_whole
 from gateway.http.body import parse_body, read_body
@@ -120,11 +121,11 @@ class ModelEndpoint:
             self.api, self.path, scope, receive, send, body, data, head, client, started
         )
         if isinstance(route, ForwardRoute):
-            return await forward(call, route, services.metrics)
+            return await forward(call, route, services.metrics, services.forwarded)
         check_model_request(self.api, data)  # it may become a task: read it all
         if isinstance(route, HumanRoute):
             return await serve_human(call, route, services.human)
-        return await serve_hybrid(call, route, services.hybrid)
+        return await serve_hybrid(call, route, services.hybrid, services.forwarded)
 
     def route(self, model: str, seen: Progress) -> ForwardRoute | HumanRoute | HybridRoute:
         """The model's route; 404 for an unknown model, 400 where people cannot answer."""
@@ -159,8 +160,14 @@ class ModelEndpoint:
         )
 
 
-async def forward(call: Call, route: ForwardRoute, metrics: Metrics) -> int:
-    """Relay the call to its model's upstream, or the first fallback that answers."""
+async def forward(
+    call: Call, route: ForwardRoute, metrics: Metrics, forwarded: ForwardedResponses
+) -> int:
+    """Relay the call to its model's upstream, or the first fallback that answers.
+
+    A Responses reply's id is recorded as this client's before the client sees it
+    (with client keys), so only this client can read, cancel or delete it later.
+    """
     sent = time.perf_counter()
     metrics.forward_overhead.observe(sent - call.started)
     target, response = await open_chain(
@@ -168,7 +175,10 @@ async def forward(call: Call, route: ForwardRoute, metrics: Metrics) -> int:
     )
     name = target.upstream.name
     metrics.upstream_headers(name, time.perf_counter() - sent)
-    await relay(response, call.send, call.receive, FORWARD_HEADERS)
+    reader = None
+    if call.api == "responses" and response.status == 200:
+        reader = forwarded.watcher(call.client, response.content_type == "text/event-stream")
+    await relay(response, call.send, call.receive, FORWARD_HEADERS, reader)
     metrics.upstream_finished(name, time.perf_counter() - sent)
     return response.status
 
@@ -225,19 +235,27 @@ def routes(services: Services) -> list[BaseRoute]:
             raise model_not_found(name)
         return Response(orjson.dumps(_model_object(name)), media_type="application/json")
 
-    async def owned(request: Request) -> tuple[str, StoredResponse | None]:
-        """The response id, and the response if a person made it for this client."""
+    async def owned(request: Request) -> tuple[str, StoredResponse | None, bytes]:
+        """The response id, the response if a person made it for this client, the client."""
         client = client_of(request)
         response_id = request.path_params["response_id"]
         stored = await services.queue.store.get_response(response_id)
         if stored is None or stored.owner != client.hex():
-            return response_id, None
-        return response_id, stored
+            return response_id, None, client
+        return response_id, stored, client
 
-    async def ask_upstreams(request: Request, response_id: str, tail: str = "") -> Response:
-        """Pass the request to each upstream in config order until one knows the id."""
+    async def ask_upstreams(
+        request: Request, response_id: str, client: bytes, tail: str = ""
+    ) -> Response:
+        """Pass the request to each upstream in config order until one knows the id.
+
+        With client keys, only for the client that made the id through this gateway:
+        anyone else gets the 404 of an unknown id (see ``gateway/forward/owners.py``).
+        """
         if not _RESPONSE_ID.fullmatch(response_id):
             # Only plain ids go into an upstream URL: no dot segments, no smuggled query.
+            raise not_found(f"No response found with id '{response_id}'.")
+        if not await services.forwarded.may_use(response_id, client):
             raise not_found(f"No response found with id '{response_id}'.")
         path = f"/responses/{response_id}{tail}"
         if request.url.query:
@@ -254,6 +272,8 @@ def routes(services: Services) -> list[BaseRoute]:
             async with reply:
                 if reply.status != 404:
                     body = await reply.read()
+                    if request.method == "DELETE" and reply.status == 200:
+                        await services.forwarded.forget(response_id)
                     return Response(body, reply.status, media_type=reply.content_type)
         if failure is not None:
             raise failure  # an upstream that could have it did not answer
@@ -261,9 +281,9 @@ def routes(services: Services) -> list[BaseRoute]:
 
     async def response(request: Request) -> Response:
         """``GET`` or ``DELETE /v1/responses/{id}``."""
-        response_id, stored = await owned(request)
+        response_id, stored, client = await owned(request)
         if stored is None:
-            return await ask_upstreams(request, response_id)
+            return await ask_upstreams(request, response_id, client)
         if request.method == "GET":
             return Response(stored.body, media_type="application/json")
         await services.queue.store.delete_response(response_id)
@@ -271,9 +291,9 @@ def routes(services: Services) -> list[BaseRoute]:
         return Response(orjson.dumps(deleted), media_type="application/json")
 
     async def input_items(request: Request) -> Response:
-        response_id, stored = await owned(request)
+        response_id, stored, client = await owned(request)
         if stored is None:
-            return await ask_upstreams(request, response_id, "/input_items")
+            return await ask_upstreams(request, response_id, client, "/input_items")
         query = request.query_params
         try:
             limit = min(max(int(query.get("limit", 20)), 1), 100)
@@ -286,9 +306,9 @@ def routes(services: Services) -> list[BaseRoute]:
         return Response(orjson.dumps(page), media_type="application/json")
 
     async def cancel(request: Request) -> Response:
-        response_id, stored = await owned(request)
+        response_id, stored, client = await owned(request)
         if stored is None:
-            return await ask_upstreams(request, response_id, "/cancel")
+            return await ask_upstreams(request, response_id, client, "/cancel")
         # A person's response exists only once it is complete: never in the background.
         raise bad_request("Only responses created with background=true can be cancelled.")
 

@@ -13,6 +13,7 @@ import orjson
 
 from gateway.doors.openai.shapes import stream_of
 from gateway.forward.model import UpstreamReply, relay_reply
+from gateway.forward.owners import ForwardedResponses, IdWatcher
 from gateway.http.call import Call, escalation_headers, gateway_headers
 from gateway.http.respond import (
     keep_alive,
@@ -32,13 +33,28 @@ CLIENT_CLOSED = 499  # nginx's code for a client that left before its answer
 
 
 async def send_outcomes(
-    call: Call, outcomes: AsyncIterator[HybridOutcome], route: str = "human"
+    call: Call,
+    outcomes: AsyncIterator[HybridOutcome],
+    route: str = "human",
+    forwarded: ForwardedResponses | None = None,
 ) -> int:
     """Send each outcome as it comes; returns the status the client got.
 
     Runs the iterator to its end: the service marks the task delivered after
-    its final outcome has been sent.
+    its final outcome has been sent. A model's Responses reply that goes out has
+    its id recorded as this client's first (``forwarded``, see forward/owners.py).
     """
+
+    def id_reader(status: int, streaming: bool) -> IdWatcher | None:
+        if forwarded is None or call.api != "responses" or status != 200:
+            return None
+        return forwarded.watcher(call.client, streaming)
+
+    async def record(status: int, body: bytes) -> None:
+        reader = id_reader(status, call.head.stream)
+        if reader is not None:
+            await reader(bytearray(body), True)
+
     status = CLIENT_CLOSED
     why: Escalation = HUMAN_ROUTE if route == "human" else Escalation(route=route)
     async for outcome in outcomes:
@@ -61,6 +77,7 @@ async def send_outcomes(
         elif isinstance(outcome, DraftSent):
             held = outcome.reply
             headers = escalation_headers(_why(outcome.task, why), outcome.task, "draft")
+            await record(held.status, held.body)
             await send_rest(call, held.status, [*held.headers, *headers], held.body)
             status = held.status
         elif isinstance(outcome, Passed):
@@ -69,13 +86,16 @@ async def send_outcomes(
                 await send_upstream_error(call, held.status, held.headers, held.body)
             else:
                 extra = gateway_headers("hybrid", "model", confidence=outcome.confidence)
+                await record(held.status, held.body)
                 await send_rest(call, held.status, [*held.headers, *extra], held.body)
             status = held.status
         elif isinstance(outcome, Relayed):
             reply = outcome.reply
             assert isinstance(reply, UpstreamReply)  # the port this door wired in
             headers = gateway_headers("hybrid", "model")
-            await relay_reply(reply, call.send, call.receive, headers, outcome.copy)
+            streaming = reply.response.content_type == "text/event-stream"
+            reader = id_reader(reply.status, streaming)
+            await relay_reply(reply, call.send, call.receive, headers, outcome.copy, reader)
             status = reply.status
         elif isinstance(outcome, ClientLeft):
             status = CLIENT_CLOSED

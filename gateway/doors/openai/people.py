@@ -14,6 +14,7 @@ import orjson
 from gateway.doors.openai.model_reader import OpenAIReader, ask_for_logprobs
 from gateway.doors.openai.outcomes import send_outcomes
 from gateway.forward.model import UpstreamModel
+from gateway.forward.owners import ForwardedResponses
 from gateway.http.call import Call
 from gateway.http.respond import client_gone
 from gateway.human.service import HumanService
@@ -44,7 +45,9 @@ async def serve_human(call: Call, route: HumanRoute, human: HumanService) -> int
     return await send_outcomes(call, human.serve(work_of(call), route, gone))
 
 
-async def serve_hybrid(call: Call, route: HybridRoute, hybrid: HybridService) -> int:
+async def serve_hybrid(
+    call: Call, route: HybridRoute, hybrid: HybridService, forwarded: ForwardedResponses
+) -> int:
     """Ask the model; a person steps in where the route's policy says so."""
     body, added_logprobs = await _upstream_body(call, hybrid.human, route.policy.wants_logprobs)
     # Identity encoding: the gateway must read the reply it judges.
@@ -59,7 +62,8 @@ async def serve_hybrid(call: Call, route: HybridRoute, hybrid: HybridService) ->
         client_asks=(call.header(REVIEW_HEADER) or "").strip().lower() == "always",
     )
     gone = functools.partial(client_gone, call)
-    return await send_outcomes(call, hybrid.serve(work_of(call), consult, gone), "hybrid")
+    outcomes = hybrid.serve(work_of(call), consult, gone)
+    return await send_outcomes(call, outcomes, "hybrid", forwarded)
 
 
 async def _upstream_body(
