@@ -14,7 +14,7 @@ from gateway.cli import COMMANDS
 from gateway.config import Config, ConfigError, load_config
 from gateway.http.server import serve, serve_workers
 from gateway.human.store import StoreUnavailable
-from gateway.installation import check_secret
+from gateway.store.installation import check_secret
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
