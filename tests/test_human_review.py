@@ -17,8 +17,10 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
+import anthropic
 import openai
 import pytest
+from fake_anthropic import FakeAnthropic
 from harness import Gateway, ThreadedServer, run_gateway, wait_until
 from hybrid_upstream import DELETE_FILE, make_app
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -66,6 +68,18 @@ min_confidence = 0.7
 shadow_sample = 1.0
 reviewers = ["support"]
 
+[upstreams.claude]
+api = "anthropic"
+base_url = "{claude}"
+retries = 0
+
+[models.claude-shadow]
+upstream = "claude"
+upstream_model = "claude-x"
+human = "shadow"
+shadow_sample = 1.0
+reviewers = ["support"]
+
 [models.counsel]
 route = "human"
 reviewers = ["legal"]
@@ -79,8 +93,8 @@ SCORES = {"accurate": True, "tone": 4, "topic": "tech"}
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory) -> Iterator[Gateway]:
     tmp = tmp_path_factory.mktemp("review")
-    with ThreadedServer(make_app([])) as fake:
-        config = CONFIG.format(url=fake.url, **TOKENS)
+    with ThreadedServer(make_app([])) as fake, FakeAnthropic("claude") as claude:
+        config = CONFIG.format(url=fake.url, claude=claude.url, **TOKENS)
         with run_gateway(tmp, config) as gw:
             yield gw
 
@@ -404,3 +418,24 @@ def test_a_responses_api_answer_is_shadow_sampled_too(gateway, client):
     row = newest_grade_task(ann, before)
     task = ann.task(row["id"])
     assert task["api"] == "responses" and task["draft"]["content"] == "The answer is 42"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_an_anthropic_client_on_a_shadow_model_is_sampled_too(gateway, stream):
+    ann = person(gateway, "ann")
+    before = known(ann)
+    claude = anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0)
+    request = dict(
+        model="claude-shadow", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+    )
+    if stream:
+        with claude.messages.stream(**request) as events:
+            text = "".join(events.text_stream)
+    else:
+        raw = claude.messages.with_raw_response.create(**request)
+        assert raw.headers["x-gateway-answered-by"] == "model"
+        message = anthropic.types.Message.model_validate(raw.parse().model_dump())
+        text = message.content[0].text
+    assert text == "hello from claude"
+    task = ann.task(newest_grade_task(ann, before)["id"])
+    assert task["kind"] == "grade" and task["draft"]["content"] == "hello from claude"

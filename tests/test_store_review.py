@@ -51,7 +51,8 @@ async def test_each_reviewer_grades_once_and_the_last_grade_finishes_the_task(st
         ("ann", "good", {"tone": 3}),
         ("bob", "bad", {}),
     ]
-    assert [g.reviewer for _, _, g in await stores[1].grades_since(0)] == ["ann", "bob"]
+    assert [g.reviewer for _, _, g in await stores[1].grades_since(0)] == ["bob", "ann"]
+    assert [g.reviewer for _, _, g in await stores[1].grades_since(0, limit=1)] == ["bob"]
     assert not (await stores[0].grade(grade_of("task_nope", "ann"), entry("x", "g"))).task
 
 

@@ -231,8 +231,11 @@ class Store(Protocol):
     async def grades(self, task_ids: Sequence[str]) -> dict[str, list[Grade]]:
         """The grades of these tasks, oldest first."""
 
-    async def grades_since(self, since: float) -> list[tuple[str, str | None, Grade]]:
-        """Every grade made at or after ``since``, with its task's model and rubric."""
+    async def grades_since(
+        self, since: float, limit: int = 50_000
+    ) -> list[tuple[str, str | None, Grade]]:
+        """The newest ``limit`` grades made at or after ``since``, newest first, each with
+        its task's model and rubric."""
 
     # -- stored responses (Responses API) -----------------------------------------------
 

@@ -343,8 +343,10 @@ class PostgresStore(Notifier):
                 found.setdefault(row[0], []).append(sql.grade_from_row(tuple(row)))
         return found
 
-    async def grades_since(self, since: float) -> list[tuple[str, str | None, Grade]]:
-        rows = await self._call(lambda conn: conn.fetch(q.GRADES_SINCE, since))
+    async def grades_since(
+        self, since: float, limit: int = sql.GRADES_READ
+    ) -> list[tuple[str, str | None, Grade]]:
+        rows = await self._call(lambda conn: conn.fetch(q.GRADES_SINCE, since, limit))
         return [(row[0], row[1], sql.grade_from_row(tuple(row)[2:])) for row in rows]
 
     # -- stored responses ---------------------------------------------------------------------

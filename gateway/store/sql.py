@@ -130,9 +130,12 @@ INSERT_GRADE = (
     "ON CONFLICT (task_id, reviewer) DO NOTHING RETURNING task_id"
 )
 GRADES_OF = f"SELECT {GRADE_COLUMNS} FROM grades WHERE task_id IN "  # + (...) ORDER BY at
+# Agreement reads at most this many of the newest grades: each is a few hundred bytes,
+# and 50 000 grades is months of a busy team's shadow review.
+GRADES_READ = 50_000
 GRADES_SINCE = (
     f"SELECT t.model, t.rubric, {', '.join('g.' + c for c in GRADE_COLUMNS.split(', '))} "
-    "FROM grades g JOIN tasks t ON t.id = g.task_id WHERE g.at >= ? ORDER BY g.at"
+    "FROM grades g JOIN tasks t ON t.id = g.task_id WHERE g.at >= ? ORDER BY g.at DESC LIMIT ?"
 )
 
 
