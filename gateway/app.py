@@ -40,7 +40,7 @@ from gateway.store.backends import store_for
 
 # Each door's shaper, by the dialect a task records: how a person's answer becomes
 # the body its client receives.
-SHAPERS = {"openai": OpenAIShaper()}
+SHAPERS = {"openai": OpenAIShaper(), mcp.DIALECT: mcp.McpShaper()}
 
 
 def build_services(config: Config) -> Services:

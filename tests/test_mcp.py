@@ -78,8 +78,9 @@ async def test_ask_human_text_answer(gateway, reviewer, mode):
         task = await pending(reviewer, question)
         assert (task["kind"], task["model"]) == ("question", "mcp")
         seen = await off_loop(reviewer.task, task["id"])
-        texts = [part["text"] for part in seen["request"]["messages"][0]["content"]]
-        assert texts == ["We ship **Friday**.", question]
+        context, asked = seen["request"]["messages"]
+        assert context == {"role": "system", "content": "We ship **Friday**."}
+        assert [part["text"] for part in asked["content"]] == [question]
         assert seen["output_format"] is None
         reply = await off_loop(reviewer.answer, task["id"], content="Aurora")
         assert reply.status == 200, reply.body
@@ -425,7 +426,8 @@ async def test_stats_metrics_and_exports_know_the_kinds(gateway, reviewer):
     mine = [r for r in records if r["preview"] == question]
     assert mine[0]["kind"] == "question"
     assert mine[0]["request"]["mcp"]["question"] == question
-    assert mine[0]["result"]["choices"][0]["message"]["content"] == "yes"
+    stored = types.CallToolResult.model_validate(mine[0]["result"])  # the shaper's body
+    assert (only_text(stored), stored.is_error) == ("yes", False)
 
     rows = [
         json.loads(line)
@@ -441,7 +443,7 @@ async def test_stats_metrics_and_exports_know_the_kinds(gateway, reviewer):
     assert row["model_answer"]["tool_calls"][0]["function"]["name"] == "Bash"
     assert (row["verdict"], row["allowed"], row["correct"]) == ("approved", True, True)
     # Text content is a string in every export (issue 16, item 7).
-    assert json.loads(row["human_answer"]["content"]) == {"behavior": "allow"}
+    assert json.loads(row["human_answer"]["content"]) == allowed  # what the agent got
     verdicts = {(r["verdict"], r["allowed"]) for r in rows}
     assert {("rejected", False), ("edited", True)} <= verdicts
     assert all(r["verdict"] for r in rows)

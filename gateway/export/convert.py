@@ -185,7 +185,13 @@ def items_to_messages(items: Iterable[Any]) -> list[dict[str, Any]]:
 
 
 def answer_message(api: str, result: dict[str, Any]) -> dict[str, Any]:
-    """The assistant turn a stored result (chat completion or response) holds."""
+    """The assistant turn a stored result (chat completion, response, or a tool result
+    the MCP door's shaper stored: its text blocks) holds."""
+    if "choices" not in result and isinstance(result.get("content"), list):
+        texts = [block.get("text") for block in result["content"] if isinstance(block, dict)]
+        if not texts or not all(isinstance(text, str) for text in texts):
+            raise Unconvertible("the tool result is not text")
+        return {"role": "assistant", "content": "".join(texts)}
     if api == "chat.completions":
         choices = result.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):

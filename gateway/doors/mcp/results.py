@@ -1,4 +1,4 @@
-"""A task's outcome as the tool result the MCP client gets.
+"""Tool results: a person's answer (as the shaper stores it) and the ends without one.
 
 ``ask_human``: one text block with the person's answer (the text, the chosen
 option, or the JSON text of a structured answer, which also goes out as
@@ -19,70 +19,70 @@ from typing import Any
 import mcp_types as types
 import orjson
 
-from gateway.doors.mcp.tools import AskHuman, RequestPermission
-from gateway.doors.mcp.work import ALLOW, DENY, OPTION
-from gateway.human.task import ANSWERED, EXPIRED, REJECTED, Task
+from gateway.doors.mcp.work import ALLOW, DENY, OPTION, PERMISSION
+from gateway.errors import GatewayError
+from gateway.human.answers import Reply
+from gateway.human.task import EXPIRED, REJECTED, Task
 
 DENIED = "A person denied this tool call."
+RESTARTING = "The gateway is restarting; make the same call again to get the person's answer."
 
 
-def text_result(text: str, is_error: bool = False, structured: Any = None) -> types.CallToolResult:
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=text)],
-        is_error=is_error,
-        structured_content=structured,
-    )
+def text_body(text: str, is_error: bool = False, structured: Any = None) -> dict[str, Any]:
+    """A ``CallToolResult`` as JSON: one text block."""
+    body: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": is_error}
+    if structured is not None:
+        body["structuredContent"] = structured
+    return body
 
 
-def tool_error(message: str) -> types.CallToolResult:
-    return text_result(message, is_error=True)
+def question_body(call: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    """A person's checked answer to ``ask_human`` (``call``: the task's ``mcp`` record)."""
+    if reply.content is None:  # the person refused to answer (a refusal, not a rejection)
+        return text_body(f"The person declined to answer: {reply.refusal or ''}".strip(), True)
+    if call.get("options") is not None:
+        return text_body(orjson.loads(reply.content)[OPTION])
+    if call.get("schema") is not None:
+        return text_body(reply.content, structured=orjson.loads(reply.content))
+    return text_body(reply.content)
 
 
-def answer_message(task: Task) -> dict[str, Any]:
-    """The person's message in the stored chat completion."""
-    assert task.result is not None
-    return task.result["choices"][0]["message"]
-
-
-def question_result(task: Task, ask: AskHuman, timeout_s: float) -> types.CallToolResult:
-    if task.status != ANSWERED:
-        return tool_error(unanswered(task, timeout_s))
-    message = answer_message(task)
-    content = message.get("content")
-    if content is None:  # the person refused to answer (a refusal, not a rejection)
-        return tool_error(f"The person declined to answer: {message.get('refusal') or ''}".strip())
-    if ask.options is not None:
-        return text_result(orjson.loads(content)[OPTION])
-    if ask.schema_ is not None:
-        return text_result(content, structured=orjson.loads(content))
-    return text_result(content)
-
-
-def permission_result(
-    task: Task, request: RequestPermission, timeout_s: float
-) -> types.CallToolResult:
-    if task.status != ANSWERED:
-        reason = unanswered(task, timeout_s)
-        if task.status == REJECTED:
-            reason = task.reject_reason or DENIED
-        return decision({"behavior": DENY, "message": reason})
-    content = answer_message(task).get("content")
-    answer = orjson.loads(content) if content else {"behavior": DENY}
+def permission_body(call: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    """A person's checked decision on ``request_permission``."""
+    answer = orjson.loads(reply.content) if reply.content else {"behavior": DENY}
     if answer.get("behavior") == ALLOW:
-        return decision(
-            {"behavior": ALLOW, "updatedInput": answer.get("updatedInput", request.input)}
-        )
+        run = answer.get("updatedInput", call.get("input") or {})
+        return decision({"behavior": ALLOW, "updatedInput": run})
     return decision({"behavior": DENY, "message": answer.get("message") or DENIED})
 
 
-def decision(body: dict[str, Any]) -> types.CallToolResult:
+def decision(body: dict[str, Any]) -> dict[str, Any]:
     """One text block, no structured content: the only result Claude Code accepts."""
-    return text_result(orjson.dumps(body).decode())
+    return text_body(orjson.dumps(body).decode())
 
 
-def unanswered(task: Task, timeout_s: float) -> str:
-    if task.status == REJECTED:
-        return f"The person rejected this request: {task.reject_reason or 'no reason given'}"
-    if task.status == EXPIRED:
-        return f"No person answered within {timeout_s:g} s (task {task.id})."
-    return f"The request ended without an answer: its task {task.id} was {task.status}."
+def answered(task: Task) -> types.CallToolResult:
+    """The result the shaper stored when the person answered."""
+    assert task.result is not None
+    return types.CallToolResult.model_validate(task.result)
+
+
+def ended(task: Task, error: GatewayError, timeout_s: float) -> types.CallToolResult:
+    """The result of a call whose task ended without an answer, or could not wait."""
+    if error.code == "gateway_restarting":
+        reason = RESTARTING
+    elif task.status == REJECTED:
+        reason = f"The person rejected this request: {task.reject_reason or 'no reason given'}"
+    elif task.status == EXPIRED:
+        reason = f"No person answered within {timeout_s:g} s (task {task.id})."
+    else:
+        reason = f"The request ended without an answer: {error.message}"
+    if task.kind == PERMISSION:
+        if task.status == REJECTED and task.reject_reason:
+            reason = task.reject_reason
+        return types.CallToolResult.model_validate(decision({"behavior": DENY, "message": reason}))
+    return tool_error(reason)
+
+
+def tool_error(message: str) -> types.CallToolResult:
+    return types.CallToolResult.model_validate(text_body(message, is_error=True))

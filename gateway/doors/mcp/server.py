@@ -29,16 +29,23 @@ from mcp.shared.exceptions import MCPError
 from gateway.auth import ClientAuth
 from gateway.config import HUMAN_MODEL
 from gateway.doors.mcp import results
-from gateway.doors.mcp.tools import TOOLS, ArgumentError, AskHuman, parse_arguments
-from gateway.doors.mcp.waiting import Asker, Caller, Restarting
-from gateway.doors.mcp.work import MODEL, work_for
+from gateway.doors.mcp.shaper import McpShaper
+from gateway.doors.mcp.tools import (
+    TOOLS,
+    ArgumentError,
+    AskHuman,
+    RequestPermission,
+    parse_arguments,
+)
+from gateway.doors.mcp.waiting import Asker
+from gateway.doors.mcp.work import DIALECT, MODEL, Caller, work_for
 from gateway.errors import GatewayError
 from gateway.http.asgi import header, peer, send_whole
+from gateway.human.work import Answered, ClientLeft, HumanRoute
 from gateway.metrics import Metrics
-from gateway.routing import HumanRoute
 from gateway.services import Services
 
-__all__ = ["MODEL", "PATH", "McpDoor", "mcp_door", "send_error"]
+__all__ = ["DIALECT", "MODEL", "PATH", "McpDoor", "McpShaper", "mcp_door", "send_error"]
 log = logging.getLogger("gateway.mcp")
 PATH = "/mcp"
 CALLER = "hitl.caller"  # the scope key the door leaves the checked caller under
@@ -48,7 +55,6 @@ INSTRUCTIONS = (
     "until someone answers, which may take minutes."
 )
 NO_STREAM = "This server sends nothing unasked: there is no stream to open with GET."
-RESTARTING = "The gateway is restarting; make the same call again to get the person's answer."
 # JSON-RPC's code for a request the server will not take (the transport's own errors use it).
 INVALID_REQUEST = -32600
 _TOOL_NAMES = frozenset(tool.name for tool in TOOLS)
@@ -74,13 +80,10 @@ async def send_error(send, error: GatewayError) -> None:
 class McpDoor:
     """The ASGI app at ``/mcp``; ``run()`` belongs in the app's lifespan."""
 
-    def __init__(
-        self, asker: Asker, auth: ClientAuth, metrics: Metrics, timeout_s: float, max_body: int
-    ) -> None:
+    def __init__(self, asker: Asker, auth: ClientAuth, metrics: Metrics, max_body: int) -> None:
         self.asker = asker
         self.auth = auth
         self.metrics = metrics
-        self.timeout_s = timeout_s
         self.server: Server[Any] = Server(
             SERVER_NAME,
             instructions=INSTRUCTIONS,
@@ -120,9 +123,14 @@ class McpDoor:
         except ArgumentError as error:
             return results.tool_error(f"Invalid arguments: {error}")
         caller: Caller = ctx.request.scope[CALLER]
-        timeout_s = self.timeout_s
+        timeout_s = self.asker.route.timeout_s
         if isinstance(arguments, AskHuman) and arguments.timeout_s is not None:
             timeout_s = min(arguments.timeout_s, timeout_s)
+        session = None
+        if isinstance(arguments, RequestPermission) and caller.session is None:
+            session = self.asker.session_of(arguments, caller)
+        original = {"name": params.name, "arguments": params.arguments or {}}
+        work = work_for(arguments, original, caller, timeout_s, session)
         progress = None
         if ctx.meta is not None and ctx.meta.get("progress_token") is not None:
 
@@ -131,24 +139,18 @@ class McpDoor:
                 await ctx.session.report_progress(round(waited, 1), total, message)
 
         try:
-            task = await self.asker.ask(work_for(arguments), caller, timeout_s, progress)
-        except Restarting:
-            self.metrics.request_done(MODEL, "human", 503)
-            if isinstance(arguments, AskHuman):
-                return results.tool_error(RESTARTING)
-            return results.decision({"behavior": "deny", "message": RESTARTING})
+            outcome = await self.asker.ask(work, progress)
         except BaseException:
             self.metrics.request_done(MODEL, "human", 499)  # cancelled or gone
             raise
-        self.metrics.request_done(MODEL, "human", _status(task.status))
-        if isinstance(arguments, AskHuman):
-            return results.question_result(task, arguments, timeout_s)
-        return results.permission_result(task, arguments, timeout_s)
-
-
-def _status(status: str) -> int:
-    """The status a model client would have had: what the request counters count."""
-    return {"answered": 200, "rejected": 422, "expired": 504}.get(status, 409)
+        if isinstance(outcome, Answered):
+            self.metrics.request_done(MODEL, "human", 200)
+            return results.answered(outcome.task)
+        if isinstance(outcome, ClientLeft):  # gone without the SDK cancelling the call
+            self.metrics.request_done(MODEL, "human", 499)
+            return results.tool_error("The client went away.")
+        self.metrics.request_done(MODEL, "human", outcome.error.status)
+        return results.ended(outcome.task, outcome.error, timeout_s)
 
 
 def mcp_door(services: Services) -> McpDoor:
@@ -156,10 +158,10 @@ def mcp_door(services: Services) -> McpDoor:
     config = services.config
     human = services.router.resolve(HUMAN_MODEL)
     assert isinstance(human, HumanRoute)
+    route = HumanRoute(config.mcp.timeout_s or human.timeout_s, config.mcp.progress_s)
     return McpDoor(
-        Asker(services.human, config.mcp.progress_s),
+        Asker(services.human, route),
         services.client_auth,
         services.metrics,
-        config.mcp.timeout_s or human.timeout_s,
         config.server.max_body_bytes,
     )

@@ -1,13 +1,15 @@
-"""A tool call as a task's conversation: the chat form every part of the gateway reads.
+"""A tool call as the human service's ``Work``: the chat form every part of the gateway reads.
 
 The dashboard, the answer checks and the exports read tasks as Chat Completions
-requests. A call becomes one: the question (with its context and images) or
-the tool call awaiting permission as the user's turn, and, where the answer
-must be JSON, a ``response_format`` of ``json_schema``, so the reviewer API
-checks an answer (a 422 naming the field) and the dashboard validates its form
-as it does for structured outputs. The call itself (without images, which are
-in the conversation already) is kept under ``mcp`` for the dashboard's
-question and permission views.
+requests. A call becomes one: the question (with its images) or the tool call
+awaiting permission (in a line; the whole input as the system's turn) as the
+user's turn, a question's context as the system's, and, where the answer must be
+JSON, a ``response_format`` of ``json_schema``, so the reviewer API checks an
+answer (a 422 naming the field) and the dashboard validates its form as it does
+for structured outputs. The call itself (without images, which are in the
+conversation already) is kept under ``mcp`` for the dashboard's question and
+permission views and for the shaper; the client's own ``tools/call`` params are
+the task's ``original``.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from typing import Any
 import orjson
 
 from gateway.doors.mcp.tools import ASK_HUMAN, REQUEST_PERMISSION, AskHuman, RequestPermission
+from gateway.human.work import Work
 
 API = "chat.completions"
+DIALECT = "mcp"  # the shaper that makes a person's answer a tool result (shaper.py)
 MODEL = "mcp"  # the tasks' model: metrics, stats and export filters tell MCP tasks apart
 QUESTION = "question"
 PERMISSION = "permission"
-PREVIEW_CHARS = 200
 # Input fields a person must see first, in this order (Claude Code's Bash, Edit, Write...).
 PROMINENT = ("command", "file_path", "url", "path", "pattern")
 
@@ -56,49 +59,52 @@ def options_schema(options: list[str]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class McpWork:
-    """What a call hands the human service: its conversation and how to read the answer."""
+class Caller:
+    """Who calls: the client's key digest (``b""`` without keys) and its session header."""
 
-    tool: str
-    kind: str  # "question" or "permission"
-    data: dict[str, Any]  # the request in the conversation (Chat Completions) form
-    preview: str
-    tool_use_id: str | None = None  # permission: the tool use it is about (Claude Code's)
-
-    @property
-    def body(self) -> bytes:
-        return orjson.dumps(self.data)
-
-    @property
-    def output_format(self) -> dict[str, Any] | None:
-        declared = self.data.get("response_format")
-        if not declared:
-            return None
-        spec = declared["json_schema"]
-        return {
-            "type": "json_schema",
-            "name": spec["name"],
-            "description": spec.get("description"),
-            "schema": spec["schema"],
-            "strict": False,
-        }
+    client: bytes
+    session: str | None = None
 
 
-def work_for(arguments: AskHuman | RequestPermission) -> McpWork:
+def work_for(
+    arguments: AskHuman | RequestPermission,
+    original: dict[str, Any],
+    caller: Caller,
+    timeout_s: float,
+    session: str | None = None,
+) -> Work:
+    """The work for one call; ``session`` names the run it belongs to when the caller
+    sent none (a permission prompt about a tool use a person gave, see waiting.py)."""
     if isinstance(arguments, AskHuman):
-        return question_work(arguments)
-    return permission_work(arguments)
+        data, kind = question_data(arguments), QUESTION
+    else:
+        data, kind = permission_data(arguments), PERMISSION
+    return Work(
+        api=API,
+        dialect=DIALECT,
+        model=MODEL,
+        client=caller.client,
+        data=data,
+        body=orjson.dumps(data),
+        stream=True,  # ticks: progress notifications while a person thinks
+        session_hint=caller.session or session,
+        kind=kind,
+        original=orjson.dumps(original),
+        timeout_s=timeout_s,
+    )
 
 
-def question_work(ask: AskHuman) -> McpWork:
-    content: list[dict[str, Any]] = []
-    if ask.context:
-        content.append({"type": "text", "text": ask.context})
-    content.append({"type": "text", "text": ask.question})
+def question_data(ask: AskHuman) -> dict[str, Any]:
+    # The context as the system's turn, the question as the user's: the queue row and
+    # a run's name read the user's words; an exported row reads as a prompt and reply.
+    content: list[dict[str, Any]] = [{"type": "text", "text": ask.question}]
     content += [{"type": "image_url", "image_url": {"url": url}} for url in ask.images]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
+    if ask.context:
+        messages.insert(0, {"role": "system", "content": ask.context})
     data: dict[str, Any] = {
         "model": MODEL,
-        "messages": [{"role": "user", "content": content}],
+        "messages": messages,
         "mcp": {
             "tool": ASK_HUMAN,
             "question": ask.question,
@@ -112,18 +118,23 @@ def question_work(ask: AskHuman) -> McpWork:
         data["response_format"] = _json_schema("options", options_schema(ask.options))
     elif ask.schema_ is not None:
         data["response_format"] = _json_schema("answer", ask.schema_)
-    return McpWork(ASK_HUMAN, QUESTION, data, _short(ask.question))
+    return data
 
 
-def permission_work(request: RequestPermission) -> McpWork:
+def permission_data(request: RequestPermission) -> dict[str, Any]:
     shown = orjson.dumps(request.input, option=orjson.OPT_INDENT_2).decode()
-    text = (
-        f"The agent asks to run the tool `{request.tool_name}` with this input:\n\n"
-        f"```json\n{shown}\n```\n\nMay it run?"
+    asked = (
+        f"The agent asks whether it may run the tool `{request.tool_name}` with this "
+        f"input:\n\n```json\n{shown}\n```"
     )
-    data: dict[str, Any] = {
+    # The tool and its telling input as the user's turn: the queue row and a run's
+    # name read it; the whole input as the system's.
+    return {
         "model": MODEL,
-        "messages": [{"role": "user", "content": text}],
+        "messages": [
+            {"role": "system", "content": asked},
+            {"role": "user", "content": permission_line(request)},
+        ],
         "response_format": _json_schema(
             "permission", PERMISSION_SCHEMA, "allow (with the input to run, if edited) or deny"
         ),
@@ -134,8 +145,6 @@ def permission_work(request: RequestPermission) -> McpWork:
             "tool_use_id": request.tool_use_id,
         },
     }
-    preview = _short(permission_line(request))
-    return McpWork(REQUEST_PERMISSION, PERMISSION, data, preview, request.tool_use_id)
 
 
 def permission_line(request: RequestPermission) -> str:
@@ -152,8 +161,3 @@ def _json_schema(name: str, schema: dict[str, Any], description: str | None = No
     if description:
         spec["description"] = description
     return {"type": "json_schema", "json_schema": spec}
-
-
-def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
