@@ -211,14 +211,14 @@ def test_a_tool_round_trip_and_a_screenshot_become_chat_messages() -> None:
     }
     assert after["content"][1]["image_url"]["url"] == "https://example.com/a.png"
     tools = normalise_tools("chat.completions", form)
-    assert tools[0] == {
+    assert tools[0]["type"] == "function" and tools[0]["name"] == "computer"
+    assert tools[1] == {
         "type": "computer",
         "declared_type": "computer_use_preview",
         "display_width": 1280,
         "display_height": 800,
         "environment": "linux",
     }
-    assert tools[1]["type"] == "function" and tools[1]["name"] == "computer"
     assert kind_of("chat.completions", form, tools) == "screen"
     assert form["tool_choice"] == {"type": "function", "function": {"name": "computer"}}
     assert form["parallel_tool_calls"] is False

@@ -58,6 +58,8 @@ class ExportStore(Protocol):
 
     async def request(self, task_id: str) -> bytes | None: ...
 
+    async def original(self, task_id: str) -> bytes | None: ...
+
     async def grades(self, task_ids: Sequence[str]) -> dict[str, list[Grade]]: ...
 
 
@@ -120,6 +122,14 @@ def _request(body: bytes | None) -> Any:
     return orjson.loads(body) if body else None
 
 
+def _kept(body: bytes | None) -> Any:
+    """A stored body as JSON, or as text when it is not JSON (records keep everything)."""
+    try:
+        return _request(body)
+    except orjson.JSONDecodeError:
+        return (body or b"").decode("utf-8", "replace")
+
+
 async def export_lines(
     store: ExportStore,
     query: ExportQuery,
@@ -144,8 +154,11 @@ async def export_lines(
         if task.kind == GRADE:  # a shadow sample: its lines come from its grades
             grades = (await store.grades([task.id])).get(task.id, [])
             builder = partial(_graded, GRADED_BUILDERS[query.kind], grades)
+        # A door that translated its request (Anthropic's) kept the client's own: records
+        # carry it beside the conversation form.
+        original = await store.original(task.id) if query.kind == "records" else None
         try:
-            line = _line(builder, check, task, body, finish, local_images, query)
+            line = _line(builder, check, task, body, finish, local_images, query, original)
         except Exception as exc:  # one bad row is skipped, never the stream
             stats.skip(task, f"{type(exc).__name__}: {exc}")
             continue
@@ -169,14 +182,13 @@ def _line(
     finish: Callable[[Any], Any],
     local_images: bool,
     query: ExportQuery,
+    original: bytes | None = None,
 ) -> bytes | None:
     """One task's line, redacted and checked; raises on what cannot make one."""
     if query.kind == "records":  # records keep everything: a body that is not JSON as text
-        try:
-            request = _request(body)
-        except orjson.JSONDecodeError:
-            request = (body or b"").decode("utf-8", "replace")
-        line = build(task, request)
+        line = build(task, _kept(body))
+        if line is not None and original is not None:
+            line["original"] = _kept(original)
     else:
         line = build(task, _request(body))
     if line is None:

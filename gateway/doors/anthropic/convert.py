@@ -263,7 +263,8 @@ def _tools(tool: Tool) -> list[dict[str, Any]]:
             "environment": "linux",
             "declared_type": kind,
         }
-        return [display, _function(tool.name, f"Anthropic's {kind} tool", COMPUTER_SCHEMA)]
+        # The function first: the exports' chat tools then keep it, not a second one.
+        return [_function(tool.name, f"Anthropic's {kind} tool", COMPUTER_SCHEMA), display]
     if kind == "custom" or tool.input_schema is not None:
         schema = tool.input_schema or {"type": "object", "properties": {}}
         return [_function(tool.name, tool.description, schema)]
