@@ -20,10 +20,10 @@ from reviewer_client import Reviewer, background
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
-ANN, LEE = "tok-ann-0123456789", "tok-lee-0123456789"
+ANN, LEE, BOB = "tok-ann-0123456789", "tok-lee-0123456789", "tok-bob-0123456789"
 CONFIG = """
 [auth]
-reviewer_tokens = {{ ann = {{ token = "{ann}", groups = ["support"] }}, lee = {{ token = "{lee}", groups = ["legal"] }} }}
+reviewer_tokens = {{ ann = {{ token = "{ann}", groups = ["support"] }}, lee = {{ token = "{lee}", groups = ["legal"] }}, bob = "{bob}" }}
 
 [upstreams.fake]
 base_url = "{url}/v1"
@@ -44,6 +44,13 @@ shadow_sample = 1.0
 rubric = "support"
 reviewers = ["support"]
 
+[models."pair+human"]
+upstream = "fake"
+human = "shadow"
+shadow_sample = 1.0
+reviews = 2
+reviewers = ["support"]
+
 [models.counsel]
 route = "human"
 reviewers = ["legal"]
@@ -53,7 +60,7 @@ reviewers = ["legal"]
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory) -> Iterator[Gateway]:
     with ThreadedServer(make_app([])) as fake:
-        config = CONFIG.format(url=fake.url, ann=ANN, lee=LEE)
+        config = CONFIG.format(url=fake.url, ann=ANN, lee=LEE, bob=BOB)
         with run_gateway(tmp_path_factory.mktemp("dash-review"), config) as gw:
             yield gw
 
@@ -176,4 +183,30 @@ def test_a_reviewer_sees_only_their_groups_work(gateway: Gateway, watched: Watch
     task = lee.wait_for_task(lambda t: t["preview"] == text)
     assert lee.answer(task["id"], content="Yes.").status == 200
     assert reply.result(timeout=10).choices[0].message.content == "Yes."
+    assert not page_errors(watched)
+
+
+def test_the_agreement_figure_in_the_header(gateway: Gateway, watched: Watched) -> None:
+    ann, bob = Reviewer(gateway.url, "ann", ANN), Reviewer(gateway.url, "bob", BOB)
+    client = OpenAI(base_url=gateway.base_url, api_key="k", max_retries=0)
+    for first, second in [("good", "good"), ("bad", "bad"), ("good", "bad"), ("good", "good")]:
+        before = {t["id"] for t in bob.ok("GET", "/api/tasks?kind=grade")["data"]}
+        client.chat.completions.create(
+            model="pair+human", messages=[{"role": "user", "content": "confident"}]
+        )
+        rows = [t for t in bob.ok("GET", "/api/tasks?kind=grade")["data"] if t["id"] not in before]
+        task_id = rows[-1]["id"]
+        for who, verdict in ((ann, first), (bob, second)):
+            assert (
+                who.call("POST", f"/api/tasks/{task_id}/grade", {"verdict": verdict}).status == 200
+            )
+    stats = bob.ok("GET", "/api/stats")["agreement"]["pair+human"]["verdict"]
+    page = watched.page
+    sign_in(page, gateway, BOB)
+    figure = page.locator("#stat-agreement")
+    expect(figure).to_have_text(f"\u03ba {stats['value']:.2f}")
+    assert "pair+human: 8 grades of 4 answers" in (
+        page.locator("#stat-agreement-box").get_attribute("title") or ""
+    )
+    page.locator("#stats").screenshot(path=str(ARTIFACTS / "grade-agreement.png"))
     assert not page_errors(watched)

@@ -81,9 +81,9 @@ ORIGINAL = "SELECT original FROM requests WHERE task_id = ?"
 AUDIT = "SELECT task_id, at, event, actor, detail FROM audit WHERE task_id = ?"  # + order
 STATUS_COUNTS = "SELECT status, COUNT(*) FROM tasks GROUP BY status"
 KIND_COUNTS = "SELECT kind, status, COUNT(*) FROM tasks WHERE created_at >= ? GROUP BY kind, status"
-ANSWER_SECONDS = (
+ANSWER_SECONDS = (  # grade tasks are left out: nobody waits on them
     "SELECT answered_at - created_at FROM tasks WHERE status = 'answered' "
-    "AND answered_at >= ? ORDER BY 1"
+    "AND kind != 'grade' AND answered_at >= ? ORDER BY 1"
 )
 ESCALATIONS = (
     "SELECT model, reason, COUNT(*) FROM tasks WHERE reason != 'human_route' "
