@@ -151,6 +151,8 @@ def open_row(page: Page, session: str) -> Locator:
     """Open (claim) the one queue row of ``session``."""
     row = page.locator(f'.group[data-session="{session}"] .task-row')
     expect(row).to_have_count(1)
+    if page.locator("#queue-rail").is_visible():
+        page.locator("#queue-rail").hover()  # following a screen task: the queue is a rail
     row.click()
     return row
 

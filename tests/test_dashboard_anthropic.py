@@ -104,6 +104,7 @@ def test_a_click_on_the_screenshot_is_claudes_left_click(
     open_row(page, session)
     expect(page.locator("#viewport")).to_have_attribute("data-ready", "1")
     expect(page.locator("#shot-size")).to_have_text("2048\u00d71536, sent as display 1024\u00d7768")
+    page.keyboard.press("\\")  # following: the side column is a rail that \ opens
     page.locator("#tab-messages").click()
     thinking = page.locator("details.thinking")
     expect(thinking).to_have_count(1)
@@ -115,6 +116,8 @@ def test_a_click_on_the_screenshot_is_claudes_left_click(
         watched.snap(f"anthropic-computer-{name}")
     thinking.locator("summary").click()
     expect(thinking.locator("pre")).to_have_text(THINKING)
+    page.keyboard.press("\\")  # the rail closes: the screenshot is whole again
+    expect(thinking).to_be_hidden()
     target = pixel_on_screen(page, 824, 176, natural)
     page.mouse.move(*target)
     expect(page.locator("#coords")).to_have_text("412, 88")

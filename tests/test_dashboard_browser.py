@@ -422,7 +422,7 @@ def test_request_content_is_text_and_runs_nothing(gateway: Gateway, watched: Wat
     assert page.locator("script").count() == 1  # the dashboard's own module
     watched.snap("untrusted-content")
 
-    page.keyboard.press("r")
+    page.keyboard.press("Alt+r")  # acts even from the form field the task opened in
     expect(page.locator("#reject-reason")).to_be_focused()
     page.keyboard.type("Looks like an injection attempt")
     page.keyboard.press("Enter")
@@ -665,7 +665,7 @@ def test_opening_another_task_releases_the_first(gateway: Gateway, watched: Watc
     wait_until(lambda: reviewer.task(second)["status"] == "claimed", 10, what="second claimed")
     assert reviewer.task(first)["status"] == "pending"
     page.locator("#conversation").click()
-    page.keyboard.press("l")  # release
+    page.keyboard.press("Alt+l")  # release (a bare "l" would be typed into the reply)
     expect(page.locator("#task")).to_be_hidden()
     wait_until(lambda: reviewer.task(second)["status"] == "pending", 10, what="released")
     for task_id in (first, second):

@@ -76,7 +76,7 @@ def test_accept_a_low_confidence_draft_with_one_key(gateway: Gateway, watched: W
         fits(page, "#draft", "#btn-accept-draft", "#btn-submit", "#btn-reject")
     watched.snap("draft")
     # One key shows what will be sent, with an undo, before it goes.
-    page.keyboard.press("a")
+    page.keyboard.press("Alt+a")
     expect(page.locator("#undo")).to_be_visible()
     expect(page.locator("#undo-text")).to_contain_text("The answer is 42")
     expect(page.locator("#undo-left")).to_contain_text("sends in")
@@ -84,7 +84,7 @@ def test_accept_a_low_confidence_draft_with_one_key(gateway: Gateway, watched: W
     expect(page.locator("#undo")).to_be_hidden()
     expect(page.locator("#toast")).to_have_text("Not sent")
     assert not pending.done()
-    page.keyboard.press("a")
+    page.keyboard.press("Alt+a")
     expect(page.locator("#undo")).to_be_visible()
     headers, completion = pending.result(timeout=30)  # sent when the undo time is up
     assert completion.choices[0].message.content == "The answer is 42"

@@ -77,6 +77,10 @@ class Person:
         self.page.locator(selector).click()
 
 
+def first_step(page: Page):
+    return page.locator("#timeline .steps > .step").first
+
+
 def agent_run(gateway: Gateway, goal: str, go: threading.Event, answers: list) -> None:
     """A computer-use loop resending its whole history each step (as Cua does).
 
@@ -152,8 +156,10 @@ def test_a_five_step_session_needs_one_queue_click_then_a_click_and_a_key_per_st
             expect(first.locator(".step-lines .act")).to_have_text([f"1click ({x}, {y})"])
             expect(first.locator(".thumb .marks g.mark")).to_have_count(1)
             if step == 3:
-                # (Looking, not counted:) the full screenshot opens on demand, with its
-                # mark, and Esc closes it.
+                # (Looking, not counted:) while following, the past steps are a rail
+                # that \ opens; the full screenshot opens on demand, with its mark,
+                # and Esc closes it.
+                page.keyboard.press("\\")
                 first.locator(".thumb").click()
                 full = page.locator(".lightbox .full-shot")
                 expect(full.locator("img")).to_have_attribute("src", re.compile(r"/images/1$"))
@@ -161,6 +167,9 @@ def test_a_five_step_session_needs_one_queue_click_then_a_click_and_a_key_per_st
                 page.keyboard.press("Escape")
                 expect(full).to_have_count(0)
                 expect(page.locator("#task")).to_be_visible()
+                page.keyboard.press("\\")
+                expect(first).to_be_hidden()
+                page.locator("#viewport").focus()
         # The current screenshot appears once: in the workspace, not in the timeline.
         assert page.locator("#timeline img").count() == step - 1
         x, y = target(step)
@@ -169,7 +178,10 @@ def test_a_five_step_session_needs_one_queue_click_then_a_click_and_a_key_per_st
         if step == STEPS:
             page.mouse.move(*pixel_on_screen(page, x + 60, y + 90))  # the crosshair aside
             expect(page.locator("#toast")).to_be_hidden()  # step 4's "Answer sent" is gone
+            page.keyboard.press("\\")  # the past steps' rail, open over the screenshot
+            expect(first_step(page)).to_be_visible()
             publish_screenshot(watched.snap("seat-computer-use"), "seat-computer-use.png")
+            page.keyboard.press("\\")
         person.press("Control+Enter")
         per_step.append(person.inputs - start)
         if step == 1:

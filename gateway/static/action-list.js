@@ -90,5 +90,8 @@ export class ActionList {
       this.list.append(li);
     });
     $('action-count').textContent = this.entries.length ? `(${this.entries.length})` : '';
+    // One row of fixed height that scrolls sideways, newest in view: adding an action
+    // never changes the strip's height, so the screenshot above it never moves.
+    this.list.scrollLeft = this.list.scrollWidth;
   }
 }

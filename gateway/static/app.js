@@ -6,6 +6,7 @@ import { Follow } from './follow.js';
 import { installQueueFilter, showAgreement } from './grade.js';
 import { History } from './history.js';
 import { Alerts, Queue } from './queue.js';
+import { Rails } from './rails.js';
 import { TaskPanel } from './task.js';
 
 const FINISHED = new Set(['task.answered', 'task.rejected', 'task.expired', 'task.cancelled']);
@@ -13,9 +14,15 @@ const STATS_MS = 30_000; // "answered in the last hour" ages even without events
 
 const state = { me: '', auth: false, source: null, statsTimer: null, started: false, view: 'queue' };
 
+const rails = new Rails();
 const queue = new Queue($('queue'), (id) => openTask(id));
 installQueueFilter(queue); // all / to answer / to grade (grade.js)
-const panel = new TaskPanel({ me: () => state.me, onChange: () => syncQueue(), onAnswered: (task) => follow.answered(task) });
+const panel = new TaskPanel({
+  me: () => state.me,
+  onChange: () => syncQueue(),
+  onAnswered: (task, body) => follow.answered(task, body),
+  rails: () => rails,
+});
 const follow = new Follow({
   find: (after) => [...queue.tasks.values()].find((t) => t.follows === after && t.status === 'pending') ?? null,
   open: async (id) => {
@@ -24,6 +31,7 @@ const follow = new Follow({
     return opened;
   },
 });
+follow.box.addEventListener('change', () => syncQueue());
 const history = new History(report);
 const alerts = new Alerts($('opt-notify'), $('opt-sound'));
 
@@ -35,6 +43,9 @@ function report(error) {
 function syncQueue() {
   queue.openId = panel.id;
   queue.render();
+  // Rails while following a screen task, and while waiting for its next step (so the
+  // screenshot keeps its place from one step to the next).
+  rails.set(follow.box.checked && state.view === 'queue' && (panel.screen || (follow.waiting && rails.on)));
 }
 
 async function openTask(id) {
@@ -192,6 +203,7 @@ function showView(view) {
   $('nav-queue').classList.toggle('active', view === 'queue');
   $('nav-history').classList.toggle('active', view === 'history');
   if (view === 'history') history.load();
+  syncQueue();
 }
 
 $('nav-queue').addEventListener('click', () => showView('queue'));
@@ -218,20 +230,61 @@ help.addEventListener('click', (e) => {
 });
 
 const TOOL_KEYS = { c: 'click', d: 'double_click', m: 'move', g: 'drag', s: 'scroll', t: 'type', x: 'keypress', f: 'pick' };
+// Alt + a letter acts anywhere, even while typing (read by the key's place, e.code, so
+// Option on a Mac works too). The bare letters that act (a e l r h q) act only while
+// the reply box is empty and unfocused, and never on a task where the person types.
+const ALT_KEYS = { KeyA: 'a', KeyE: 'e', KeyL: 'l', KeyR: 'r', KeyH: 'h', KeyQ: 'q', KeyN: 'n', KeyJ: 'j', KeyK: 'k' };
+const ACTING = new Set(['a', 'e', 'l', 'r', 'h', 'q']);
+
+/** One shortcut, by its letter; true when it did something. */
+function command(key, e) {
+  const inTask = Boolean(panel.id) && state.view === 'queue';
+  if (key === 'q') {
+    if (state.view === 'queue' && rails.active) rails.toggle('queue');
+    else showView('queue');
+    return true;
+  }
+  if (key === 'h') return showView('history'), true;
+  if (state.view !== 'queue') return false;
+  if (key === 'n') {
+    const next = queue.nextFree();
+    if (next) openTask(next.id);
+    return true;
+  }
+  if (key === 'j' || key === 'k') return queue.move(key === 'j' ? 1 : -1), true;
+  if (!inTask || panel.readOnly) return false;
+  if (key === 'a') panel.acceptDraft();
+  else if (key === 'e') panel.editDraft();
+  else if (key === 'l') panel.close(true);
+  else if (key === 'r') {
+    e.preventDefault();
+    $('reject-reason').focus();
+  } else return false;
+  return true;
+}
 
 document.addEventListener('keydown', (e) => {
   if (!state.started || !$('login').hidden) return;
   if (!help.hidden) {
-    if (e.key === 'Escape' || e.key === '?') {
+    if (e.key === 'Escape' || e.key === '?' || e.key === 'F1') {
       e.preventDefault();
       toggleHelp(false);
     }
     return;
   }
+  if (e.key === 'F1') {
+    e.preventDefault();
+    return toggleHelp(true);
+  }
   const inTask = Boolean(panel.id) && state.view === 'queue';
   if ((e.ctrlKey || e.metaKey) && e.key === 'Enter' && inTask) {
     e.preventDefault();
     panel.submit();
+    return;
+  }
+  if (e.altKey && !e.ctrlKey && !e.metaKey && ALT_KEYS[e.code]) {
+    e.preventDefault();
+    command(ALT_KEYS[e.code], e);
     return;
   }
   // No single-letter shortcut while the focus is in a text field or the key capture.
@@ -250,25 +303,24 @@ document.addEventListener('keydown', (e) => {
   }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   const key = e.key;
+  // On a task without a screenshot to act on, a printable key goes where the person
+  // types (the reply box), never to a shortcut: "Thanks" typed with the focus nowhere
+  // is text, not History and an accept.
+  // A view of its own (an MCP permission prompt, a question's options) has its keys first.
+  if (inTask && !panel.readOnly && panel.special?.key(key)) return e.preventDefault();
+  if (inTask && key.length === 1 && panel.typeKey(e)) return;
   if (key === '?') return toggleHelp(true);
-  if (key === 'q') return showView('queue');
-  if (key === 'h') return showView('history');
+  if (ACTING.has(key) && inTask && !panel.replyIdle()) return;
+  if (key === 'q' || key === 'h' || key === 'n' || key === 'j' || key === 'k') return void command(key, e);
   if (state.view !== 'queue') return;
   if (key === '\\') {
     if (inTask) panel.toggleSide();
     return;
   }
-  if (key === 'n') {
-    const next = queue.nextFree();
-    if (next) openTask(next.id);
-    return;
-  }
-  if (key === 'j' || key === 'k') return queue.move(key === 'j' ? 1 : -1);
   if (key === 'Enter' && queue.selectedId && !(e.target instanceof HTMLButtonElement)) {
     return openTask(queue.selectedId);
   }
   if (!inTask || panel.readOnly) return;
-  if (panel.special?.key(key)) return e.preventDefault(); // MCP: allow, deny, options (mcp.js)
   const ws = panel.workspace;
   if (TOOL_KEYS[key]) {
     e.preventDefault();
@@ -279,13 +331,7 @@ document.addEventListener('keydown', (e) => {
   else if (key === '-') ws.zoomCentre(0.8);
   else if (key === '0') ws.fit();
   else if (key === '1') ws.actualSize();
-  else if (key === 'a') panel.acceptDraft();
-  else if (key === 'e') panel.editDraft();
-  else if (key === 'l') panel.close(true);
-  else if (key === 'r') {
-    e.preventDefault();
-    $('reject-reason').focus();
-  }
+  else command(key, e);
 });
 
 // -- boot -------------------------------------------------------------------------------------

@@ -106,16 +106,19 @@ export class Field {
     this.itemsNode = el('div', { class: 'array-items' });
     const add = el('button', { type: 'button', class: 'add-item' }, `+ add ${this.name ?? 'item'}`);
     add.addEventListener('click', () => {
-      this.addItem();
+      const field = this.addItem();
       this.touched = true;
       this.validate();
+      // The cursor goes into the new item, where the person types next.
+      field.element.querySelector('input, select, textarea')?.focus();
     });
     put(wrap, this.label(), this.hint(), this.itemsNode, add);
   }
 
   addItem(value) {
     const field = new Field(this.schema.items ?? {}, null, true);
-    const remove = el('button', { type: 'button', class: 'remove-item', title: 'Remove item' }, '✕');
+    // Out of the Tab order: Tab from an item's last field reaches the next field, not ✕.
+    const remove = el('button', { type: 'button', class: 'remove-item', title: 'Remove item', 'aria-label': 'Remove item', tabindex: '-1' }, '✕');
     const row = el('div', { class: 'array-item' }, field.element, remove);
     const entry = { field, row };
     remove.addEventListener('click', () => {

@@ -1,9 +1,10 @@
 // Forms generated from a function tool's JSON Schema (fields.js), with inline
 // validation and a raw-JSON fallback. The server validates again with a full JSON
 // Schema library.
+import { checkValue } from './check.js';
 import { el } from './dom.js';
 import { Field } from './fields.js';
-import { kindOf } from './schema.js';
+import { kindOf, patternErrors } from './schema.js';
 
 /** True when a function tool takes numeric ``x`` and ``y``: the screenshot can fill them. */
 export function takesXY(tool) {
@@ -44,11 +45,49 @@ export class ToolForm {
     this.element.addEventListener('input', recheck);
     this.element.addEventListener('change', recheck);
     this.element.addEventListener('pattern-checked', recheck);
+    // Typed in since it was last added or emptied: Submit sends it (or says what is missing).
+    this.dirty = false;
+    const touched = (e) => {
+      if (e.target !== this.rawToggle) this.dirty = true;
+    };
+    this.element.addEventListener('input', touched);
+    this.element.addEventListener('change', touched);
+  }
+
+  /** True when the person filled something in that is not in the calls list yet. */
+  pending() {
+    if (!this.dirty) return false;
+    if (this.rawToggle.checked) return !['', '{}'].includes(this.raw.value.replace(/\s+/g, ''));
+    return JSON.stringify(this.root.read().value ?? {}) !== '{}';
+  }
+
+  /** The cursor in the form's first field (or its first field in error). */
+  focus(firstError = false) {
+    this.element.open = true;
+    const where = firstError ? this.element.querySelector('.invalid input, .invalid select, .invalid textarea') : null;
+    const target = where ?? (this.rawToggle.checked ? this.raw : this.root.element.querySelector('input, select, textarea'));
+    target?.focus({ preventScroll: false });
+    return Boolean(target);
+  }
+
+  /** Show a problem (from the server, say) on the field at ``path`` ('a.b'), or on the form. */
+  showProblem(path, words) {
+    let field = this.root;
+    for (const name of path ? path.split('.') : []) {
+      const next = field.children?.find((c) => c.name === name) ?? field.items?.[Number(name) - 1]?.field;
+      if (!next) break;
+      field = next;
+    }
+    if (field !== this.root && field.errorNode) {
+      field.errorNode.textContent = words;
+      field.element.classList.add('invalid');
+    }
+    this.error.textContent = path ? `${path} ${words}` : words;
   }
 
   summary(errors) {
     if (!errors.length) return '';
-    return `Fix ${errors.length} field${errors.length > 1 ? 's' : ''}: ${errors.map(([n, m]) => `${n ?? 'item'} ${m}`).join('; ')}`;
+    return `Fix ${errors.length} field${errors.length > 1 ? 's' : ''}: ${errors.map(([n, m]) => `${n || 'item'} ${m}`).join('; ')}`;
   }
 
   toggleRaw() {
@@ -74,14 +113,24 @@ export class ToolForm {
   arguments() {
     this.error.textContent = '';
     if (this.rawToggle.checked) {
+      let value;
       try {
-        const value = JSON.parse(this.raw.value || '{}');
-        if (value && typeof value === 'object' && !Array.isArray(value)) return value;
-        this.error.textContent = 'Arguments must be a JSON object.';
+        value = JSON.parse(this.raw.value || '{}');
       } catch (e) {
         this.error.textContent = `Not valid JSON: ${e.message}`;
+        return null;
       }
-      return null;
+      if (!value || typeof value !== 'object' || Array.isArray(value)) {
+        this.error.textContent = 'Arguments must be a JSON object.';
+        return null;
+      }
+      // Checked against the tool's schema here too, in the form's words.
+      const problems = checkValue(this.root.schema, value);
+      if (problems.length) {
+        this.error.textContent = this.summary(problems);
+        return null;
+      }
+      return value;
     }
     const { value, errors } = this.root.read();
     if (errors.length) {
@@ -92,14 +141,30 @@ export class ToolForm {
     return value ?? {};
   }
 
-  submit() {
+  /**
+   * The arguments with the schema's patterns checked too (off the page, in a Worker:
+   * schema.js), or null with the problems shown. Raw JSON gets its patterns checked here.
+   */
+  async checkedArguments() {
     const args = this.arguments();
+    if (args === null) return null;
+    const broken = await patternErrors(this.root.schema, args);
+    if (broken.length) {
+      this.error.textContent = this.summary(broken);
+      return null;
+    }
+    return args;
+  }
+
+  async submit() {
+    const args = await this.checkedArguments();
     if (args === null) return;
     this.onAdd({ name: this.tool.name, arguments: args });
     if (!this.editing) this.fill({});
   }
 
   fill(args) {
+    this.dirty = false;
     this.root.set(args ?? {});
     this.root.clearErrors();
     if (this.rawToggle.checked) this.raw.value = JSON.stringify(args ?? {}, null, 2);
@@ -114,5 +179,6 @@ export class ToolForm {
     fields.x.touched = fields.y.touched = true;
     fields.x.validate();
     fields.y.validate();
+    this.dirty = true;
   }
 }

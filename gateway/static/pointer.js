@@ -91,7 +91,7 @@ export class PointerInput {
       return;
     }
     const p = pressed;
-    if (!p.inside) return;
+    if (!p.inside || ws.locked) return;
     if (ws.tool === 'drag' && e.button === 0) {
       ws.gesture = { kind: 'drag', path: [{ x: p.x, y: p.y }], last: p };
     } else if (POINT_TOOLS.has(ws.tool)) {

@@ -94,11 +94,20 @@ export class Queue {
     const groups = this.ordered();
     for (const [session, tasks] of groups) {
       const group = el('div', { class: 'group', role: 'group', 'data-session': session });
-      group.append(el('div', { class: 'group-head', title: `session ${session}` }, session));
+      // The session's name opens its current step: the newest one, free or held by me.
+      const head = el('button', { type: 'button', class: 'group-head', title: `session ${session}: open its current step` }, session);
+      head.addEventListener('click', () => {
+        const mine = tasks.filter((t) => !t.claimed_by || t.claimed_by === this.me);
+        const current = (mine.length ? mine : tasks).reduce((a, b) => ((b.step ?? 1) >= (a.step ?? 1) ? b : a));
+        this.selectedId = current.id;
+        this.onOpen(current.id);
+      });
+      group.append(head);
       for (const task of tasks) group.append(this.row(task));
       this.root.append(group);
     }
     $('queue-count').textContent = this.tasks.size ? `(${this.tasks.size})` : '';
+    $('queue-rail-count').textContent = this.tasks.size ? `(${this.tasks.size})` : '';
     $('queue-empty').hidden = this.tasks.size > 0;
     this.tick();
   }

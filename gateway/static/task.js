@@ -4,6 +4,7 @@
 // switching tasks (or reloading) loses nothing, and each browser tab has its own.
 import { api } from './api.js';
 import { CallList } from './calls.js';
+import { callProblem } from './check.js';
 import { AnswerShape } from './choices.js';
 import { latestScreenshot, renderConversation } from './conversation.js';
 import { confirmByWaiting, draftDiff, renderDraft } from './draft.js';
@@ -20,6 +21,10 @@ const WORK_KEY = 'hitl.work.'; // + task id: its unsent actions, calls and reply
 const RENEW_MS = 60_000; // well inside the default five-minute lease
 const FINISHED = new Set(['answered', 'rejected', 'expired', 'cancelled']);
 const MANY_TOOLS = 6; // more forms than this start folded (see load)
+const SIDE_KEY = 'hitl.side.'; // + task kind: the side column hidden or shown, per kind
+// Every control of the work column a reader of someone else's task must not use
+// (the zoom bar stays: looking closer changes nothing).
+const CONTROLS = '.work input, .work textarea, .work select, .work button:not(.zoombar button), #answer-shape *';
 
 function computerFunction(tools) {
   const functions = tools.filter((t) => t.type === 'function');
@@ -42,7 +47,10 @@ function readJSON(key) {
 }
 
 export class TaskPanel {
-  /** @param {{me: () => string, onChange: () => void, onAnswered: (task: object) => void}} hooks */
+  /**
+   * @param {{me: () => string, onChange: () => void, onAnswered: (task: object, body: object) => void,
+   *   rails: () => import('./rails.js').Rails}} hooks
+   */
   constructor(hooks) {
     this.hooks = hooks;
     this.task = null;
@@ -73,7 +81,6 @@ export class TaskPanel {
         this.reject();
       }
     });
-    if (localStorage.getItem('hitl.side') === 'hidden') $('task').classList.add('side-hidden');
     // Leaving the page releases the claim; a reload claims it again from sessionStorage.
     // ``leaving`` keeps this page from re-claiming on the event its own release causes.
     window.addEventListener('pagehide', () => {
@@ -90,6 +97,11 @@ export class TaskPanel {
 
   get id() {
     return this.task?.id ?? null;
+  }
+
+  /** True when the open task has a screenshot workspace (where letters are tool keys). */
+  get screen() {
+    return Boolean(this.task) && !$('workspace').hidden;
   }
 
   // -- unsent work, per task --------------------------------------------------------
@@ -200,11 +212,14 @@ export class TaskPanel {
     const root = $('task');
     $('task-empty').hidden = true;
     root.hidden = false;
-    root.className = `kind-${task.kind ?? 'text'}${root.classList.contains('side-hidden') ? ' side-hidden' : ''}`;
+    const kind = task.kind ?? 'text';
+    root.className = `kind-${kind}${localStorage.getItem(SIDE_KEY + kind) === 'hidden' ? ' side-hidden' : ''}`;
+    $('btn-side').setAttribute('aria-expanded', String(!root.classList.contains('side-hidden')));
     root.classList.toggle('read-only', this.readOnly);
     this.banner(this.readOnly ? `Read-only: ${FINISHED.has(task.status) ? `this task was ${task.status}` : `held by ${task.claimed_by}`}.` : '');
-    $('reply-error').textContent = '';
-    for (const id of ['btn-submit', 'btn-reject', 'btn-refuse', 'btn-release', 'btn-accept-draft', 'btn-edit-draft']) $(id).disabled = this.readOnly;
+    this.barError('');
+    this.holder = this.readOnly ? task.claimed_by : null;
+    for (const id of ['btn-submit', 'btn-reject', 'btn-refuse', 'btn-release', 'btn-accept-draft', 'btn-edit-draft']) $(id).disabled = false;
     $('task-title').textContent = task.model;
     $('task-kind').textContent = task.kind ?? 'text';
     $('task-meta').textContent = `${task.reason} · ${task.session} · ${task.id}`;
@@ -250,16 +265,68 @@ export class TaskPanel {
     const answer = (body, message) => this.finish(() => api.answer(task.id, body), message);
     const grade = (body, message) => this.finish(() => api.grade(task.id, body), message);
     this.special = mcpView(task, { readOnly: this.readOnly, answer }) ?? gradeView(task, { grade });
+    this.lock(this.readOnly);
     if (this.readOnly) return;
     if (this.special?.focus()) return;
-    // A text task opens ready to type; one with a draft leaves the keys to a (accept) and e (edit).
+    // Every task opens with the cursor where the person will act or type: the
+    // screenshot, a tools task's first form (unless a draft is there to edit), or the
+    // reply box (a structured answer's first field).
     if (screen) this.workspace.viewport.focus({ preventScroll: true });
-    else if (!formTools.length && !task.draft) {
-      // A structured answer's form (choices.js) stands in for the reply box.
-      const slot = $('answer-shape')?.querySelector('input:not([type=checkbox]), select, textarea');
-      if (slot && !slot.closest('[hidden]')) slot.focus({ preventScroll: true });
-      else this.reply.focus();
+    else if (task.draft || !this.forms.some((f) => f.focus())) this.typingTarget()?.focus({ preventScroll: true });
+  }
+
+  /**
+   * Make the work column read-only (someone else holds the task) or usable again.
+   * Only what this disabled is enabled again, so a button disabled for its own reason stays so.
+   */
+  lock(locked) {
+    for (const node of $('task').querySelectorAll(CONTROLS)) {
+      if (!('disabled' in node)) continue;
+      if (locked && !node.disabled) {
+        node.disabled = true;
+        node.dataset.locked = '1';
+      } else if (!locked && node.dataset.locked) {
+        node.disabled = false;
+        delete node.dataset.locked;
+      }
     }
+    this.workspace.locked = locked;
+  }
+
+  /** Where the person types on this task (the reply box, or a structured answer's first field); null on a screen task. */
+  typingTarget() {
+    if (!this.task || this.readOnly || this.done || this.screen) return null;
+    if ($('task').classList.contains('slotted')) {
+      const slot = $('answer-shape')?.querySelector('input:not([type=checkbox]), textarea');
+      if (slot && !slot.closest('[hidden]')) return slot;
+    }
+    $('reply').hidden = false;
+    $('btn-add-reply').hidden = true;
+    return this.reply.box;
+  }
+
+  /** A printable key pressed with the focus on no field: into the typing spot. True when taken. */
+  typeKey(event) {
+    if (event.key === ' ' && event.target instanceof Element && event.target.closest('button, summary, a, [role=tab]')) return false;
+    const target = this.typingTarget();
+    if (!target) return false;
+    event.preventDefault();
+    target.focus({ preventScroll: true });
+    const end = target.value.length;
+    target.setRangeText(event.key, end, end, 'end');
+    target.dispatchEvent(new Event('input', { bubbles: true }));
+    return true;
+  }
+
+  /** True when the reply box is empty and unfocused: the bare letters that act may act. */
+  replyIdle() {
+    return !this.reply.value && document.activeElement !== this.reply.box;
+  }
+
+  /** The bar's one line: a short message (its whole text on hover); the bar never grows. */
+  barError(text) {
+    $('reply-error').textContent = text;
+    $('reply-error').title = text;
   }
 
   showSide(which) {
@@ -271,10 +338,13 @@ export class TaskPanel {
     if (which === 'messages') $('conversation').scrollTop = $('conversation').scrollHeight;
   }
 
+  /** Show or hide the side column, remembered per task kind; while following, open its rail. */
   toggleSide() {
+    const rails = this.hooks.rails?.();
+    if (rails?.active) return rails.toggle('side');
     const hidden = $('task').classList.toggle('side-hidden');
     $('btn-side').setAttribute('aria-expanded', String(!hidden));
-    localStorage.setItem('hitl.side', hidden ? 'hidden' : 'shown');
+    localStorage.setItem(SIDE_KEY + (this.task?.kind ?? 'text'), hidden ? 'hidden' : 'shown');
   }
 
   pick(x, y) {
@@ -305,20 +375,40 @@ export class TaskPanel {
   async submit() {
     if (!this.task || this.done || this.readOnly) return;
     if (this.special?.submit) return this.special.submit(); // a permission prompt: allow
-    $('reply-error').textContent = '';
+    this.barError('');
+    // A tool form filled in but not added goes as a call when complete; an incomplete
+    // one stops the answer and says what is missing, in the form's own words.
+    for (const form of this.forms) {
+      if (!form.pending()) continue;
+      const args = await form.checkedArguments();
+      if (args === null) {
+        this.barError(`${form.tool.name}: ${form.error.textContent}`);
+        form.focus(true);
+        return;
+      }
+      this.calls.add({ name: form.tool.name, arguments: args });
+      form.fill({});
+    }
     const body = this.body();
     if (body === null) return; // a reply slot is not ready: choices.js said why
     if (!Object.keys(body).length) {
-      $('reply-error').textContent = 'Nothing to send: act on the screenshot, add a tool call or write a reply.';
+      this.barError(this.nothingToSend());
       return;
     }
-    await this.finish(() => api.answer(this.task.id, body), 'Answer sent');
+    await this.finish(() => api.answer(this.task.id, body), 'Answer sent', body);
+  }
+
+  /** "Nothing to send", in the words of this kind of task. */
+  nothingToSend() {
+    if (this.screen && this.workspace.computer) return 'Nothing to send: act on the screenshot, or write a reply (+ Text).';
+    if (this.forms.length) return 'Nothing to send: fill in a tool form (Submit sends it as a call) or write a reply.';
+    return 'Nothing to send: write a reply.';
   }
 
   reason(what) {
     const reason = $('reject-reason').value.trim();
     if (!reason) {
-      $('reply-error').textContent = `${what} needs a reason: type it in the box next to the button.`;
+      this.barError(`${what} needs a reason: type it in the box next to the button.`);
       $('reject-reason').focus();
     }
     return reason;
@@ -327,14 +417,14 @@ export class TaskPanel {
   async reject() {
     if (!this.task || this.done || this.readOnly) return;
     const reason = this.reason('A rejection');
-    if (reason) await this.finish(() => api.reject(this.task.id, reason), 'Rejected');
+    if (reason) await this.finish(() => api.reject(this.task.id, reason), 'Rejected', { rejected: reason });
   }
 
   /** Say no as data: the agent gets a refusal message, not an error. */
   async refuse() {
     if (!this.task || this.done || this.readOnly) return;
     const reason = this.reason('A refusal');
-    if (reason) await this.finish(() => api.answer(this.task.id, { refusal: reason }), 'Refused');
+    if (reason) await this.finish(() => api.answer(this.task.id, { refusal: reason }), 'Refused', { refusal: reason });
   }
 
   async acceptDraft() {
@@ -344,7 +434,7 @@ export class TaskPanel {
     const send = await confirmByWaiting(this.task.draft);
     this.accepting = false;
     if (!send || this.id !== id) return toast('Not sent');
-    await this.finish(() => api.answer(id, { accept_draft: true }), 'Draft accepted');
+    await this.finish(() => api.answer(id, { accept_draft: true }), 'Draft accepted', this.task.draft);
   }
 
   /** Load the draft into the action list, the calls list and the reply box for editing. */
@@ -359,15 +449,19 @@ export class TaskPanel {
     this.shape?.fill(draft);
     this.save();
     toast('Draft loaded: edit, then Submit');
+    // The cursor goes where the editing happens: the screenshot, or the end of the reply.
+    if (this.screen) this.workspace.viewport.focus({ preventScroll: true });
+    else this.typingTarget()?.focus({ preventScroll: true });
   }
 
-  async finish(send, message) {
-    $('reply-error').textContent = '';
+  /** Send, then close; ``body`` (what was sent, when known) tells Follow whether a next step will come. */
+  async finish(send, message, body = null) {
+    this.barError('');
     this.sending = true;
     try {
       await send();
     } catch (error) {
-      $('reply-error').textContent = error.message;
+      this.refused(error);
       return;
     } finally {
       this.sending = false;
@@ -377,7 +471,20 @@ export class TaskPanel {
     this.forget(task.id);
     toast(message);
     await this.close(false, { keepWork: false, quiet: true });
-    this.hooks.onAnswered(task);
+    this.hooks.onAnswered(task, body);
+  }
+
+  /** The server refused the answer: a 422 about a call goes on that call's row and field. */
+  refused(error) {
+    const detail = error.body?.error;
+    const problem = error.status === 422 ? callProblem(detail?.param, detail?.message ?? error.message) : null;
+    const call = problem ? this.calls.calls[problem.index] : null;
+    if (!call) {
+      this.barError(error.message);
+      return;
+    }
+    this.calls.showProblem(problem.index, problem.field, problem.words);
+    this.barError(`Not sent: call ${problem.index + 1} (${call.name}): ${problem.field ? `${problem.field} ` : ''}${problem.words}.`);
   }
 
   /** An event about the open task from someone or something else. */
@@ -390,20 +497,54 @@ export class TaskPanel {
       this.banner(`This task was ${summary.status}${by}; it can no longer be answered.`);
       this.forget(summary.id);
     } else if (summary.status === 'claimed' && summary.claimed_by !== this.hooks.me()) {
-      this.banner(this.readOnly ? `Read-only: held by ${summary.claimed_by}.` : `Now held by ${summary.claimed_by}.`);
+      this.holder = summary.claimed_by;
+      if (this.readOnly) {
+        this.banner(`Read-only: held by ${summary.claimed_by}.`);
+        return;
+      }
+      // Our claim lapsed and someone else took it: read-only, and what we typed is kept.
+      this.save();
+      this.readOnly = true;
+      clearInterval(this.renewTimer);
+      this.lock(true);
+      this.banner(`Now held by ${summary.claimed_by}: read-only. What you typed is kept for when it comes back.`);
     } else if (summary.status === 'pending') {
       // Our lease ran out, someone released it, or its holder let go of a task we are
-      // looking at: take it (back) and work on it.
-      api.claim(summary.id).then(
+      // looking at: take it (back) and work on it, in place, keeping what is typed.
+      const id = summary.id;
+      api.claim(id).then(
         () => {
-          if (this.readOnly && this.id === summary.id) {
-            const id = summary.id;
-            this.task = null;
-            this.open(id, { keepView: true });
-          } else this.banner('');
+          if (this.id !== id) return;
+          if (this.readOnly) this.takeOver();
+          else this.banner('');
         },
         (error) => this.banner(error.message),
       );
     }
+  }
+
+  /** The holder let go of the task we were reading: it is ours now, said aloud, nothing lost. */
+  takeOver() {
+    const holder = this.holder;
+    this.readOnly = false;
+    this.holder = null;
+    this.lock(false);
+    clearInterval(this.renewTimer);
+    this.renewTimer = setInterval(() => this.renew(), RENEW_MS);
+    // Work kept from before (typed while it was ours) comes back where nothing is typed now.
+    const work = readJSON(WORK_KEY + this.task.id);
+    if (work && !this.workspace.actions.length && !this.calls.calls.length && !this.reply.value) {
+      this.workspace.setActions(work.actions ?? [], false);
+      this.calls.load(this.calls.tools, work.calls ?? []);
+      this.reply.value = work.content ?? '';
+      if (this.reply.value) $('reply').hidden = false;
+    }
+    const text = `${holder ? `${holder} let go` : 'The holder let go'}: this task is yours now. Anything typed here is kept.`;
+    this.banner(text);
+    toast(text);
+    this.save();
+    this.hooks.onChange();
+    if (this.screen) this.workspace.viewport.focus({ preventScroll: true });
+    else this.typingTarget()?.focus({ preventScroll: true });
   }
 }

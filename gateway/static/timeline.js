@@ -75,7 +75,8 @@ export function pastSteps(task) {
     }
     return step;
   };
-  const after = (line) => steps.length && steps[steps.length - 1].results.push(short(line));
+  // Results are kept whole: the step shows a line of each and opens it in full on demand.
+  const after = (line) => steps.length && steps[steps.length - 1].results.push(line);
   for (const item of items) {
     const type = typeof item === 'string' ? 'message' : item?.type ?? 'message';
     const role = typeof item === 'string' ? 'user' : item?.role;
@@ -168,11 +169,30 @@ function showFull(src, actions, size) {
   document.body.append(overlay);
 }
 
+const RESULT_CHARS = 140; // a result longer than this shows its start, and opens in full
+
+/**
+ * What came back from a call: in full when short; otherwise its start, and a click,
+ * Enter or Space opens it whole (a long one scrolls within the step).
+ */
+function resultLine(line) {
+  if (line.length <= RESULT_CHARS) return el('li', { class: 'result muted' }, line);
+  const full = el('pre', { class: 'result-full', hidden: true, tabindex: '0' }, line);
+  const toggle = el('button', { type: 'button', class: 'result-toggle', 'aria-expanded': 'false', title: 'Show the whole result' }, short(line, RESULT_CHARS), el('span', { class: 'more' }, ' show all'));
+  toggle.addEventListener('click', () => {
+    const open = full.hidden;
+    full.hidden = !open;
+    toggle.setAttribute('aria-expanded', String(open));
+    toggle.lastChild.textContent = open ? ' show less' : ' show all';
+  });
+  return el('li', { class: 'result muted long' }, el('div', {}, toggle, full));
+}
+
 function stepCard(task, step, number) {
   const lines = [
     ...step.actions.map((a, i) => el('li', { class: 'act' }, el('span', { class: 'num' }, String(i + 1)), brief(a))),
     ...step.lines.map((line) => el('li', { class: 'said' }, line)),
-    ...step.results.map((line) => el('li', { class: 'result muted' }, line)),
+    ...step.results.map((line) => resultLine(line)),
   ];
   return el(
     'li',

@@ -35,6 +35,7 @@ export class Workspace {
     this.sy = 1;
     this.tool = 'click';
     this.previousTool = 'click'; // where Keys and Type return to
+    this.locked = false; // someone else holds the task: look, don't act
     this.fitted = true; // the view follows the viewport's size until the person zooms or pans
     this.marks = []; // the drawn marks' screen points, for hover
     this.space = false;
@@ -120,7 +121,8 @@ export class Workspace {
     if (!this.width) return;
     const vw = this.viewport.clientWidth;
     const vh = this.viewport.clientHeight;
-    this.scale = Math.min(vw / this.width, vh / this.height);
+    // Never above 100% by itself: a small screenshot is shown pixel for pixel, not blown up.
+    this.scale = Math.min(vw / this.width, vh / this.height, 1);
     this.tx = (vw - this.width * this.scale) / 2;
     this.ty = (vh - this.height * this.scale) / 2;
     this.fitted = true;
@@ -250,7 +252,7 @@ export class Workspace {
   }
 
   add(action) {
-    if (this.computer) this.list.add(action);
+    if (this.computer && !this.locked) this.list.add(action);
   }
 
   undo() {
