@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from browser import ARTIFACTS, Watched, requires_chromium
+from browser import ARTIFACTS, Watched, publish_screenshot, requires_chromium
 from browser import browser as browser  # the module-scoped fixture
 from harness import Gateway, ThreadedServer, run_gateway
 from hybrid_upstream import make_app
@@ -110,7 +110,6 @@ def test_grading_with_keys_and_a_correction(gateway: Gateway, watched: Watched) 
     card = page.locator("#grade-card")
     expect(card.locator(".model-answer")).to_contain_text("The answer is 42")
     expect(page.locator("#reply")).to_be_hidden()  # graded, not answered
-    page.screenshot(path=str(ARTIFACTS / "grade-1280x720.png"))
     # 1 flips "accurate" to yes; 2 then 4 sets the tone; 3 then 2 picks "tech".
     page.locator("body").press("1")
     page.locator("body").press("2")
@@ -127,6 +126,8 @@ def test_grading_with_keys_and_a_correction(gateway: Gateway, watched: Watched) 
     expect(correction).to_be_focused()
     expect(correction).to_have_value("The answer is 42")
     correction.fill("The answer is 42, computed twice.")
+    page.screenshot(path=str(ARTIFACTS / "grade-1280x720.png"))
+    publish_screenshot(ARTIFACTS / "grade-1280x720.png", "grade-1280x720.png")
     correction.press("Escape")  # leaves the text field; keys work again
     page.locator("body").press("b")
     expect(card).to_have_count(0)

@@ -131,7 +131,7 @@ export class Queue {
         el('span', { class: 'step-no' }, `step ${task.step ?? 1}`),
         el('span', { class: 'model' }, task.model),
         task.reason !== 'human_route' ? el('span', { class: 'reason' }, task.reason) : null,
-        task.has_draft ? el('span', { class: 'badge' }, 'draft') : null,
+        task.has_draft && task.kind !== 'grade' ? el('span', { class: 'badge' }, 'draft') : null, // a grade's answer is no draft
       ),
       el('span', { class: 'preview' }, task.preview || '(no text)'),
       el(
