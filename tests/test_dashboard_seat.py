@@ -180,6 +180,9 @@ def test_a_five_step_session_needs_one_queue_click_then_a_click_and_a_key_per_st
             expect(page.locator("#toast")).to_be_hidden()  # step 4's "Answer sent" is gone
             page.keyboard.press("\\")  # the past steps' rail, open over the screenshot
             expect(first_step(page)).to_be_visible()
+            thumb = first_step(page).locator(".thumb img")  # loaded once the rail shows it
+            expect(thumb).to_have_js_property("complete", True)
+            expect(thumb).not_to_have_js_property("naturalWidth", 0)
             publish_screenshot(watched.snap("seat-computer-use"), "seat-computer-use.png")
             page.keyboard.press("\\")
         person.press("Control+Enter")

@@ -138,6 +138,11 @@ def computer_run(
         )
 
 
+def task_id(page: Page) -> str:
+    """The open task's id, as its head shows it."""
+    return page.locator("#task-meta").inner_text().split(" · ")[-1]
+
+
 def boxes_overlap(a: dict, b: dict) -> bool:
     return not (
         a["x"] + a["width"] <= b["x"]
@@ -561,6 +566,12 @@ def test_the_seat_says_when_a_step_is_late_and_stops_after_a_final_answer(
     # A final text answer: nothing for the agent to do, so the run is over.
     page.get_by_role("button", name="+ Text").click()
     page.keyboard.type("The cheapest fare is XY129 at 197.")
+    # With text in the reply box, a bare "l" (release) does nothing, even unfocused.
+    page.keyboard.press("Escape")
+    expect(page.get_by_label("Reply", exact=True)).not_to_be_focused()
+    page.keyboard.press("l")
+    expect(page.locator("#task-step")).to_have_text("step 3")
+    assert Reviewer(gateway.url, "x").task(task_id(page))["status"] == "claimed"
     page.keyboard.press("Control+Enter")
     ended = page.locator("#follow-ended")
     expect(ended).to_contain_text("Session ended after step 3")
