@@ -50,8 +50,8 @@ class Metrics:
         r = self.registry
         self.requests = Counter(
             "gateway_requests_total",
-            "Model requests by model, route, outcome and HTTP status.",
-            ["model", "route", "outcome", "status"],
+            "Model requests by API, model, route, outcome and HTTP status.",
+            ["api", "model", "route", "outcome", "status"],
             registry=r,
         )
         self.escalations = Counter(
@@ -134,7 +134,7 @@ class Metrics:
         self.forward_overhead = self.overhead.labels("forward")
         self._ttfb = {name: self.upstream_ttfb.labels(name) for name in upstreams}
         self._latency = {name: self.upstream_latency.labels(name) for name in upstreams}
-        self._done: dict[tuple[str, str, int], Counter] = {}  # request_done's children
+        self._done: dict[tuple[str, str, str, int], Counter] = {}  # request_done's children
 
     def upstream_headers(self, upstream: str, seconds: float) -> None:
         """Time from sending a request upstream to the reply's headers."""
@@ -151,12 +151,15 @@ class Metrics:
             return "human"
         return OTHER
 
-    def request_done(self, model: str, route: str, status: int) -> None:
-        key = (model, route, status)
+    def request_done(self, model: str, route: str, status: int, *, api: str) -> None:
+        """One model request done; ``api`` is what the client spoke: ``chat.completions``,
+        ``responses``, ``embeddings`` ..., ``messages`` (Anthropic's), ``cua``, ``mcp``."""
+        key = (api, model, route, status)
         child = self._done.get(key)
         if child is None:
             label = self.model_label(model)
-            child = self.requests.labels(label, route, _status_outcome(status), str(status))
+            outcome = _status_outcome(status)
+            child = self.requests.labels(api, label, route, outcome, str(status))
             # Bound per request (1.5 us) only the first time: the key space is the
             # served models (other names are not cached), a few routes and statuses.
             if label == model and len(self._done) < _MAX_BOUND:

@@ -71,7 +71,17 @@ def ask(gateway: Gateway, text: str, **request):
     return background(client(gateway).messages.with_raw_response.create, **request)
 
 
+def served(gateway: Gateway) -> float:
+    """``gateway_requests_total`` of this door's human answers (``api="messages"``)."""
+    with urllib.request.urlopen(gateway.url + "/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    labels = 'api="messages",model="human",outcome="ok",route="human",status="200"'
+    line = f"gateway_requests_total{{{labels}}} "
+    return sum(float(row[len(line) :]) for row in text.splitlines() if row.startswith(line))
+
+
 def test_text_answer(gateway: Gateway, reviewer: Reviewer) -> None:
+    before = served(gateway)
     text = f"Which button saves? {uuid.uuid4()}"
     reply = ask(
         gateway,
@@ -93,6 +103,7 @@ def test_text_answer(gateway: Gateway, reviewer: Reviewer) -> None:
     assert message.content[0].text == "The floppy disk icon."  # type: ignore[union-attr]
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
     assert raw.parse() == message
+    assert served(gateway) == before + 1  # counted under the API the client spoke
 
 
 def test_tool_use_round_trip(gateway: Gateway, reviewer: Reviewer) -> None:

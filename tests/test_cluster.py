@@ -228,8 +228,8 @@ def test_several_workers_share_one_port(postgres_cluster, tmp_path):
         # One family summed over the workers (multiprocess mode), not one per worker.
         assert text.count("# TYPE gateway_requests_total counter") == 1
         assert (
-            'gateway_requests_total{model="human",outcome="ok",route="human",status="200"} 1.0'
-            in text
+            'gateway_requests_total{api="chat.completions",model="human",outcome="ok",'
+            'route="human",status="200"} 1.0' in text
         )
     finally:
         gateway.stop()

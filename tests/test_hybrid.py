@@ -291,7 +291,13 @@ def test_custom_scorer_decides(client, reviewer):
 
 def test_composite_name_uses_default_policy(client, gateway, reviewer):
     ok = frozenset(
-        {("model", "tiny+human/human"), ("route", "hybrid"), ("outcome", "ok"), ("status", "200")}
+        {
+            ("api", "chat.completions"),
+            ("model", "tiny+human/human"),
+            ("route", "hybrid"),
+            ("outcome", "ok"),
+            ("status", "200"),
+        }
     )
     served = metrics(gateway).get(("gateway_requests_total", ok), 0.0)
     headers, completion = chat(client, "tiny+human/human", "confident")

@@ -61,7 +61,8 @@ def test_human_task_metrics_follow_the_life_cycle(gateway):
         value(before, "gateway_tasks", state="answered") + 1
     )
     assert value(after, "gateway_tasks", state="claimed") == 0
-    ok = {"model": "human", "route": "human", "outcome": "ok", "status": "200"}
+    ok = {"api": "chat.completions", "model": "human", "route": "human", "outcome": "ok"}
+    ok["status"] = "200"
     assert value(after, "gateway_requests_total", **ok) == (
         value(before, "gateway_requests_total", **ok) + 1
     )
@@ -76,7 +77,8 @@ def test_human_task_metrics_follow_the_life_cycle(gateway):
 
 def test_unknown_models_are_counted_as_other(gateway):
     client = openai.OpenAI(base_url=gateway.base_url, api_key="k", max_retries=0)
-    other = {"model": "other", "route": "none", "outcome": "error", "status": "404"}
+    other = {"api": "chat.completions", "model": "other", "route": "none", "outcome": "error"}
+    other["status"] = "404"
     before = value(scrape(gateway), "gateway_requests_total", **other)
     for name in ("no-such-model-1", "no-such-model-2"):
         with pytest.raises(openai.NotFoundError):

@@ -80,7 +80,7 @@ class MessagesEndpoint:
             with contextlib.suppress(RuntimeError):  # a reply had already begun
                 status = await client.error(failed)
             status = 500
-        self.services.metrics.request_done(seen.model, seen.route_kind, status)
+        self.services.metrics.request_done(seen.model, seen.route_kind, status, api=API)
 
     async def serve(self, scope, client: Client, started: float, seen: Progress) -> int:
         services = self.services

@@ -117,7 +117,7 @@ def routes(services: Services) -> list[BaseRoute]:
         await queue.create(task, stored)
         services.metrics.escalated(body.model, HUMAN_ROUTE.reason)
         # Counted when queued: the call is answered later, through /status polls.
-        services.metrics.request_done(body.model, "human", 200)
+        services.metrics.request_done(body.model, "human", 200, api="cua")
         return {"id": task.id, "status": "queued"}
 
     async def status(request: Request) -> dict[str, Any]:

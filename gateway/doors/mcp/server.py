@@ -141,15 +141,15 @@ class McpDoor:
         try:
             outcome = await self.asker.ask(work, progress)
         except BaseException:
-            self.metrics.request_done(MODEL, "human", 499)  # cancelled or gone
+            self.metrics.request_done(MODEL, "human", 499, api="mcp")  # cancelled or gone
             raise
         if isinstance(outcome, Answered):
-            self.metrics.request_done(MODEL, "human", 200)
+            self.metrics.request_done(MODEL, "human", 200, api="mcp")
             return results.answered(outcome.task)
         if isinstance(outcome, ClientLeft):  # gone without the SDK cancelling the call
-            self.metrics.request_done(MODEL, "human", 499)
+            self.metrics.request_done(MODEL, "human", 499, api="mcp")
             return results.tool_error("The client went away.")
-        self.metrics.request_done(MODEL, "human", outcome.error.status)
+        self.metrics.request_done(MODEL, "human", outcome.error.status, api="mcp")
         return results.ended(outcome.task, outcome.error, timeout_s)
 
 

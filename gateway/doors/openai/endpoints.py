@@ -105,7 +105,7 @@ class ModelEndpoint:
             with contextlib.suppress(RuntimeError):  # a reply had already begun
                 await error_response(failed)(scope, receive, send)
             status = 500
-        services.metrics.request_done(seen.model, seen.route_kind, status)
+        services.metrics.request_done(seen.model, seen.route_kind, status, api=self.api)
 
     async def serve(self, scope, receive, send, started: float, seen: Progress) -> int:
         """Read, route and answer the request; returns the status sent."""
