@@ -288,6 +288,7 @@ def test_following_folds_queue_and_side_into_rails_and_the_screenshot_gets_the_w
     row(page, f"Small screen {goal}").click()
     expect(page.locator("#viewport")).to_have_attribute("data-ready", "1")
     expect(page.locator("#zoom-level")).to_have_text("100%")
+    expect(row(page, f"Small screen {goal}")).to_be_hidden()  # the rail folded back
     assert page.locator("#shot").bounding_box()["width"] == pytest.approx(640, abs=1)
     page.keyboard.press("w")
     page.keyboard.press("Control+Enter")

@@ -26,6 +26,7 @@ const panel = new TaskPanel({
 const follow = new Follow({
   find: (after) => [...queue.tasks.values()].find((t) => t.follows === after && t.status === 'pending') ?? null,
   open: async (id) => {
+    rails.closeAll();
     const opened = await panel.open(id, { keepView: true });
     syncQueue();
     return opened;
@@ -49,6 +50,7 @@ function syncQueue() {
 }
 
 async function openTask(id) {
+  rails.closeAll(); // a rail opened to pick the task folds back
   showView('queue');
   follow.stop(false);
   await panel.open(id);

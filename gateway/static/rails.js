@@ -44,13 +44,22 @@ export class Rails {
     if (on === this.on) return;
     this.on = on;
     document.body.classList.toggle('rails', on);
-    if (!on) for (const which of Object.keys(this.panes)) this.open(which, false);
+    if (!on) this.closeAll();
   }
 
   open(which, open) {
     const pane = this.panes[which];
     pane.classList.toggle('open', open && this.on);
     $(`${which}-rail`).setAttribute('aria-expanded', String(open && this.on));
+  }
+
+  /** Fold both rails back (another task opened: its screenshot whole). */
+  closeAll() {
+    for (const which of Object.keys(this.panes)) {
+      clearTimeout(this.timers[which]);
+      this.keyed[which] = false;
+      this.open(which, false);
+    }
   }
 
   /** Open or close by key or click (a pending open on pointing is called off). */
