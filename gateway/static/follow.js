@@ -60,7 +60,7 @@ export class Follow {
     if (body && !expectsNextStep(body)) {
       $('task-empty').hidden = false;
       $('follow-ended').hidden = false;
-      $('follow-ended-text').textContent = `Session ended after step ${task.step ?? 1}: the final answer went to the agent, with nothing for it to carry out, so no next step is coming.`;
+      $('follow-ended-text').textContent = `Session ended after step ${task.step ?? 1}: what was sent leaves the agent nothing to carry out, so no next step is coming.`;
       return;
     }
     this.after = task.id;
