@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth import ClientAuth, ReviewerAuth, load_secret
 from gateway.config import Config, ConfigError
@@ -31,6 +31,7 @@ from gateway.http.responses import error_response
 from gateway.human.queue import TaskQueue
 from gateway.human.service import HumanService
 from gateway.human.stats import Stats
+from gateway.human.work import Shaper
 from gateway.hybrid.service import HybridService
 from gateway.metrics import Metrics
 from gateway.routes import dashboard, data, ops, reviewer
@@ -40,7 +41,7 @@ from gateway.store.backends import store_for
 
 # Each door's shaper, by the dialect a task records: how a person's answer becomes
 # the body its client receives.
-SHAPERS = {"openai": OpenAIShaper(), mcp.DIALECT: mcp.McpShaper()}
+SHAPERS: dict[str, Shaper] = {"openai": OpenAIShaper(), mcp.DIALECT: mcp.McpShaper()}
 
 
 def build_services(config: Config) -> Services:
@@ -120,7 +121,7 @@ class GatewayApp:
         self.starlette = starlette
         self.services = services
         self.guard = Guard(services.config.server)
-        self._direct = {
+        self._direct: dict[str, ASGIApp] = {
             **openai.model_endpoints(services),
             **uploads.upload_endpoints(services),
             **anthropic.endpoints(services),

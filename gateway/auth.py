@@ -99,7 +99,7 @@ class Backoff:
 
     def check(self, address: str | None) -> None:
         """Raise a 429 while ``address`` is blocked."""
-        if not self._failures or address not in self._failures:
+        if address is None or address not in self._failures:
             return
         record = self._failures[address]
         now = time.monotonic()

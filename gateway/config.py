@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -335,7 +336,7 @@ class StoreConfig(_Strict):
 
     @property
     def postgres(self) -> bool:
-        return bool(self.url) and not self.url.startswith("sqlite:")
+        return bool(self.url and not self.url.startswith("sqlite:"))
 
     @property
     def location(self) -> str:
@@ -517,11 +518,13 @@ def default_config() -> Config:
     return Config(models={HUMAN_MODEL: ModelConfig(route="human")})
 
 
-def load_config(path: str | os.PathLike[str] | None, env: dict[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None
+) -> Config:
     """Read, expand and validate a TOML config file; ``None`` gives the default."""
     if path is None:
         return default_config()
-    env = os.environ if env is None else env
+    environ = os.environ if env is None else env
     file = Path(path)
     try:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -530,7 +533,7 @@ def load_config(path: str | os.PathLike[str] | None, env: dict[str, str] | None 
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config error in {file}: not valid TOML: {exc}") from None
     try:
-        expanded = _expand(raw, env, "")
+        expanded = _expand(raw, environ, "")
         return Config.model_validate(expanded)
     except _KeyedError as exc:
         raise ConfigError(f"config error in {file}: {exc.key}: {exc.message}") from None
@@ -538,7 +541,7 @@ def load_config(path: str | os.PathLike[str] | None, env: dict[str, str] | None 
         raise ConfigError(f"config error in {file}: {_describe(exc)}") from None
 
 
-def _expand(value: Any, env: dict[str, str] | os._Environ[str], key: str) -> Any:
+def _expand(value: Any, env: Mapping[str, str], key: str) -> Any:
     if isinstance(value, str):
 
         def lookup(match: re.Match[str]) -> str:

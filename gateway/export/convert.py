@@ -189,9 +189,10 @@ def answer_message(api: str, result: dict[str, Any]) -> dict[str, Any]:
     the MCP door's shaper stored: its text blocks) holds."""
     if "choices" not in result and isinstance(result.get("content"), list):
         texts = [block.get("text") for block in result["content"] if isinstance(block, dict)]
-        if not texts or not all(isinstance(text, str) for text in texts):
+        strings = [text for text in texts if isinstance(text, str)]
+        if not texts or len(strings) != len(texts):
             raise Unconvertible("the tool result is not text")
-        return {"role": "assistant", "content": "".join(texts)}
+        return {"role": "assistant", "content": "".join(strings)}
     if api == "chat.completions":
         choices = result.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):

@@ -9,6 +9,7 @@ lines (``sft``, ``dpo``) are checked with ``validate_sft`` before they go out.
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -60,7 +61,7 @@ class ExportStore(Protocol):
 
     async def original(self, task_id: str) -> bytes | None: ...
 
-    async def grades(self, task_ids: Sequence[str]) -> dict[str, list[Grade]]: ...
+    async def grades(self, task_ids: Sequence[str]) -> dict[str, builtins.list[Grade]]: ...
 
 
 @dataclass(slots=True)

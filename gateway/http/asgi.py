@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+from typing import Any
+
 Headers = list[tuple[bytes, bytes]]
+Scope = MutableMapping[str, Any]  # what Starlette's Request.scope is
 
 
-def header(scope: dict, name: bytes) -> str | None:
+def header(scope: Scope, name: bytes) -> str | None:
     """One request header's value (names are lower-case in ASGI)."""
     for key, value in scope["headers"]:
         if key == name:
@@ -13,7 +17,7 @@ def header(scope: dict, name: bytes) -> str | None:
     return None
 
 
-def peer(scope: dict) -> str | None:
+def peer(scope: Scope) -> str | None:
     """The client's address (behind a trusted proxy, uvicorn's X-Forwarded-For reading)."""
     client = scope.get("client")
     return client[0] if client else None

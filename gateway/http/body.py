@@ -9,6 +9,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway.errors import GatewayError, bad_request, body_too_large
+from gateway.http.asgi import Scope
 
 ORJSON_DEPTH = 1024  # orjson refuses deeper JSON; the gateway's forwarding path relies on it
 
@@ -22,7 +23,7 @@ class RequestHead(BaseModel):
     stream: bool = False
 
 
-def declared_length(scope: dict, limit: int) -> int | None:
+def declared_length(scope: Scope, limit: int) -> int | None:
     """The request's ``Content-Length``, if it sent one; 413 when over ``limit``."""
     for name, value in scope["headers"]:
         if name == b"content-length":
@@ -88,7 +89,7 @@ class BodyStream:
             raise
 
 
-async def read_body(scope: dict, receive, limit: int) -> bytes:
+async def read_body(scope: Scope, receive, limit: int) -> bytes:
     """The whole request body, refused with 413 as soon as it passes ``limit`` bytes.
 
     A loop rather than ``body_chunks``: most bodies arrive in one message, and an

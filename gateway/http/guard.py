@@ -21,10 +21,9 @@ almost nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 from gateway.config import ServerConfig, is_loopback
 from gateway.errors import GatewayError, body_too_large
+from gateway.http.asgi import Scope
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Doors whose bodies carry a model's request (screenshots, MCP images): max_body_mb.
@@ -55,7 +54,7 @@ class Guard:
         self.api_limit = server.max_api_body_bytes
         self.model_limit = server.max_body_bytes
 
-    def refuse(self, scope: dict[str, Any]) -> GatewayError | None:
+    def refuse(self, scope: Scope) -> GatewayError | None:
         """The error this request gets before any route, or ``None`` to let it through."""
         host = origin = fetch_site = content_type = None
         has_body, length = False, 0
@@ -112,7 +111,7 @@ class Guard:
             self._seen_hosts.add(host)
         return allowed
 
-    def limited(self, scope: dict[str, Any], receive):
+    def limited(self, scope: Scope, receive):
         """``receive`` counting body bytes, raising a 413 error past the route's limit."""
         limit = self.model_limit if scope["path"].startswith(MODEL_DOORS) else self.api_limit
         size = 0

@@ -19,7 +19,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import uvicorn
 
@@ -50,7 +50,7 @@ class _Server(uvicorn.Server):
     """
 
     async def shutdown(self, sockets=None) -> None:
-        self.config.app.let_clients_go()
+        cast(StoppableApp, self.config.app).let_clients_go()
         await super().shutdown(sockets)
 
 
@@ -65,7 +65,8 @@ def serve(config: Config, app: StoppableApp, sockets: list[socket.socket] | None
             access_log=config.server.access_log,
             loop="auto",
             http=protocol_for(config.server),
-            timeout_keep_alive=config.server.idle_timeout_s,
+            # uvicorn hands it to loop.call_later, which takes a float (annotated int).
+            timeout_keep_alive=config.server.idle_timeout_s,  # type: ignore[arg-type]
         )
     )
     server.run(sockets=sockets)

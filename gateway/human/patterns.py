@@ -67,10 +67,10 @@ def bounded_patterns(budget_s: float = PATTERN_BUDGET_S) -> Iterator[None]:
         return
     _active = _BoundedRe(time.monotonic() + budget_s)
     for module in _MODULES:
-        module.re = _active  # type: ignore[attr-defined]
+        module.re = _active
     try:
         yield
     finally:
         for module in _MODULES:
-            module.re = re  # type: ignore[attr-defined]
+            module.re = re
         _active = None

@@ -105,12 +105,12 @@ class HumanService:
             ended = self._wait_ticking(waiting, route.keepalive_s, gone)
         else:
             ended = self._wait(waiting, gone)
-        async for outcome in ended:
-            if isinstance(outcome, Task):
-                async for final in self._finish(outcome, why):
+        async for step in ended:
+            if isinstance(step, Task):
+                async for final in self._finish(step, why):
                     yield final
             else:
-                yield outcome
+                yield step
 
     async def sample(
         self,

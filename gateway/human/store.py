@@ -13,6 +13,7 @@ reach or write the database is raised as ``StoreUnavailable``, a retryable 503.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -208,10 +209,10 @@ class Store(Protocol):
 
     async def answered_after(
         self, after: float, *, model: str | None = None, limit: int = 200
-    ) -> list[Task]:
+    ) -> builtins.list[Task]:
         """Answered tasks whose answer came after ``after``, oldest answer first."""
 
-    async def audit(self, task_id: str) -> list[AuditEntry]: ...
+    async def audit(self, task_id: str) -> builtins.list[AuditEntry]: ...
 
     async def stats(self, since: float) -> dict[str, Any]:
         """``counts`` by status, ``answer_seconds`` of answers since ``since``, and
@@ -219,7 +220,7 @@ class Store(Protocol):
 
     async def escalations_since(self, since: float) -> dict[tuple[str, str], int]: ...
 
-    async def drafted_answers_since(self, since: float) -> list[tuple[dict, dict]]: ...
+    async def drafted_answers_since(self, since: float) -> builtins.list[tuple[dict, dict]]: ...
 
     # -- grades ---------------------------------------------------------------------------
 
@@ -228,12 +229,12 @@ class Store(Protocol):
         ``task.reviews`` finishes the task (answered, by that reviewer). A claim by the
         grader is let go. Notifies ``task.graded``."""
 
-    async def grades(self, task_ids: Sequence[str]) -> dict[str, list[Grade]]:
+    async def grades(self, task_ids: Sequence[str]) -> dict[str, builtins.list[Grade]]:
         """The grades of these tasks, oldest first."""
 
     async def grades_since(
         self, since: float, limit: int = 50_000
-    ) -> list[tuple[str, str | None, Grade]]:
+    ) -> builtins.list[tuple[str, str | None, Grade]]:
         """The newest ``limit`` grades made at or after ``since``, newest first, each with
         its task's model and rubric."""
 
@@ -285,7 +286,7 @@ class Store(Protocol):
 
     async def export_page(
         self, filter: TaskFilter, after: tuple[float, str] | None, limit: int
-    ) -> list[tuple[Task, bytes | None]]:
+    ) -> builtins.list[tuple[Task, bytes | None]]:
         """Finished tasks the filter keeps, with their request bodies, ordered by
         (finished_at, id) and starting after ``after`` (keyset paging). A body larger
         than ``export_sql.INLINE_BODY_BYTES`` comes back as ``None``: read it with
@@ -293,7 +294,7 @@ class Store(Protocol):
 
     async def sessions(
         self, filter: SessionFilter, after: tuple[float, str] | None, limit: int
-    ) -> list[SessionSummary]:
+    ) -> builtins.list[SessionSummary]:
         """Sessions with their task counts, by first task's creation then id, after ``after``."""
 
     async def purge(self, before: float, limit: int) -> Purged:

@@ -103,9 +103,10 @@ def _source(data: bytes) -> Image.Image | None:
     scale = min(1.0, MAX_WIDTH / width, MAX_SOURCE_HEIGHT / height)
     box = (max(1, round(width * scale)), max(1, round(height * scale)))
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", box)  # JPEG: decoded at the smallest scale still >= box
-            image.load()
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.draft("RGB", box)  # JPEG: decoded at the smallest scale still >= box
+            opened.load()
+            image: Image.Image = opened
             factor = min(image.width // box[0], image.height // box[1])
             if factor >= 2 and image.mode in ("L", "LA", "RGB", "RGBA", "RGBX", "I", "F"):
                 image = image.reduce(factor)  # before any copy: the full size exists once

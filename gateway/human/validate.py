@@ -168,7 +168,8 @@ def checked_replies(answer: Answer, task: Task, parallel_tool_calls: bool = True
                 f'send {{"choices": [...]}} with {task.n} entries',
                 param="choices",
             )
-        choices, prefix = [answer], ""
+        choices: list[Choice] = [answer]
+        prefix = ""
     else:
         if not answer.is_empty or answer.content is not None:
             raise unprocessable(

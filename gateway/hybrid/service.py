@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -119,8 +119,8 @@ class HybridService:
         if held.status >= 400:  # the client's own mistake, relayed as it came
             yield Passed(held, error=True)
             return
-        async for outcome in self._judge(work, consult, held, gone, sampled):
-            yield outcome
+        async for judged in self._judge(work, consult, held, gone, sampled):
+            yield judged
 
     async def _judge(
         self, work: Work, consult: Consult, reply: HeldReply, gone: ClientGone, sampled: bool
@@ -185,12 +185,14 @@ class HybridService:
             log.warning("shadow sample of %s not stored: %s", work.model, error.message)
 
     @staticmethod
-    async def _ticking(work: Work, job: Awaitable[T], keepalive_s: float) -> AsyncIterator[Tick]:
+    async def _ticking(
+        work: Work, job: asyncio.Future[T], keepalive_s: float
+    ) -> AsyncIterator[Tick]:
         """Ticks while ``job`` runs, for a streaming client; the caller awaits the job."""
         if not work.stream:
             return
         while True:
-            done, _ = await asyncio.wait((job,), timeout=keepalive_s)  # type: ignore[arg-type]
+            done, _ = await asyncio.wait((job,), timeout=keepalive_s)
             if done:
                 return
             yield Tick(None)  # no decision yet: only the route is known

@@ -276,7 +276,7 @@ def routes(services: Services) -> list[BaseRoute]:
         cookie = request.cookies.get(SESSION_COOKIE)
         known = not auth.enabled or await auth.name_for_session(cookie) is not None
         token = bearer_token(request.headers.get("authorization"))
-        known = known or auth.name_for_token(token, peer(request.scope))
+        known = known or auth.name_for_token(token, peer(request.scope)) is not None
         await auth.close_session(cookie)
         if known:
             response = json_response({"ok": True})

@@ -15,6 +15,7 @@ change tells its own listeners at once and ignores the echo.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import secrets
 import time
@@ -282,11 +283,11 @@ class PostgresStore(Notifier):
 
     async def answered_after(
         self, after: float, *, model: str | None = None, limit: int = 200
-    ) -> list[Task]:
+    ) -> builtins.list[Task]:
         statement, args = sql.answered_after(after, model, limit)
         return await self._tasks(sql.numbered(statement), *args)
 
-    async def audit(self, task_id: str) -> list[AuditEntry]:
+    async def audit(self, task_id: str) -> builtins.list[AuditEntry]:
         rows = await self._call(lambda conn: conn.fetch(q.AUDIT, task_id))
         return [AuditEntry(*row) for row in rows]
 
@@ -303,7 +304,7 @@ class PostgresStore(Notifier):
         rows = await self._call(lambda conn: conn.fetch(q.ESCALATIONS, since))
         return {(row[0], row[1]): row[2] for row in rows}
 
-    async def drafted_answers_since(self, since: float) -> list[tuple[dict, dict]]:
+    async def drafted_answers_since(self, since: float) -> builtins.list[tuple[dict, dict]]:
         return sql.drafted_from_rows(await self._call(lambda conn: conn.fetch(q.DRAFTED, since)))
 
     # -- grades -----------------------------------------------------------------------------
@@ -335,7 +336,7 @@ class PostgresStore(Notifier):
             self._tell(Change(grade.task_id, "task.graded", graded.task))
         return graded
 
-    async def grades(self, task_ids: Sequence[str]) -> dict[str, list[Grade]]:
+    async def grades(self, task_ids: Sequence[str]) -> dict[str, builtins.list[Grade]]:
         found: dict[str, list[Grade]] = {}
         if task_ids:
             rows = await self._call(lambda conn: conn.fetch(q.GRADES_OF, list(task_ids)))
@@ -345,7 +346,7 @@ class PostgresStore(Notifier):
 
     async def grades_since(
         self, since: float, limit: int = sql.GRADES_READ
-    ) -> list[tuple[str, str | None, Grade]]:
+    ) -> builtins.list[tuple[str, str | None, Grade]]:
         rows = await self._call(lambda conn: conn.fetch(q.GRADES_SINCE, since, limit))
         return [(row[0], row[1], sql.grade_from_row(tuple(row)[2:])) for row in rows]
 
@@ -367,7 +368,8 @@ class PostgresStore(Notifier):
         row = await self._call(lambda conn: conn.fetchrow(q.GET_RESPONSE, response_id))
         if row is None:
             return None
-        return StoredResponse(*row[:5], input=orjson.loads(row[5]))
+        id, task_id, owner, session, body = row[:5]
+        return StoredResponse(id, task_id, owner, session, body, orjson.loads(row[5]))
 
     async def delete_response(self, response_id: str) -> bool:
         status = await self._call(lambda conn: conn.execute(q.DELETE_RESPONSE, response_id))
@@ -418,14 +420,14 @@ class PostgresStore(Notifier):
 
     async def export_page(
         self, filter: TaskFilter, after: tuple[float, str] | None, limit: int
-    ) -> list[tuple[Task, bytes | None]]:
+    ) -> builtins.list[tuple[Task, bytes | None]]:
         statement, args = export_sql.export_page(filter, after, limit, sql.COLUMN_LIST)
         rows = await self._call(lambda conn: conn.fetch(sql.numbered(statement), *args))
         return [(sql.task_from_row(tuple(row)[:-1]), row[-1]) for row in rows]
 
     async def sessions(
         self, filter: SessionFilter, after: tuple[float, str] | None, limit: int
-    ) -> list[SessionSummary]:
+    ) -> builtins.list[SessionSummary]:
         statement, args = export_sql.sessions(filter, after, limit, export_sql.POSTGRES_MODELS)
         rows = await self._call(lambda conn: conn.fetch(sql.numbered(statement), *args))
         return [export_sql.summary(tuple(row)) for row in rows]

@@ -9,6 +9,7 @@ Notifications stay in the process: a file is never shared by two gateways.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -270,10 +271,10 @@ class SQLiteStore:
 
     async def answered_after(
         self, after: float, *, model: str | None = None, limit: int = 200
-    ) -> list[Task]:
+    ) -> builtins.list[Task]:
         return await self._tasks(*sql.answered_after(after, model, limit))
 
-    async def audit(self, task_id: str) -> list[AuditEntry]:
+    async def audit(self, task_id: str) -> builtins.list[AuditEntry]:
         rows = await self._run(self._all, sql.AUDIT + " ORDER BY rowid", (task_id,))
         return [AuditEntry(*row) for row in rows]
 
@@ -290,7 +291,7 @@ class SQLiteStore:
         rows = await self._run(self._all, sql.ESCALATIONS, (since,))
         return {(model, reason): count for model, reason, count in rows}
 
-    async def drafted_answers_since(self, since: float) -> list[tuple[dict, dict]]:
+    async def drafted_answers_since(self, since: float) -> builtins.list[tuple[dict, dict]]:
         return sql.drafted_from_rows(await self._run(self._all, sql.DRAFTED, (since,)))
 
     # -- grades -----------------------------------------------------------------------------
@@ -318,7 +319,7 @@ class SQLiteStore:
             self._notify(graded.task, "task.graded")
         return graded
 
-    async def grades(self, task_ids: Sequence[str]) -> dict[str, list[Grade]]:
+    async def grades(self, task_ids: Sequence[str]) -> dict[str, builtins.list[Grade]]:
         found: dict[str, list[Grade]] = {}
         for start in range(0, len(task_ids), 500):  # SQLite allows 32766 parameters
             chunk = list(task_ids[start : start + 500])
@@ -330,7 +331,7 @@ class SQLiteStore:
 
     async def grades_since(
         self, since: float, limit: int = sql.GRADES_READ
-    ) -> list[tuple[str, str | None, Grade]]:
+    ) -> builtins.list[tuple[str, str | None, Grade]]:
         rows = await self._run(self._all, sql.GRADES_SINCE, (since, limit))
         return [(row[0], row[1], sql.grade_from_row(row[2:])) for row in rows]
 
@@ -353,7 +354,8 @@ class SQLiteStore:
         if not rows:
             return None
         row = rows[0]
-        return StoredResponse(*row[:5], input=orjson.loads(row[5]))
+        id, task_id, owner, session, body = row[:5]
+        return StoredResponse(id, task_id, owner, session, body, orjson.loads(row[5]))
 
     async def delete_response(self, response_id: str) -> bool:
         def write(db: sqlite3.Connection) -> bool:
@@ -426,14 +428,14 @@ class SQLiteStore:
 
     async def export_page(
         self, filter: TaskFilter, after: tuple[float, str] | None, limit: int
-    ) -> list[tuple[Task, bytes | None]]:
+    ) -> builtins.list[tuple[Task, bytes | None]]:
         statement, args = export_sql.export_page(filter, after, limit, sql.COLUMN_LIST)
         rows = await self._run(self._all, statement, args)
         return [(sql.task_from_row(row[:-1]), row[-1]) for row in rows]
 
     async def sessions(
         self, filter: SessionFilter, after: tuple[float, str] | None, limit: int
-    ) -> list[SessionSummary]:
+    ) -> builtins.list[SessionSummary]:
         statement, args = export_sql.sessions(filter, after, limit, export_sql.SQLITE_MODELS)
         return [export_sql.summary(row) for row in await self._run(self._all, statement, args)]
 

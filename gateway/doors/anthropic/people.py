@@ -127,9 +127,10 @@ async def send_outcomes(
         elif isinstance(outcome, Passed):
             held = outcome.reply
             if outcome.error:  # the client's own mistake, relayed as it came
-                raw = held.body
-                body = b"event: error\ndata: " + raw.strip() + b"\n\n" if client.started else raw
-                await client.raw(held.status, held.headers, body)
+                sent = held.body
+                if client.started:
+                    sent = b"event: error\ndata: " + sent.strip() + b"\n\n"
+                await client.raw(held.status, held.headers, sent)
             else:
                 extra = gateway_headers("hybrid", "model", confidence=outcome.confidence)
                 await client.raw(held.status, [*held.headers, *extra], held.body)

@@ -3,7 +3,7 @@ and errors in Anthropic's envelope (an ``error`` event once a stream has begun).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +59,7 @@ class Client:
         else:
             await send_whole(self.send, status, headers, body)
 
-    async def error(self, error: GatewayError, headers: Headers = ()) -> int:
+    async def error(self, error: GatewayError, headers: Sequence[tuple[bytes, bytes]] = ()) -> int:
         """A gateway error in Anthropic's envelope; returns the status it carries."""
         status = errors.status_of(error)
         if self.started:

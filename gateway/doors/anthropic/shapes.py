@@ -191,8 +191,8 @@ def _block_events(index: int, block: dict[str, Any]) -> Iterator[bytes]:
             delta = {"type": "text_delta", "text": text[start : start + TEXT_DELTA_CHARS]}
             yield event("content_block_delta", {"index": index, "delta": delta})
     else:
-        start = {"index": index, "content_block": {**block, "input": {}}}
-        yield event("content_block_start", start)
+        opening = {"index": index, "content_block": {**block, "input": {}}}
+        yield event("content_block_start", opening)
         partial = orjson.dumps(block["input"]).decode()
         delta = {"type": "input_json_delta", "partial_json": partial}
         yield event("content_block_delta", {"index": index, "delta": delta})

@@ -88,9 +88,11 @@ def routes(services: Services) -> list[BaseRoute]:
             error = exc.errors()[0]
             where = ".".join(str(part) for part in error["loc"]) or "body"
             raise GatewayError(422, f"{where}: {error['msg']}", param=where) from None
-        where = cua.oversized_integer(parsed.model_dump())
-        if where is not None:
-            raise GatewayError(422, f"{where}: integers beyond 64 bits are refused", param=where)
+        oversized = cua.oversized_integer(parsed.model_dump())
+        if oversized is not None:
+            raise GatewayError(
+                422, f"{oversized}: integers beyond 64 bits are refused", param=oversized
+            )
         return parsed
 
     async def polled_task(task_id: str) -> Task:

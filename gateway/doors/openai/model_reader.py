@@ -194,7 +194,7 @@ def _response(body: dict[str, Any]) -> ModelOutput:
     answer.content = "".join(text) if text else None
     if body.get("status") == "incomplete":
         reason = (body.get("incomplete_details") or {}).get("reason")
-        answer.finish_reason = _INCOMPLETE.get(reason, "length")
+        answer.finish_reason = _INCOMPLETE.get(reason or "", "length")
     elif body.get("status") == "failed":
         raise KeyError("the response failed")
     else:

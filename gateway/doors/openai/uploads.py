@@ -23,6 +23,7 @@ from gateway.forward.upstream import open_chain, pass_on, relay
 from gateway.http.asgi import header, peer
 from gateway.http.body import BodyStream, body_chunks, declared_length
 from gateway.http.multipart import ModelField, ModelValue, boundary_of
+from gateway.routing import ForwardRoute
 from gateway.services import Services
 
 SPOOL_IN_MEMORY = 1024 * 1024  # bytes of an upload held in memory before the spool goes to disk
@@ -74,6 +75,7 @@ class UploadEndpoint(ModelEndpoint):
                 return await self.to_default(scope, receive, send, body, seen, read)
             seen.model = found.model
             route = self.route(found.model, seen)
+            assert isinstance(route, ForwardRoute)  # people answer no uploads (route() says so)
             whole = declared is not None and read == declared
             if whole and read <= SPOOL_IN_MEMORY:
                 spool.seek(0)
