@@ -179,9 +179,10 @@ def test_a_graceful_stop_lets_waiting_clients_go_and_their_retry_gets_the_answer
 
 
 def test_a_restart_longer_than_the_sdks_default_retries_needs_the_readmes_setting(tmp_path):
-    """The README's setting (``max_retries=8``) carries a client over a restart that
-    outlasts the SDK's default retries; the default client's task is still kept."""
-    with run_gateway(tmp_path, "") as gateway:  # the defaults: reattach_grace_s = 10
+    """The README's settings (``max_retries=8``; ``reattach_grace_s = 60``) carry a client
+    over a restart that outlasts the SDK's default retries; the default client's task
+    is still kept."""
+    with run_gateway(tmp_path, LONG_GRACE) as gateway:
         reviewer = Reviewer(gateway.url)
         texts = {"default": f"default {uuid.uuid4()}", "patient": f"patient {uuid.uuid4()}"}
         default = openai.OpenAI(base_url=gateway.base_url, api_key="k")  # max_retries=2
