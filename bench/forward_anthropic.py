@@ -69,7 +69,11 @@ STREAM_REST = (
     + _event("message_stop", {})
     + b"0\r\n\r\n"
 )
-BODY = {"model": "bench-claude", "max_tokens": 64, "messages": [{"role": "user", "content": "Say hello."}]}
+BODY = {
+    "model": "bench-claude",
+    "max_tokens": 64,
+    "messages": [{"role": "user", "content": "Say hello."}],
+}
 REQUEST_BODY = json.dumps(BODY).encode()
 STREAM_BODY = json.dumps({**BODY, "stream": True}).encode()
 
