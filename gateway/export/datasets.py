@@ -120,6 +120,23 @@ def dpo_line(task: Task, request: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def eval_head(task: Task, request: Any, proposed: dict[str, Any]) -> dict[str, Any]:
+    """An eval row's first fields: the task, the conversation, the model's answer."""
+    return {
+        "task_id": task.id,
+        "model": task.model,
+        "api": task.api,
+        "session": task.session,
+        "reason": task.reason,
+        "created_at": task.created_at,
+        "answered_at": task.answered_at,
+        "reviewer": task.answered_by,
+        "input": conversation(task, request),
+        "model_answer": draft_message(proposed, "draft_call"),
+        "confidence": task.confidence,
+    }
+
+
 def eval_line(task: Task, request: dict[str, Any]) -> dict[str, Any] | None:
     judged = verdict(task)
     if judged is None:
@@ -133,17 +150,7 @@ def eval_line(task: Task, request: dict[str, Any]) -> dict[str, Any] | None:
     if task.kind == PERMISSION:
         proposed = {"tool_calls": [_proposed_call(request)]}
     return {
-        "task_id": task.id,
-        "model": task.model,
-        "api": task.api,
-        "session": task.session,
-        "reason": task.reason,
-        "created_at": task.created_at,
-        "answered_at": task.answered_at,
-        "reviewer": task.answered_by,
-        "input": conversation(task, request),
-        "model_answer": draft_message(proposed, "draft_call"),
-        "confidence": task.confidence,
+        **eval_head(task, request, proposed),
         "verdict": judged,
         "correct": judged == "approved",
         # Permission tasks: should the tool call run (allowed as is or edited)?

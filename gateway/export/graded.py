@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.export.convert import draft_message
-from gateway.export.datasets import conversation, record_line
+from gateway.export.datasets import conversation, eval_head, record_line
 from gateway.human.grades import Grade
 from gateway.human.task import ANSWERED, Task
 
@@ -43,16 +43,7 @@ def eval_line(task: Task, request: Any, grades: Sequence[Grade]) -> dict[str, An
     if task.status != ANSWERED or judged is None:
         return None
     return {
-        "task_id": task.id,
-        "model": task.model,
-        "api": task.api,
-        "session": task.session,
-        "reason": task.reason,
-        "created_at": task.created_at,
-        "answered_at": task.answered_at,
-        "input": conversation(task, request),
-        "model_answer": draft_message(task.draft or {}, "draft_call"),
-        "confidence": task.confidence,
+        **eval_head(task, request, task.draft or {}),  # reviewer: the last grader
         "verdict": judged,
         "correct": judged == "good",
         "rubric": task.rubric,
