@@ -6,6 +6,7 @@ sees only their groups' work."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -13,7 +14,7 @@ import pytest
 from browser import ARTIFACTS, Watched, publish_screenshot, requires_chromium
 from browser import browser as browser  # the module-scoped fixture
 from harness import Gateway, ThreadedServer, run_gateway
-from hybrid_upstream import make_app
+from hybrid_upstream import DELETE_FILE, make_app
 from openai import OpenAI
 from playwright.sync_api import Page, expect
 from reviewer_client import Reviewer, background
@@ -210,4 +211,34 @@ def test_the_agreement_figure_in_the_header(gateway: Gateway, watched: Watched) 
         page.locator("#stat-agreement-box").get_attribute("title") or ""
     )
     page.locator("#stats").screenshot(path=str(ARTIFACTS / "grade-agreement.png"))
+    assert not page_errors(watched)
+
+
+def test_a_correction_of_a_tool_call_is_edited_as_json(gateway: Gateway, watched: Watched) -> None:
+    page = watched.page
+    sign_in(page, gateway, ANN)
+    client = OpenAI(base_url=gateway.base_url, api_key="k", max_retries=0)
+    client.chat.completions.create(
+        model="shadow+human", messages=[{"role": "user", "content": "delete"}], tools=[DELETE_FILE]
+    )
+    api = Reviewer(gateway.url, "ann", ANN)
+    task_id = api.ok("GET", "/api/tasks?kind=grade")["data"][-1]["id"]
+    page.locator("#queue-filter").select_option("grade")
+    page.locator(f'.task-row[data-id="{task_id}"]').click()
+    expect(page.locator("#grade-card .model-answer")).to_contain_text("delete_file")
+    for key in ("1", "1", "2", "2", "3", "3", "c"):  # accurate: yes, then no
+        page.locator("body").press(key)
+    correction = page.locator("#grade-correction")
+    expect(correction).to_be_focused()
+    shown = correction.input_value()
+    assert '"delete_file"' in shown and "/tmp/x" in shown  # the model's call, as JSON
+    correction.fill(shown.replace("/tmp/x", "/tmp/keep-out"))
+    correction.press("Escape")
+    page.locator("body").press("b")
+    expect(page.locator("#grade-card")).to_have_count(0)
+    grade = api.task(task_id)["grades"][0]
+    assert grade["scores"] == {"accurate": False, "tone": 2, "topic": "other"}
+    (call,) = grade["correction"]["tool_calls"]
+    arguments = call["arguments"]
+    assert call["name"] == "delete_file" and "/tmp/keep-out" in json.dumps(arguments)
     assert not page_errors(watched)
