@@ -206,6 +206,8 @@ def test_grading_checks_the_rubric_is_blind_and_ends_after_the_set_reviews(gatew
     # Blind: until done, each reviewer sees only their own grade.
     assert [g["reviewer"] for g in ann.task(task_id)["grades"]] == ["ann"]
     assert bob.task(task_id)["grades"] == []
+    history = [e for e in bob.task(task_id)["history"] if e["event"] == "graded"]
+    assert [(e["actor"], e["detail"]) for e in history] == [("ann", None)]  # not the verdict
 
     correction = {"content": "The answer is 41"}
     second = bob.call(

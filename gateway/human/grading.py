@@ -68,7 +68,9 @@ class Grading:
             checked.correction,
             time.time(),
         )
-        entry = AuditEntry(task.id, grade.at, "graded", reviewer, checked.verdict)
+        # The audit says who graded, never the verdict: the history is shown to every
+        # reviewer, and grades are blind until the task is done.
+        entry = AuditEntry(task.id, grade.at, "graded", reviewer, None)
         graded = await self.store.grade(grade, entry)
         if graded.task is None:
             raise not_found(f"No task with id '{task.id}'.", code="task_not_found")
