@@ -91,6 +91,9 @@ def test_text_answer(gateway: Gateway, reviewer: Reviewer) -> None:
     task = reviewer.wait_for_task(lambda t: t["preview"] == text)
     full = reviewer.task(task["id"])
     assert full["request"]["messages"][0] == {"role": "system", "content": "Be careful."}
+    assert reviewer.claim(task["id"]).status == 200
+    late = Reviewer(gateway.url, "bob").answer(task["id"], content="Mine!")  # several reviewers
+    assert late.status == 409 and late.error["code"] == "task_claimed"
     assert reviewer.answer(task["id"], content="The floppy disk icon.").status == 200
     raw = reply.result(timeout=10)
     assert raw.headers["x-gateway-route"] == "human"

@@ -66,6 +66,13 @@ upstream_model = "claude-x"
 human = "escalate"
 review_tools = ["Bash"]
 
+[models.claude-audited]
+upstream = "claude"
+upstream_model = "claude-x"
+human = "escalate"
+escalate_on = []
+audit_sample_rate = 1.0
+
 [models.claude-reviewed]
 upstream = "claude"
 upstream_model = "claude-x"
@@ -191,3 +198,14 @@ def test_the_clients_own_mistake_is_relayed(hybrid: Hybrid) -> None:
     with pytest.raises(anthropic.BadRequestError) as caught:
         hybrid.ask("claude-reviewed", "bad").result(timeout=10)
     assert caught.value.body["error"]["message"] == "fake 400"  # type: ignore[index]
+
+
+def test_audit_sampling_sends_a_passing_answer_to_a_person(hybrid: Hybrid) -> None:
+    text = f"audit {uuid.uuid4()}"
+    reply = hybrid.ask("claude-audited", text)
+    task = hybrid.reviewer.wait_for_task(lambda t: t["preview"] == text)
+    assert task["reason"] == "audit"
+    hybrid.reviewer.answer(task["id"], accept_draft=True)
+    raw = reply.result(timeout=10)
+    assert Message.model_validate(raw.http_response.json()).content[0].text == "hello from claude"  # type: ignore[union-attr]
+    assert raw.headers["x-gateway-escalation"] == "audit"
