@@ -316,6 +316,9 @@ async def test_origin_from_another_site_is_refused_in_json_rpc(gateway):
 
 
 KEYED = """
+[server]
+max_body_mb = 0.01
+
 [auth]
 client_keys = ["key-one", "key-two"]
 """
@@ -495,3 +498,28 @@ async def test_a_restart_keeps_the_task_and_the_same_call_gets_the_answer(tmp_pa
             assert only_text(await asyncio.wait_for(again, 10)) == "yes"
     finally:
         gateway.stop()
+
+
+def test_a_body_over_max_body_mb_is_413_in_json_rpc(keyed):
+    question = "x" * 20_000  # over the 10 KB this gateway takes
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "ask_human", "arguments": {"question": question}},
+    }
+    request = urllib.request.Request(
+        keyed.url + "/mcp",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+            "authorization": "Bearer key-one",
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 413
+    assert json.loads(refused.value.read())["error"]["data"]["code"] == "request_too_large"
+    assert [t for t in Reviewer(keyed.url).tasks() if t["preview"].startswith("xxx")] == []
