@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.auth import ClientAuth, ReviewerAuth, load_secret
 from gateway.config import Config, ConfigError
 from gateway.doors.anthropic import endpoint as anthropic
+from gateway.doors.anthropic import shaper as anthropic_shaper
 from gateway.doors.cua import routes as cua
 from gateway.doors.mcp import server as mcp
 from gateway.doors.openai import endpoints as openai
@@ -41,7 +42,11 @@ from gateway.store.backends import store_for
 
 # Each door's shaper, by the dialect a task records: how a person's answer becomes
 # the body its client receives.
-SHAPERS: dict[str, Shaper] = {"openai": OpenAIShaper(), mcp.DIALECT: mcp.McpShaper()}
+SHAPERS: dict[str, Shaper] = {
+    "openai": OpenAIShaper(),
+    anthropic_shaper.DIALECT: anthropic_shaper.AnthropicShaper(),
+    mcp.DIALECT: mcp.McpShaper(),
+}
 
 
 def build_services(config: Config) -> Services:

@@ -75,7 +75,10 @@ def test_claude_code_runs_a_persons_bash_call(tmp_path: Path) -> None:
             assert second["step"] == 2 and second["session"] == first["session"]
             messages = reviewer.task(second["id"])["request"]["messages"]
             ran = [m for m in messages if m["role"] == "tool"]
-            assert ran and ran[-1]["tool_call_id"].startswith("toolu_")
+            # Claude Code sends back the tool use id the person's stored answer carries.
+            stored = reviewer.task(first["id"])["result"]["choices"][0]["message"]
+            assert ran and ran[-1]["tool_call_id"] == stored["tool_calls"][0]["id"]
+            assert ran[-1]["tool_call_id"].startswith("toolu_")
             assert (
                 reviewer.answer(second["id"], content="Done: greeting.txt says hello.").status
                 == 200

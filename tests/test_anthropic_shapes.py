@@ -17,8 +17,8 @@ from gateway.doors.anthropic import errors, shapes
 from gateway.doors.anthropic.convert import computer_name, conversation, session_hint
 from gateway.doors.anthropic.models import MessagesRequest, parsed
 from gateway.doors.anthropic.output import action_of, read_message
+from gateway.doors.anthropic.shaper import AnthropicShaper
 from gateway.doors.openai.checks import check_model_request
-from gateway.doors.openai.shapes import chat_completion
 from gateway.errors import GatewayError
 from gateway.human.request import kind_of, normalise_tools, preview_of, prompt_tokens
 from gateway.human.task import Task
@@ -296,8 +296,15 @@ def answered(data: dict, **answer) -> dict:
     )
     parallel = form.get("parallel_tool_calls", True) is not False
     replies = checked_replies(parse_answer(orjson.dumps(answer)), task, parallel)
-    completion = chat_completion("chatcmpl-abc123", task.model, 0, replies, task.prompt_tokens)
-    return shapes.message(completion, computer_name(form))
+    completion = AnthropicShaper().shape(task, form, replies).result  # what the store keeps
+    message = shapes.message(completion, computer_name(form))
+    assert shapes.message(completion, computer_name(form)) == message  # a retry gets the same
+    assert message["id"] == "msg_" + completion["id"].removeprefix("chatcmpl-")
+    # The tool ids the client sees are the stored answer's: its next request names them.
+    task.result = completion
+    uses = [block["id"] for block in message["content"] if block["type"] == "tool_use"]
+    assert AnthropicShaper().minted_ids(task) == uses
+    return message
 
 
 def test_text_answer_is_an_end_turn_message() -> None:
@@ -305,7 +312,6 @@ def test_text_answer_is_an_end_turn_message() -> None:
     assert message.stop_reason == "end_turn"
     assert message.content[0].text == "The floppy disk icon."  # type: ignore[union-attr]
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
-    assert message.id == "msg_abc123"  # from the stored completion: a retry gets the same
 
 
 def test_tool_calls_and_computer_actions_are_tool_uses() -> None:

@@ -20,6 +20,7 @@ from gateway.doors.anthropic import shapes
 from gateway.doors.anthropic.convert import computer_name
 from gateway.doors.anthropic.output import read_message
 from gateway.doors.anthropic.replies import Client
+from gateway.doors.anthropic.shaper import DIALECT
 from gateway.forward.model import UpstreamModel, UpstreamReply, relay_reply
 from gateway.http.call import Call, escalation_headers, gateway_headers
 from gateway.http.respond import client_gone
@@ -56,7 +57,7 @@ def work_of(call: Call, original: bytes) -> Work:
     client's own bytes (kept for ``records``, and the retry key)."""
     return Work(
         api=call.api,
-        dialect="openai",  # answers are stored in chat form; this door converts on the way out
+        dialect=DIALECT,  # stored in chat form with Claude's tool ids (shaper.py)
         model=call.head.model,
         client=call.client,
         data=call.data,

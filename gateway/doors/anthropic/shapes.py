@@ -75,7 +75,9 @@ def message(completion: dict[str, Any], computer: str | None) -> dict[str, Any]:
         name, arguments = call["function"]["name"], orjson.loads(call["function"]["arguments"])
         if name == computer and is_dashboard_action(arguments):
             arguments = computer_input({**arguments, "type": arguments["action"]})
-        use_id = "toolu_" + call["id"].removeprefix("call_")
+        use_id = call["id"]  # the shaper's toolu_ id (older tasks: the call_ id's tail)
+        if not use_id.startswith("toolu_"):
+            use_id = "toolu_" + use_id.removeprefix("call_")
         content.append({"type": "tool_use", "id": use_id, "name": name, "input": arguments})
     if refusal is not None:
         stop_reason = "refusal"
