@@ -10,30 +10,31 @@ Deadlines (expiry, a claim's lease, the re-attach grace once no client waits) ar
 stored. A process sets a local timer for the deadlines it knows of, for
 precision, and every process sweeps the store for due deadlines every
 ``store.sweep_s``, so a task whose process died is still acted on; the
-conditional write makes each action happen exactly once cluster-wide. The timers,
-the sweep and the notification handling live in ``gateway.human.deadlines``.
+conditional write makes each action happen exactly once cluster-wide. The queue
+owns the parts: ``Deadlines`` (timers and acts, ``gateway.human.deadlines``) and
+``Waiters`` (the tasks this process's clients wait on and the store's
+notifications about them, ``gateway.human.waiters``); its sweep drives both.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar
 
 from gateway.config import HumanConfig
 from gateway.errors import conflict, not_found
 from gateway.events.fanout import Events
-from gateway.human.deadlines import Upkeep
+from gateway.human.deadlines import Deadlines
 from gateway.human.store import (
     ESCALATE,
     EXPIRY,
     GONE,
     LEASE,
     AuditEntry,
-    Change,
     Guard,
     Store,
     StoreUnavailable,
@@ -48,19 +49,17 @@ from gateway.human.task import (
     STATUSES,
     Task,
 )
+from gateway.human.waiters import Waiters, Waiting
 from gateway.metrics import Metrics
 
+T = TypeVar("T")
+log = logging.getLogger("gateway.queue")
+CHECK_WAITERS_EVERY = 10  # sweeps between re-reading the tasks local clients wait on
 
-@dataclass(slots=True, eq=False)
-class Waiting:
-    """A task that clients of this process wait on."""
-
-    task: Task  # as the store last said
-    done: asyncio.Future[Task]
-    clients: int = 0  # clients of this process (the store counts every process's)
+__all__ = ["TaskQueue", "Waiting"]
 
 
-class TaskQueue(Upkeep):
+class TaskQueue:
     """Tasks through the store; the waiters and timers of this process."""
 
     def __init__(
@@ -79,17 +78,14 @@ class TaskQueue(Upkeep):
         self.sweep_s = sweep_s
         self.silent_s = silent_s  # a process silent this long is dead (shared stores)
         self.healthy = True  # the last store call worked (readiness)
-        self._waiting: dict[str, Waiting] = {}
-        self._by_dedup: dict[str, Waiting] = {}
-        self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
-        self._background: set[asyncio.Task[Any]] = set()  # held so they are not collected
-        self._remote: asyncio.Queue[Change] = asyncio.Queue()
+        self.deadlines = Deadlines(store, self._store)
+        self.waiters = Waiters(store, self._store, events, self.deadlines)
         self._loops: list[asyncio.Task[None]] = []
 
     # -- start and stop -----------------------------------------------------------
 
     async def start(self) -> None:
-        self.store.listen(self._heard)
+        self.store.listen(self.waiters.heard)
         if self.store.shared:
             await self._store(self.store.heartbeat(time.time()))
         else:
@@ -98,7 +94,7 @@ class TaskQueue(Upkeep):
             await self._store(self.store.forget_clients(self._gone_at()))
         self._loops = [
             asyncio.create_task(self._sweep_forever()),
-            asyncio.create_task(self._learn_remote_changes()),
+            asyncio.create_task(self.waiters.learn_remote_changes()),
         ]
 
     async def stop(self) -> None:
@@ -106,12 +102,10 @@ class TaskQueue(Upkeep):
         as gone, so their tasks get the re-attach grace wherever a retry lands."""
         for loop in self._loops:
             loop.cancel()
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        self.deadlines.stop()
         if self.store.shared:
             gone_at = self._gone_at()
-            held = [w for w in self._waiting.values() if w.clients > 0]
+            held = [w for w in self.waiters if w.clients > 0]
             with contextlib.suppress(StoreUnavailable):
                 for start in range(0, len(held), 100):
                     await asyncio.gather(
@@ -126,14 +120,14 @@ class TaskQueue(Upkeep):
 
     async def find(self, dedup: str) -> Waiting | Task | None:
         """An open task with this dedup key, or an outcome nobody has collected yet."""
-        waiting = self._by_dedup.get(dedup)
-        if waiting is not None and not waiting.done.done():
+        waiting = self.waiters.for_dedup(dedup)
+        if waiting is not None:
             return waiting
         since = time.time() - self.settings.keep_undelivered_s
         task = await self._store(self.store.find(dedup, since))
         if task is None or not task.is_open:
             return task
-        return self._track(task)
+        return self.waiters.track(task)
 
     async def create(self, task: Task, request: bytes, original: bytes | None = None) -> Waiting:
         """Store a new task; its creator is attached. When another request made the
@@ -148,15 +142,15 @@ class TaskQueue(Upkeep):
         if made:
             self.metrics.task_created(stored.model, stored.kind)
         if made and stored.escalate_at is not None:
-            self._timer(stored.id, ESCALATE, stored.escalate_at)
+            self.deadlines.set(stored.id, ESCALATE, stored.escalate_at)
         if task.polled:
-            self._timer(stored.id, EXPIRY, stored.expires_at)
+            self.deadlines.set(stored.id, EXPIRY, stored.expires_at)
             return Waiting(stored, asyncio.get_running_loop().create_future())
         if not made:
-            waiting = self._track(stored)
+            waiting = self.waiters.track(stored)
             await self.attach(waiting)
             return waiting
-        waiting = self._track(stored)
+        waiting = self.waiters.track(stored)
         waiting.clients = 1
         return waiting
 
@@ -166,23 +160,23 @@ class TaskQueue(Upkeep):
         if task is None:  # it finished meanwhile: the waiter gets the outcome at once
             task = await self._store(self.store.get(waiting.task.id))
             if task is not None:
-                self._learn(task)
+                self.waiters.learn(task)
             return
         waiting.clients += 1
-        self._cancel_timer(task.id, GONE)
+        self.deadlines.cancel(task.id, GONE)
 
     async def detach(self, waiting: Waiting) -> None:
         """A client left; with none left anywhere, the task is cancelled after the grace."""
         waiting.clients -= 1
         if waiting.clients > 0 or waiting.done.done():
             return
-        self._forget(waiting)
+        self.waiters.forget(waiting)
         try:
             task = await self._store(self.store.detach(waiting.task.id, self._gone_at()))
         except StoreUnavailable:
             return  # counted as still attached: the task expires on its own deadline
         if task is not None and task.gone_at is not None:
-            self._timer(task.id, GONE, task.gone_at)
+            self.deadlines.set(task.id, GONE, task.gone_at)
 
     async def delivered(self, task: Task) -> None:
         """A client received the outcome: it need not be kept for a retry."""
@@ -233,8 +227,8 @@ class TaskQueue(Upkeep):
                 self.metrics.time_to_claim.labels(self._model(won)).observe(now - won.created_at)
         if won is None:
             raise await self._why_not(task_id, reviewer)
-        self._timer(task_id, LEASE, lease_until)
-        self._cancel_timer(task_id, ESCALATE)
+        self.deadlines.set(task_id, LEASE, lease_until)
+        self.deadlines.cancel(task_id, ESCALATE)
         return won
 
     async def renew(self, task_id: str, reviewer: str) -> None:
@@ -242,7 +236,7 @@ class TaskQueue(Upkeep):
         lease_until = time.time() + self.settings.lease_s
         guard = Guard((CLAIMED,), held_by=reviewer)
         if await self._transition(task_id, guard, {"lease_until": lease_until}):
-            self._timer(task_id, LEASE, lease_until)
+            self.deadlines.set(task_id, LEASE, lease_until)
 
     async def release(self, task_id: str, reviewer: str) -> Task:
         task = await self.check_holder(task_id, reviewer)
@@ -254,7 +248,7 @@ class TaskQueue(Upkeep):
         won = await self._transition(task_id, guard, changes, entry, "task.released")
         if won is None:
             raise await self._why_not(task_id, reviewer)
-        self._cancel_timer(task_id, LEASE)
+        self.deadlines.cancel(task_id, LEASE)
         return won
 
     async def answer(
@@ -298,7 +292,7 @@ class TaskQueue(Upkeep):
 
     # -- writes -------------------------------------------------------------------
 
-    async def _store(self, call):
+    async def _store(self, call: Awaitable[T]) -> T:
         """Await a store call, keeping ``healthy`` up to date for ``/readyz``."""
         try:
             result = await call
@@ -365,26 +359,36 @@ class TaskQueue(Upkeep):
 
     # -- internals ----------------------------------------------------------------
 
-    def _track(self, task: Task) -> Waiting:
-        waiting = self._waiting.get(task.id)
-        if waiting is None:
-            waiting = Waiting(task, asyncio.get_running_loop().create_future())
-            self._waiting[task.id] = waiting
-            self._by_dedup[task.dedup] = waiting
-            self._timer(task.id, EXPIRY, task.expires_at)
-        return waiting
+    async def _sweep_forever(self) -> None:
+        """Act on every due deadline in the store, and now and then re-read the
+        tasks local clients wait on (a safety net for a missed notification)."""
+        rounds = 0
+        while True:
+            await asyncio.sleep(self.sweep_s)
+            rounds += 1
+            try:
+                if self.store.shared:
+                    await self._keep_alive()
+                await self.deadlines.sweep()
+                if rounds % CHECK_WAITERS_EVERY == 0:
+                    await self.waiters.check()
+            except StoreUnavailable as error:
+                log.warning("deadline sweep failed: %s", error)
+            except Exception:
+                log.exception("deadline sweep failed")
 
-    def _forget(self, waiting: Waiting) -> None:
-        task = waiting.task
-        if self._waiting.get(task.id) is waiting:
-            del self._waiting[task.id]
-        if self._by_dedup.get(task.dedup) is waiting:
-            del self._by_dedup[task.dedup]
+    async def _keep_alive(self) -> None:
+        """Tell the store this process lives; take a dead process's clients off their
+        tasks. Buried after a silence (a stalled loop), this process attaches again."""
+        now = time.time()
+        if not await self._store(self.store.heartbeat(now)):
+            for waiting in self.waiters:
+                if waiting.clients > 0:
+                    await self._store(self.store.attach(waiting.task.id, waiting.clients))
+        await self._store(self.store.bury(now, self.silent_s, self._gone_at()))
 
-    def _spawn(self, coroutine) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    def _gone_at(self) -> float:
+        return time.time() + self.settings.reattach_grace_s
 
     def _model(self, task: Task) -> str:
         return self.metrics.model_label(task.model)

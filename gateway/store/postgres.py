@@ -40,7 +40,7 @@ from gateway.human.store import (
 from gateway.human.task import FINISHED, OPEN, Task
 from gateway.store import export_sql, sql
 from gateway.store import postgres_sql as q
-from gateway.store.postgres_notify import Notifier
+from gateway.store.postgres_notify import PgListener
 
 T = TypeVar("T")
 TIMEOUT_S = 5.0
@@ -56,7 +56,7 @@ _UNAVAILABLE = (
 )
 
 
-class PostgresStore(Notifier):
+class PostgresStore:
     """The store in a PostgreSQL database, through a pool of asyncpg connections."""
 
     shared = True
@@ -68,10 +68,7 @@ class PostgresStore(Notifier):
         self.origin = secrets.token_hex(4)  # this process, in notifications and attachments
         self.process = self.origin
         self._pool: asyncpg.Pool | None = None
-        self._listen_conn: asyncpg.Connection | None = None
-        self._listen_task: asyncio.Task[None] | None = None
-        self._listeners: list[Listener] = []
-        self._closing = False
+        self.notifications = PgListener(url, self.origin, timeout_s)
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -86,20 +83,15 @@ class PostgresStore(Notifier):
             )
             async with self._pool.acquire() as conn:
                 await q.migrate(conn)
-            await self._connect_listener()
+            await self.notifications.open()
         except _UNAVAILABLE as error:
             raise StoreUnavailable(error) from error
-        self._listen_task = asyncio.create_task(self._keep_listening())
+
+    def listen(self, listener: Listener) -> None:
+        self.notifications.listen(listener)
 
     async def close(self) -> None:
-        self._closing = True
-        if self._listen_task is not None:
-            self._listen_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listen_task
-        if self._listen_conn is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._listen_conn.close(), 5)
+        await self.notifications.close()
         if self._pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pool.close(), 5)
@@ -159,7 +151,7 @@ class PostgresStore(Notifier):
             outcome = await self._call(write)
             if outcome is not None:
                 if outcome[1]:
-                    self._tell(Change(task.id, "task.created", outcome[0]))
+                    self.notifications.tell(Change(task.id, "task.created", outcome[0]))
                 return outcome
         raise StoreUnavailable("could not create the task: its dedup key kept changing hands")
 
@@ -193,7 +185,7 @@ class PostgresStore(Notifier):
         row = await self._call(lambda conn: conn.fetchrow(statement, *args))
         task = None if row is None else sql.task_from_row(tuple(row)[: len(sql.COLUMNS)])
         if task is not None and event is not None:
-            self._tell(Change(task_id, event, task))
+            self.notifications.tell(Change(task_id, event, task))
         return task
 
     async def attach(self, task_id: str, count: int = 1) -> Task | None:
@@ -333,7 +325,7 @@ class PostgresStore(Notifier):
 
         graded = await self._write(write)
         if graded.added and graded.task is not None:
-            self._tell(Change(grade.task_id, "task.graded", graded.task))
+            self.notifications.tell(Change(grade.task_id, "task.graded", graded.task))
         return graded
 
     async def grades(self, task_ids: Sequence[str]) -> dict[str, builtins.list[Grade]]:
