@@ -123,6 +123,19 @@ def test_stream_is_relayed_as_it_came(fwd: Forwarding) -> None:
     assert body == fwd.main.sent[-1]
 
 
+def test_a_stream_is_relayed_as_it_comes_not_buffered(fwd: Forwarding) -> None:
+    fwd.main.plan(Step(hold=True))  # the upstream sends message_start, then waits
+    with fwd.client().messages.with_streaming_response.create(
+        model="claude-x", max_tokens=8, messages=MESSAGES, stream=True
+    ) as reply:
+        chunks = reply.iter_bytes()
+        first = next(chunks)
+        assert first.startswith(b"event: message_start")  # here while the upstream holds
+        fwd.main.release()
+        rest = b"".join(chunks)
+    assert first + rest == fwd.main.sent[-1]
+
+
 def test_beta_query_and_the_beta_client_are_forwarded(fwd: Forwarding) -> None:
     message = fwd.client().beta.messages.create(
         model="claude-x",
