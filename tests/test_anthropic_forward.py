@@ -271,6 +271,9 @@ def test_other_methods_get_a_405(fwd: Forwarding) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=5)
     assert caught.value.code == 405
+    assert caught.value.headers["allow"] == "POST"
+    body = orjson.loads(caught.value.read())
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
 
 
 def _post(fwd: Forwarding, body: bytes) -> tuple[int, dict]:

@@ -15,8 +15,11 @@ import time
 from dataclasses import dataclass
 
 import orjson
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.doors.anthropic import errors
 from gateway.doors.anthropic.convert import conversation, session_hint
 from gateway.doors.anthropic.models import CountTokensRequest, MessagesRequest, parsed
 from gateway.doors.anthropic.people import serve_human, serve_hybrid
@@ -197,7 +200,16 @@ def endpoints(services: Services) -> dict[str, MessagesEndpoint]:
     }
 
 
+OTHER_METHODS = ["GET", "PUT", "PATCH", "DELETE"]  # HEAD comes with GET
+
+
+async def method_not_allowed(request: Request) -> Response:
+    """Any method but ``POST``: a 405 in this door's envelope."""
+    error = GatewayError(405, "Use POST on this endpoint.", code="method_not_allowed")
+    return Response(errors.body(error), 405, {"allow": "POST"}, "application/json")
+
+
 def routes(services: Services) -> list[BaseRoute]:
-    """The same endpoints as routes: the app calls them directly, so these only give
-    other methods a 405."""
-    return [Route(path, answer, methods=["POST"]) for path, answer in endpoints(services).items()]
+    """The door's paths for Starlette's router: the app calls the ``POST`` endpoints
+    directly, so these answer the other methods (405, in Anthropic's envelope)."""
+    return [Route(path, method_not_allowed, methods=OTHER_METHODS) for path in PATHS]
