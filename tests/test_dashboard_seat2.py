@@ -235,6 +235,7 @@ def test_following_folds_queue_and_side_into_rails_and_the_screenshot_gets_the_w
     page.keyboard.press("Control+Enter")
     # Waiting between steps keeps the rails: the next step opens where this one was.
     expect(page.locator("#follow-wait")).to_be_visible()
+    assert page.locator("#queue-pane").bounding_box()["width"] < 40
     go.set()
     expect(page.locator("#task-step")).to_have_text("step 2")
     expect(page.locator("#viewport")).to_have_attribute("data-ready", "1")

@@ -20,7 +20,10 @@ installQueueFilter(queue); // all / to answer / to grade (grade.js)
 const panel = new TaskPanel({
   me: () => state.me,
   onChange: () => syncQueue(),
-  onAnswered: (task, body) => follow.answered(task, body),
+  onAnswered: (task, body) => {
+    follow.answered(task, body);
+    syncQueue(); // waiting after a screen step keeps the rails
+  },
   rails: () => rails,
 });
 const follow = new Follow({
@@ -46,7 +49,7 @@ function syncQueue() {
   queue.render();
   // Rails while following a screen task, and while waiting for its next step (so the
   // screenshot keeps its place from one step to the next).
-  rails.set(follow.box.checked && state.view === 'queue' && (panel.screen || (follow.waiting && rails.on)));
+  rails.set(follow.box.checked && state.view === 'queue' && (panel.screen || (follow.waiting && follow.kind === 'screen')));
 }
 
 async function openTask(id) {

@@ -74,3 +74,11 @@ export function typingIn(target) {
   if (tag !== 'INPUT') return false;
   return !['checkbox', 'radio', 'button', 'submit'].includes(target.type);
 }
+
+/** Type ``key`` at the end of a text field, as if typed there (its input listeners run). */
+export function typeInto(field, key) {
+  field.focus({ preventScroll: true });
+  const end = field.value.length;
+  field.setRangeText(key, end, end, 'end');
+  field.dispatchEvent(new Event('input', { bubbles: true }));
+}

@@ -64,6 +64,7 @@ export class Follow {
       return;
     }
     this.after = task.id;
+    this.kind = task.kind; // the kind of task answered: a screen step keeps the rails meanwhile
     this.step = task.step ?? 1;
     this.since = Date.now();
     $('task-empty').hidden = true;

@@ -1,5 +1,6 @@
 // The reply box: it grows with its text (up to half the window, then scrolls) and
-// shows a markdown preview beside it on demand.
+// shows a markdown preview beside it on demand. Also where a person types on a task
+// (typingSpot): the reply box, or a structured answer's first field.
 import { $, clear } from './dom.js';
 import { renderMarkdown } from './markdown.js';
 
@@ -48,4 +49,20 @@ export class ReplyBox {
   focus() {
     this.box.focus({ preventScroll: true });
   }
+}
+
+/**
+ * Where the person types on the open task: a structured answer's first field when its
+ * slots stand in for the reply box (choices.js), else the reply box (shown if it
+ * waited behind "+ Text").
+ * @param {ReplyBox} reply
+ */
+export function typingSpot(reply) {
+  if ($('task').classList.contains('slotted')) {
+    const slot = $('answer-shape')?.querySelector('input:not([type=checkbox]), textarea');
+    if (slot && !slot.closest('[hidden]')) return slot;
+  }
+  $('reply').hidden = false;
+  $('btn-add-reply').hidden = true;
+  return reply.box;
 }

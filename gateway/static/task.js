@@ -1,42 +1,28 @@
-// The open task: claim (or a read-only look at a task someone else holds), the
+// The open task: claim (or a read-only look at a task someone else holds: hold.js), the
 // past steps and the conversation, the workspace, function calls, the draft, the
 // reply, and the answer. Unsent work is kept per task in sessionStorage, so
 // switching tasks (or reloading) loses nothing, and each browser tab has its own.
 import { api } from './api.js';
+import { barError, nothingToSend, showRefusal } from './bar.js';
 import { CallList } from './calls.js';
-import { callProblem } from './check.js';
 import { AnswerShape } from './choices.js';
 import { latestScreenshot, renderConversation } from './conversation.js';
 import { confirmByWaiting, draftDiff, renderDraft } from './draft.js';
-import { $, clear, toast } from './dom.js';
+import { $, clear, toast, typeInto } from './dom.js';
 import { takesXY, ToolForm } from './forms.js';
 import { gradeView } from './grade.js';
+import { banner, Hold, lockControls } from './hold.js';
 import { mcpView } from './mcp.js';
-import { ReplyBox } from './reply.js';
+import { ReplyBox, typingSpot } from './reply.js';
 import { parsedArguments, renderTimeline } from './timeline.js';
+import { toolsOf } from './tools.js';
 import { Workspace } from './workspace.js';
 
 const TAB_KEY = 'hitl.tab'; // the task this tab has open
 const WORK_KEY = 'hitl.work.'; // + task id: its unsent actions, calls and reply
-const RENEW_MS = 60_000; // well inside the default five-minute lease
 const FINISHED = new Set(['answered', 'rejected', 'expired', 'cancelled']);
 const MANY_TOOLS = 6; // more forms than this start folded (see load)
 const SIDE_KEY = 'hitl.side.'; // + task kind: the side column hidden or shown, per kind
-// Every control of the work column a reader of someone else's task must not use
-// (the zoom bar stays: looking closer changes nothing).
-const CONTROLS = '.work input, .work textarea, .work select, .work button:not(.zoombar button), #answer-shape *';
-
-function computerFunction(tools) {
-  const functions = tools.filter((t) => t.type === 'function');
-  return functions.find((t) => t.name === 'computer') ?? functions.find((t) => (t.name ?? '').toLowerCase().includes('computer'));
-}
-
-/** The display size a computer tool declares, or null when it declares none. */
-function declaredDisplay(tools) {
-  const computer = tools.find((t) => t.type === 'computer');
-  const valid = (n) => Number.isInteger(n) && n > 0;
-  return valid(computer?.display_width) && valid(computer?.display_height) ? { width: computer.display_width, height: computer.display_height } : null;
-}
 
 function readJSON(key) {
   try {
@@ -55,9 +41,14 @@ export class TaskPanel {
     this.hooks = hooks;
     this.task = null;
     this.forms = [];
-    this.readOnly = false;
-    this.renewTimer = null;
-    this.leaving = false; // the page is going away (pagehide)
+    this.hold = new Hold({
+      me: hooks.me,
+      taskId: () => this.id,
+      done: () => this.done,
+      save: () => this.save(),
+      tookOver: () => this.tookOver(),
+      lock: (locked) => this.lock(locked),
+    });
     this.workspace = new Workspace({ onChange: () => this.save(), onPick: (x, y) => this.pick(x, y) });
     this.calls = new CallList(() => this.save());
     this.reply = new ReplyBox(() => this.save());
@@ -81,22 +72,15 @@ export class TaskPanel {
         this.reject();
       }
     });
-    // Leaving the page releases the claim; a reload claims it again from sessionStorage.
-    // ``leaving`` keeps this page from re-claiming on the event its own release causes.
-    window.addEventListener('pagehide', () => {
-      if (!this.task || this.done || this.readOnly) return;
-      this.leaving = true;
-      api.release(this.task.id, true).catch(() => {});
-    });
-    window.addEventListener('pageshow', (event) => {
-      if (!event.persisted || !this.leaving) return; // back from the page cache
-      this.leaving = false;
-      this.renew();
-    });
   }
 
   get id() {
     return this.task?.id ?? null;
+  }
+
+  /** True while someone else holds the open task (or it is finished): look, don't act. */
+  get readOnly() {
+    return this.hold.readOnly;
   }
 
   /** True when the open task has a screenshot workspace (where letters are tool keys). */
@@ -159,29 +143,19 @@ export class TaskPanel {
     }
     this.task = task;
     this.done = FINISHED.has(task.status);
-    this.readOnly = readOnly;
+    this.hold.begin(readOnly, task.claimed_by);
     this.editedDraft = false;
     this.render(task, readOnly ? null : readJSON(WORK_KEY + id), keepView);
-    if (!readOnly) this.renewTimer = setInterval(() => this.renew(), RENEW_MS);
     this.save();
     this.hooks.onChange();
     return true;
-  }
-
-  async renew() {
-    if (!this.task || this.done || this.readOnly) return;
-    try {
-      await api.claim(this.task.id);
-    } catch (error) {
-      this.banner(error.message);
-    }
   }
 
   /** Close the task view; ``release`` gives the claim back; ``keepWork`` keeps unsent work. */
   async close(release, { keepWork = true, quiet = false } = {}) {
     const task = this.task;
     if (task && keepWork) this.save();
-    clearInterval(this.renewTimer);
+    this.hold.end();
     this.task = null;
     this.forms = [];
     this.shape?.remove(this.done);
@@ -201,11 +175,6 @@ export class TaskPanel {
     }
   }
 
-  banner(text) {
-    $('task-banner').textContent = text;
-    $('task-banner').hidden = !text;
-  }
-
   // -- rendering --------------------------------------------------------------------
 
   render(task, work, keepView) {
@@ -216,9 +185,8 @@ export class TaskPanel {
     root.className = `kind-${kind}${localStorage.getItem(SIDE_KEY + kind) === 'hidden' ? ' side-hidden' : ''}`;
     $('btn-side').setAttribute('aria-expanded', String(!root.classList.contains('side-hidden')));
     root.classList.toggle('read-only', this.readOnly);
-    this.banner(this.readOnly ? `Read-only: ${FINISHED.has(task.status) ? `this task was ${task.status}` : `held by ${task.claimed_by}`}.` : '');
-    this.barError('');
-    this.holder = this.readOnly ? task.claimed_by : null;
+    banner(this.readOnly ? `Read-only: ${FINISHED.has(task.status) ? `this task was ${task.status}` : `held by ${task.claimed_by}`}.` : '');
+    barError('');
     for (const id of ['btn-submit', 'btn-reject', 'btn-refuse', 'btn-release', 'btn-accept-draft', 'btn-edit-draft']) $(id).disabled = false;
     $('task-title').textContent = task.model;
     $('task-kind').textContent = task.kind ?? 'text';
@@ -232,20 +200,14 @@ export class TaskPanel {
     $('task-step').textContent = `step ${Math.max(task.step ?? 1, past + 1)}`;
     this.showSide(past ? 'steps' : 'messages');
 
-    const tools = task.tools ?? [];
-    const functions = tools.filter((t) => t.type === 'function');
-    const computer = tools.some((t) => t.type === 'computer') || (task.api === 'chat.completions' && Boolean(computerFunction(tools)));
-    const pick = functions.some(takesXY);
+    const { computer, pick, display, formTools, computerFn } = toolsOf(task);
     $('workspace').hidden = !(shot || computer || pick);
-    this.workspace.load({ src: shot, computer, pick, actions: work?.actions ?? [], display: declaredDisplay(tools), keepView });
+    this.workspace.load({ src: shot, computer, pick, actions: work?.actions ?? [], display, keepView });
 
-    // Function forms, one per declared tool (not the computer function: the workspace is its form).
-    // The computer function keeps a form only where it can name its target in words (Cua's).
-    const describes = (t) => Boolean(t.parameters?.properties?.element_description);
-    const formTools = computer && task.api === 'chat.completions' ? functions.filter((t) => t !== computerFunction(tools) || describes(t)) : functions;
+    // Function forms, one per declared tool that needs one (tools.js).
     this.forms = formTools.map((tool) => new ToolForm(tool, (call) => this.calls.add(call)));
-    // ...folded, so the screenshot keeps the room: opened to name a target in words.
-    for (const form of this.forms) if (form.tool === computerFunction(tools)) form.element.open = false;
+    // The computer function's, folded, so the screenshot keeps the room: opened to name a target in words.
+    for (const form of this.forms) if (form.tool === computerFn) form.element.open = false;
     // Many tools (Claude Code declares two dozen, each described at length): every card
     // starts folded to its name, so the list reads at a glance; the person opens the one used.
     if (this.forms.length > MANY_TOOLS) for (const form of this.forms) form.element.open = false;
@@ -275,34 +237,16 @@ export class TaskPanel {
     else if (task.draft || !this.forms.some((f) => f.focus())) this.typingTarget()?.focus({ preventScroll: true });
   }
 
-  /**
-   * Make the work column read-only (someone else holds the task) or usable again.
-   * Only what this disabled is enabled again, so a button disabled for its own reason stays so.
-   */
+  /** Make the work column read-only (someone else holds the task) or usable again. */
   lock(locked) {
-    for (const node of $('task').querySelectorAll(CONTROLS)) {
-      if (!('disabled' in node)) continue;
-      if (locked && !node.disabled) {
-        node.disabled = true;
-        node.dataset.locked = '1';
-      } else if (!locked && node.dataset.locked) {
-        node.disabled = false;
-        delete node.dataset.locked;
-      }
-    }
+    lockControls(locked);
     this.workspace.locked = locked;
   }
 
-  /** Where the person types on this task (the reply box, or a structured answer's first field); null on a screen task. */
+  /** Where the person types on this task (reply.js); null on a screen task, or one they can't answer. */
   typingTarget() {
     if (!this.task || this.readOnly || this.done || this.screen) return null;
-    if ($('task').classList.contains('slotted')) {
-      const slot = $('answer-shape')?.querySelector('input:not([type=checkbox]), textarea');
-      if (slot && !slot.closest('[hidden]')) return slot;
-    }
-    $('reply').hidden = false;
-    $('btn-add-reply').hidden = true;
-    return this.reply.box;
+    return typingSpot(this.reply);
   }
 
   /** A printable key pressed with the focus on no field: into the typing spot. True when taken. */
@@ -311,22 +255,13 @@ export class TaskPanel {
     const target = this.typingTarget();
     if (!target) return false;
     event.preventDefault();
-    target.focus({ preventScroll: true });
-    const end = target.value.length;
-    target.setRangeText(event.key, end, end, 'end');
-    target.dispatchEvent(new Event('input', { bubbles: true }));
+    typeInto(target, event.key);
     return true;
   }
 
   /** True when the reply box is empty and unfocused: the bare letters that act may act. */
   replyIdle() {
     return !this.reply.value && document.activeElement !== this.reply.box;
-  }
-
-  /** The bar's one line: a short message (its whole text on hover); the bar never grows. */
-  barError(text) {
-    $('reply-error').textContent = text;
-    $('reply-error').title = text;
   }
 
   showSide(which) {
@@ -375,14 +310,14 @@ export class TaskPanel {
   async submit() {
     if (!this.task || this.done || this.readOnly) return;
     if (this.special?.submit) return this.special.submit(); // a permission prompt: allow
-    this.barError('');
+    barError('');
     // A tool form filled in but not added goes as a call when complete; an incomplete
     // one stops the answer and says what is missing, in the form's own words.
     for (const form of this.forms) {
       if (!form.pending()) continue;
       const args = await form.checkedArguments();
       if (args === null) {
-        this.barError(`${form.tool.name}: ${form.error.textContent}`);
+        barError(`${form.tool.name}: ${form.error.textContent}`);
         form.focus(true);
         return;
       }
@@ -392,23 +327,16 @@ export class TaskPanel {
     const body = this.body();
     if (body === null) return; // a reply slot is not ready: choices.js said why
     if (!Object.keys(body).length) {
-      this.barError(this.nothingToSend());
+      barError(nothingToSend({ computer: this.screen && this.workspace.computer, forms: this.forms.length > 0 }));
       return;
     }
     await this.finish(() => api.answer(this.task.id, body), 'Answer sent', body);
   }
 
-  /** "Nothing to send", in the words of this kind of task. */
-  nothingToSend() {
-    if (this.screen && this.workspace.computer) return 'Nothing to send: act on the screenshot, or write a reply (+ Text).';
-    if (this.forms.length) return 'Nothing to send: fill in a tool form (Submit sends it as a call) or write a reply.';
-    return 'Nothing to send: write a reply.';
-  }
-
   reason(what) {
     const reason = $('reject-reason').value.trim();
     if (!reason) {
-      this.barError(`${what} needs a reason: type it in the box next to the button.`);
+      barError(`${what} needs a reason: type it in the box next to the button.`);
       $('reject-reason').focus();
     }
     return reason;
@@ -456,12 +384,12 @@ export class TaskPanel {
 
   /** Send, then close; ``body`` (what was sent, when known) tells Follow whether a next step will come. */
   async finish(send, message, body = null) {
-    this.barError('');
+    barError('');
     this.sending = true;
     try {
       await send();
     } catch (error) {
-      this.refused(error);
+      showRefusal(error, this.calls);
       return;
     } finally {
       this.sending = false;
@@ -474,64 +402,24 @@ export class TaskPanel {
     this.hooks.onAnswered(task, body);
   }
 
-  /** The server refused the answer: a 422 about a call goes on that call's row and field. */
-  refused(error) {
-    const detail = error.body?.error;
-    const problem = error.status === 422 ? callProblem(detail?.param, detail?.message ?? error.message) : null;
-    const call = problem ? this.calls.calls[problem.index] : null;
-    if (!call) {
-      this.barError(error.message);
-      return;
-    }
-    this.calls.showProblem(problem.index, problem.field, problem.words);
-    this.barError(`Not sent: call ${problem.index + 1} (${call.name}): ${problem.field ? `${problem.field} ` : ''}${problem.words}.`);
-  }
-
   /** An event about the open task from someone or something else. */
   event(name, summary) {
-    if (!this.task || summary.id !== this.task.id || this.sending || this.leaving) return;
+    if (!this.task || summary.id !== this.task.id || this.sending || this.hold.leaving) return;
     if (FINISHED.has(summary.status)) {
       this.done = true;
       for (const id of ['btn-submit', 'btn-reject', 'btn-refuse']) $(id).disabled = true;
       const by = summary.answered_by ? ` by ${summary.answered_by}` : '';
-      this.banner(`This task was ${summary.status}${by}; it can no longer be answered.`);
+      banner(`This task was ${summary.status}${by}; it can no longer be answered.`);
       this.forget(summary.id);
     } else if (summary.status === 'claimed' && summary.claimed_by !== this.hooks.me()) {
-      this.holder = summary.claimed_by;
-      if (this.readOnly) {
-        this.banner(`Read-only: held by ${summary.claimed_by}.`);
-        return;
-      }
-      // Our claim lapsed and someone else took it: read-only, and what we typed is kept.
-      this.save();
-      this.readOnly = true;
-      clearInterval(this.renewTimer);
-      this.lock(true);
-      this.banner(`Now held by ${summary.claimed_by}: read-only. What you typed is kept for when it comes back.`);
+      this.hold.changed(summary.id, summary.claimed_by);
     } else if (summary.status === 'pending') {
-      // Our lease ran out, someone released it, or its holder let go of a task we are
-      // looking at: take it (back) and work on it, in place, keeping what is typed.
-      const id = summary.id;
-      api.claim(id).then(
-        () => {
-          if (this.id !== id) return;
-          if (this.readOnly) this.takeOver();
-          else this.banner('');
-        },
-        (error) => this.banner(error.message),
-      );
+      this.hold.changed(summary.id, null);
     }
   }
 
-  /** The holder let go of the task we were reading: it is ours now, said aloud, nothing lost. */
-  takeOver() {
-    const holder = this.holder;
-    this.readOnly = false;
-    this.holder = null;
-    this.lock(false);
-    clearInterval(this.renewTimer);
-    this.renewTimer = setInterval(() => this.renew(), RENEW_MS);
-    // Work kept from before (typed while it was ours) comes back where nothing is typed now.
+  /** The task became ours (its holder let go): work kept from before comes back where nothing is typed now. */
+  tookOver() {
     const work = readJSON(WORK_KEY + this.task.id);
     if (work && !this.workspace.actions.length && !this.calls.calls.length && !this.reply.value) {
       this.workspace.setActions(work.actions ?? [], false);
@@ -539,9 +427,6 @@ export class TaskPanel {
       this.reply.value = work.content ?? '';
       if (this.reply.value) $('reply').hidden = false;
     }
-    const text = `${holder ? `${holder} let go` : 'The holder let go'}: this task is yours now. Anything typed here is kept.`;
-    this.banner(text);
-    toast(text);
     this.save();
     this.hooks.onChange();
     if (this.screen) this.workspace.viewport.focus({ preventScroll: true });
