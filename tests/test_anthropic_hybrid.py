@@ -73,6 +73,11 @@ human = "escalate"
 escalate_on = []
 audit_sample_rate = 1.0
 
+[models.claude-fallback]
+upstream = "claude"
+upstream_model = "claude-x"
+human = "fallback"
+
 [models.claude-reviewed]
 upstream = "claude"
 upstream_model = "claude-x"
@@ -209,3 +214,22 @@ def test_audit_sampling_sends_a_passing_answer_to_a_person(hybrid: Hybrid) -> No
     raw = reply.result(timeout=10)
     assert Message.model_validate(raw.http_response.json()).content[0].text == "hello from claude"  # type: ignore[union-attr]
     assert raw.headers["x-gateway-escalation"] == "audit"
+
+
+def test_a_fallback_model_streams_straight_through(hybrid: Hybrid) -> None:
+    client = anthropic.Anthropic(base_url=hybrid.gateway.url, api_key="k", max_retries=0)
+    with client.messages.with_streaming_response.create(
+        model="claude-fallback",
+        max_tokens=8,
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+    ) as reply:
+        body = b"".join(reply.iter_bytes())
+        assert reply.http_response.headers["x-gateway-answered-by"] == "model"
+    assert body == hybrid.upstream.sent[-1]  # relayed as it came: nothing to judge
+    text = f"fallback {uuid.uuid4()}"
+    hybrid.upstream.plan(Step(500))
+    failed = hybrid.ask("claude-fallback", text)
+    task = hybrid.reviewer.wait_for_task(lambda t: t["preview"] == text)
+    hybrid.reviewer.answer(task["id"], content="A person stood in.")
+    assert failed.result(timeout=10).headers["x-gateway-answered-by"] == "human"
