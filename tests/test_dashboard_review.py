@@ -242,3 +242,28 @@ def test_a_correction_of_a_tool_call_is_edited_as_json(gateway: Gateway, watched
     arguments = call["arguments"]
     assert call["name"] == "delete_file" and "/tmp/keep-out" in json.dumps(arguments)
     assert not page_errors(watched)
+
+
+def test_what_a_reviewer_graded_leaves_their_queue(gateway: Gateway, watched: Watched) -> None:
+    ann, bob = Reviewer(gateway.url, "ann", ANN), Reviewer(gateway.url, "bob", BOB)
+    client = OpenAI(base_url=gateway.base_url, api_key="k", max_retries=0)
+    before = {t["id"] for t in bob.ok("GET", "/api/tasks?kind=grade")["data"]}
+    for _ in range(2):
+        client.chat.completions.create(
+            model="pair+human", messages=[{"role": "user", "content": "confident"}]
+        )
+    row, other = [
+        t for t in bob.ok("GET", "/api/tasks?kind=grade")["data"] if t["id"] not in before
+    ]
+    assert ann.call("POST", f"/api/tasks/{row['id']}/grade", {"verdict": "good"}).status == 200
+    page = watched.page
+    sign_in(page, gateway, BOB)  # bob has not graded it: it waits for him
+    expect(page.locator(f'.task-row[data-id="{row["id"]}"]')).to_have_count(1)
+    watched.context.clear_cookies()
+    sign_in(page, gateway, ANN)  # ann has (reviews = 2): not in her queue
+    expect(page.locator(f'.task-row[data-id="{other["id"]}"]')).to_have_count(1)
+    expect(page.locator(f'.task-row[data-id="{row["id"]}"]')).to_have_count(0)
+    for task in (row, other):
+        assert bob.call("POST", f"/api/tasks/{task['id']}/grade", {"verdict": "good"}).status == 200
+    assert ann.call("POST", f"/api/tasks/{other['id']}/grade", {"verdict": "good"}).status == 200
+    assert not page_errors(watched)

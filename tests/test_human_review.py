@@ -203,6 +203,9 @@ def test_grading_checks_the_rubric_is_blind_and_ends_after_the_set_reviews(gatew
     assert first.status == 200 and first.body["status"] == "pending" and first.body["graded"] == 1
     again = ann.call("POST", path, {"verdict": "good", "scores": SCORES})
     assert again.status == 409 and again.error["code"] == "already_graded"
+    listed = {t["id"]: t for t in grade_tasks(ann)}
+    assert listed[task_id]["graded_by_me"] is True
+    assert {t["id"]: t for t in grade_tasks(bob)}[task_id]["graded_by_me"] is False
     # Blind: until done, each reviewer sees only their own grade.
     assert [g["reviewer"] for g in ann.task(task_id)["grades"]] == ["ann"]
     assert bob.task(task_id)["grades"] == []

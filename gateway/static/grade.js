@@ -16,7 +16,7 @@ import { readableCall } from './timeline.js';
 const STYLE_ID = 'grade-css';
 const FILTER_KEY = 'hitl.queue.kind'; // the queue filter, kept per browser
 const percent = (x) => `${Math.round(x * 100)}%`;
-// Tasks this tab graded that stay open for other reviewers: out of this queue.
+// Tasks this reviewer graded that stay open for others: out of this queue.
 const gradedHere = new Set();
 
 function addStyle() {
@@ -279,7 +279,10 @@ export function installQueueFilter(queue) {
     const wanted = select.value;
     localStorage.setItem(FILTER_KEY, wanted);
     const kind = (task) => !wanted || (task.kind === 'grade') === (wanted === 'grade');
-    queue.filter = (task) => kind(task) && !gradedHere.has(task.id);
+    queue.filter = (task) => {
+      if (task.graded_by_me) gradedHere.add(task.id); // from a list: events do not say
+      return kind(task) && !gradedHere.has(task.id);
+    };
     queue.render();
   };
   select.addEventListener('change', apply);

@@ -106,9 +106,10 @@ export class Queue {
       for (const task of tasks) group.append(this.row(task));
       this.root.append(group);
     }
-    $('queue-count').textContent = this.tasks.size ? `(${this.tasks.size})` : '';
-    $('queue-rail-count').textContent = this.tasks.size ? `(${this.tasks.size})` : '';
-    $('queue-empty').hidden = this.tasks.size > 0;
+    const shown = [...groups.values()].reduce((n, tasks) => n + tasks.length, 0); // after a filter
+    $('queue-count').textContent = shown ? `(${shown})` : '';
+    $('queue-rail-count').textContent = shown ? `(${shown})` : '';
+    $('queue-empty').hidden = shown > 0;
     this.tick();
   }
 
