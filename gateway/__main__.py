@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     host, port = config.server.host, config.server.port
     shown = f"[{host}]" if ":" in host else host
     print(f"hitl-gateway: OpenAI API base URL  http://{shown}:{port}/v1", flush=True)
+    print(f"hitl-gateway: Anthropic base URL   http://{shown}:{port}", flush=True)
     print(f"hitl-gateway: reviewer dashboard   http://{shown}:{port}/", flush=True)
     # Both are relative to the working directory by default: say where they went.
     print(f"hitl-gateway: task store           {config.store.location}", flush=True)

@@ -152,9 +152,13 @@ def model_ids(gateway: Gateway, key: str | None = None) -> set[str]:
 
 def test_startup_prints_api_base_url_and_dashboard_url(tmp_path: Path) -> None:
     with run_gateway(tmp_path, "") as gateway:
-        wait_until(lambda: len(gateway.output) >= 2, 5, what="start-up lines")
+        wait_until(lambda: len(gateway.output) >= 3, 5, what="start-up lines")
         text = "".join(gateway.output)
         assert gateway.base_url in text
+        # The Anthropic SDK's and Claude Code's ANTHROPIC_BASE_URL: the root, no /v1.
+        assert any(
+            line.rstrip().endswith(gateway.url) and "Anthropic" in line for line in gateway.output
+        )
         assert any(
             gateway.url + "/" in line and "dashboard" in line.lower() for line in gateway.output
         )
