@@ -23,11 +23,11 @@ from gateway.doors.openai import passthrough, uploads
 from gateway.doors.openai.shaper import OpenAIShaper
 from gateway.errors import GatewayError, error_body
 from gateway.events.fanout import Events
-from gateway.events.webhooks import Notifier
+from gateway.events.webhooks import Webhooks
 from gateway.export.retention import Retention
 from gateway.forward.owners import ForwardedResponses
 from gateway.forward.upstream import Upstream
-from gateway.http.guard import Guard
+from gateway.http.guard import RequestGuard
 from gateway.http.responses import error_response
 from gateway.human.queue import TaskQueue
 from gateway.human.service import HumanService
@@ -125,7 +125,7 @@ class GatewayApp:
     def __init__(self, starlette: Starlette, services: Services) -> None:
         self.starlette = starlette
         self.services = services
-        self.guard = Guard(services.config.server)
+        self.guard = RequestGuard(services.config.server)
         self._direct: dict[str, ASGIApp] = {
             **openai.model_endpoints(services),
             **uploads.upload_endpoints(services),
@@ -172,13 +172,13 @@ def create_app(config: Config) -> GatewayApp:
         if config.store.retain_days:
             retention = Retention(services.queue.store, config.store.retain_days)
             retention.start()
-        notifier = Notifier(config, services.events)  # webhooks, off the request path
-        await notifier.start()
+        webhooks = Webhooks(config, services.events)  # off the request path
+        await webhooks.start()
         try:
             async with door.run() if door else contextlib.nullcontext():
                 yield
         finally:
-            await notifier.stop()
+            await webhooks.stop()
             if retention is not None:
                 await retention.stop()
             await services.queue.stop()

@@ -7,6 +7,7 @@ A bad file stops start-up with one line naming the file and the key.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import tomllib
@@ -21,6 +22,11 @@ HUMAN_MODEL = "human"
 HYBRID_SUFFIX = "+human"
 LOOPBACK_HOSTS = frozenset({"localhost", "::1"})
 
+log = logging.getLogger("gateway.config")
+# Words a config may still use, and the word that replaced each: (key, old) -> new.
+# "fallback" for a hybrid model meant "a person only when the model fails", easily
+# read as the upstream "fallbacks" chain.
+_RENAMED_MODES = {"fallback": "rescue"}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -162,7 +168,7 @@ class UpstreamConfig(_Strict):
         return self.base_url.removesuffix("/v1")
 
 
-HumanMode = Literal["review", "escalate", "fallback", "shadow"]
+HumanMode = Literal["review", "escalate", "rescue", "shadow"]
 EscalationTrigger = Literal["upstream_error", "length", "content_filter", "refusal"]
 
 
@@ -412,6 +418,29 @@ class Config(_Strict):
     export: ExportConfig = ExportConfig()
     notify: NotifyConfig = NotifyConfig()
     rubrics: dict[str, RubricConfig] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_words(cls, data: Any) -> Any:
+        """``human = "fallback"`` still works, as ``"rescue"``, with a warning in the log."""
+        models = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(models, dict):
+            return data
+        renamed = {}
+        for name, model in models.items():
+            old = model.get("human") if isinstance(model, dict) else None
+            if isinstance(old, str) and old in _RENAMED_MODES:
+                new = _RENAMED_MODES[old]
+                log.warning(
+                    'config: models.%s.human = "%s" is deprecated: write "%s" (same meaning: '
+                    "a person answers only when the model fails)",
+                    name,
+                    old,
+                    new,
+                )
+                model = {**model, "human": new}
+            renamed[name] = model
+        return {**data, "models": renamed}
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:

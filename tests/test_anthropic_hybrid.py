@@ -76,7 +76,7 @@ audit_sample_rate = 1.0
 [models.claude-fallback]
 upstream = "claude"
 upstream_model = "claude-x"
-human = "fallback"
+human = "rescue"
 
 [models.claude-reviewed]
 upstream = "claude"

@@ -7,6 +7,7 @@ naming the file and the key; the flags and ``GATEWAY_CONFIG`` must pick what run
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -15,6 +16,9 @@ from pathlib import Path
 
 import pytest
 from harness import Gateway, free_port, run_gateway, wait_until
+
+from gateway.config import ConfigError, load_config
+from gateway.hybrid.policy import Policy
 
 UPSTREAM = '[upstreams.local]\nbase_url = "http://127.0.0.1:9/v1"\n'
 
@@ -249,3 +253,30 @@ def test_the_docker_config_exists_and_needs_its_two_variables(tmp_path: Path) ->
             load_config(DOCKER_CONFIG, {k: v for k, v in env.items() if k != missing})
     dockerfile = (DOCKER_CONFIG.parent.parent / "Dockerfile").read_text()
     assert "ENV GATEWAY_CONFIG=/app/config/docker.toml" in dockerfile
+
+
+def test_human_fallback_is_read_as_rescue_with_a_deprecation_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "old.toml"
+    model = '[models."m+human"]\nupstream = "local"\nhuman = "{mode}"\n'
+    path.write_text(UPSTREAM + model.format(mode="fallback"))
+    with caplog.at_level(logging.WARNING, logger="gateway.config"):
+        old = load_config(path)
+    assert old.models["m+human"].human == "rescue"
+    [warning] = [r for r in caplog.records if r.name == "gateway.config"]
+    assert warning.levelno == logging.WARNING
+    assert 'models.m+human.human = "fallback" is deprecated: write "rescue"' in warning.message
+    # The same policy as the new word: a person only when the model fails.
+    policy = Policy(old.models["m+human"])
+    assert policy.on_failure() and not policy.needs_answer
+
+    caplog.clear()
+    path.write_text(UPSTREAM + model.format(mode="rescue"))
+    with caplog.at_level(logging.WARNING, logger="gateway.config"):
+        assert load_config(path) == old
+    assert not [r for r in caplog.records if r.name == "gateway.config"]
+
+    path.write_text(UPSTREAM + model.format(mode="rescued"))
+    with pytest.raises(ConfigError, match=r"models\.m\+human\.human"):
+        load_config(path)

@@ -16,7 +16,7 @@ import pytest
 
 from gateway.export.stream import ExportQuery, ExportStats, export_lines
 from gateway.export.validate_sft import dpo_problems, sft_problems
-from gateway.human.store import AuditEntry, Guard
+from gateway.human.store import AuditEntry, Expected
 from gateway.human.task import ANSWERED, PENDING, Task
 from gateway.store.sqlite import SQLiteStore
 
@@ -54,7 +54,7 @@ async def add(store: SQLiteStore, request: bytes, result, api="chat.completions"
         "status": ANSWERED, "answered_at": now, "finished_at": now, "answered_by": "rita",
         "answer": {"content": "something else entirely"}, "result": result,
     }  # fmt: skip
-    await store.transition(task.id, Guard(), changes)
+    await store.transition(task.id, Expected(), changes)
 
 
 @pytest.fixture

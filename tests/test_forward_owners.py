@@ -32,7 +32,7 @@ upstream = "alpha"
 # Hybrid models whose model answers: relayed as it comes, and judged then sent.
 [models.relayed]
 upstream = "alpha"
-human = "fallback"
+human = "rescue"
 
 [models.judged]
 upstream = "alpha"

@@ -60,9 +60,9 @@ human = "escalate"
 escalate_on = []
 audit_sample_rate = 1.0
 
-[models."fallback+human"]
+[models."rescue+human"]
 upstream = "fake"
-human = "fallback"
+human = "rescue"
 
 [models."patient+human"]
 upstream = "fake"
@@ -217,12 +217,12 @@ def test_upstream_failure_goes_to_a_person_without_draft(client, gateway, review
     assert headers["x-gateway-escalation"] == "upstream_error"
 
 
-def test_fallback_mode_passes_answers_and_catches_failures(client, reviewer):
-    headers, completion = chat(client, "fallback+human", "unsure")
+def test_rescue_mode_passes_answers_and_catches_failures(client, reviewer):
+    headers, completion = chat(client, "rescue+human", "unsure")
     assert completion.choices[0].message.content == "The answer is 42"
     assert headers["x-gateway-answered-by"] == "model"
-    pending = background(chat, client, "fallback+human", "fail")
-    task = reviewer.wait_for_task(lambda t: t["model"] == "fallback+human")
+    pending = background(chat, client, "rescue+human", "fail")
+    task = reviewer.wait_for_task(lambda t: t["model"] == "rescue+human")
     reviewer.answer(task["id"], content="covered")
     assert pending.result(timeout=10)[1].choices[0].message.content == "covered"
 

@@ -21,12 +21,12 @@ from gateway.human.store import (
     AuditEntry,
     Change,
     Due,
-    Guard,
+    Expected,
     StoredResponse,
     StoreUnavailable,
 )
 from gateway.human.task import ANSWERED, CANCELLED, CLAIMED, EXPIRED, OPEN, PENDING, Task
-from gateway.store.migrations import steps
+from gateway.store.migrations import migrations
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SQLiteStore
 
@@ -93,7 +93,7 @@ def claim(store, task_id: str, reviewer: str):
     now = time.time()
     return store.transition(
         task_id,
-        Guard(OPEN, holder=reviewer),
+        Expected(OPEN, holder=reviewer),
         {"status": CLAIMED, "claimed_by": reviewer, "claimed_at": now, "lease_until": now + 60},
         entry(task_id, "claimed", reviewer),
         "task.claimed",
@@ -104,7 +104,7 @@ def answer(store, task_id: str, reviewer: str):
     now = time.time()
     return store.transition(
         task_id,
-        Guard(OPEN, holder=reviewer),
+        Expected(OPEN, holder=reviewer),
         {
             "status": ANSWERED,
             "answered_by": reviewer,
@@ -184,13 +184,15 @@ async def test_each_deadline_is_acted_on_exactly_once(stores, deadline):
     past = time.time() - 1
     task = await made(stores[0], expires_at=past if deadline == EXPIRY else time.time() + 60)
     if deadline == LEASE:
-        await stores[0].transition(task.id, Guard(OPEN), {"status": CLAIMED, "lease_until": past})
+        await stores[0].transition(
+            task.id, Expected(OPEN), {"status": CLAIMED, "lease_until": past}
+        )
     if deadline == GONE:
         await stores[0].detach(task.id, past)
     assert Due(task.id, deadline) in await stores[1].due(time.time())
     status = {EXPIRY: EXPIRED, LEASE: PENDING, GONE: CANCELLED}[deadline]
     changes = {"status": status, "lease_until": None}
-    guard = Guard(OPEN, due=deadline, now=time.time(), unattached=deadline == GONE)
+    guard = Expected(OPEN, due=deadline, now=time.time(), unattached=deadline == GONE)
     won = await race(stores[i % 2].transition(task.id, guard, changes) for i in range(8))
     assert sum(t is not None for t in won) == 1
     assert (await stores[0].get(task.id)).status == status
@@ -199,7 +201,7 @@ async def test_each_deadline_is_acted_on_exactly_once(stores, deadline):
 
 async def test_a_deadline_not_yet_due_is_not_acted_on(store):
     task = await made(store)
-    guard = Guard(OPEN, due=EXPIRY, now=time.time())
+    guard = Expected(OPEN, due=EXPIRY, now=time.time())
     assert await store.transition(task.id, guard, {"status": EXPIRED}) is None
     assert await store.due(time.time()) == []
 
@@ -213,14 +215,14 @@ async def test_clients_attach_and_detach_across_processes(stores):
     assert left.clients == 0 and left.gone_at == gone
     back = await stores[0].attach(task.id)
     assert back.clients == 1 and back.gone_at is None
-    guard = Guard(OPEN, due=GONE, now=gone + 1, unattached=True)
+    guard = Expected(OPEN, due=GONE, now=gone + 1, unattached=True)
     assert await stores[1].transition(task.id, guard, {"status": CANCELLED}) is None
 
 
 async def test_delivering_races_against_itself(stores):
     task = await made(stores[0])
     await answer(stores[0], task.id, "alice")
-    guard = Guard((ANSWERED,), undelivered=True)
+    guard = Expected((ANSWERED,), undelivered=True)
     won = await race(
         stores[i % 2].transition(task.id, guard, {"delivered": True}) for i in range(6)
     )
@@ -233,7 +235,7 @@ async def test_find_prefers_the_open_task_then_an_undelivered_outcome(stores):
     await answer(stores[0], task.id, "alice")
     assert (await stores[1].find("retry", time.time() - 60)).status == ANSWERED
     assert await stores[1].find("retry", time.time() + 60) is None  # kept too long ago
-    await stores[0].transition(task.id, Guard((ANSWERED,)), {"delivered": True})
+    await stores[0].transition(task.id, Expected((ANSWERED,)), {"delivered": True})
     assert await stores[1].find("retry", 0) is None
 
 
@@ -391,12 +393,12 @@ async def test_an_sqlite_file_from_before_migrations_keeps_its_tasks(tmp_path, w
         assert (pending.kind, pending.step, pending.follows) == ("text", 1, None)
         assert next(e.event for e in await store.audit("task_old_open")) == "created"
         assert (await claim(store, "task_old_open", "alice")).claimed_by == "alice"
-        await store.transition("task_old_open", Guard(OPEN), {"status": PENDING})
+        await store.transition("task_old_open", Expected(OPEN), {"status": PENDING})
         await store.close()
     db = sqlite3.connect(path)
     versions = [row[0] for row in db.execute("SELECT version FROM schema_migrations")]
     db.close()
-    assert versions == [step.version for step in steps("sqlite")]  # every step, once
+    assert versions == [m.version for m in migrations("sqlite")]  # every migration, once
 
 
 async def test_postgres_migrations_are_recorded_once(postgres_cluster):
@@ -406,7 +408,7 @@ async def test_postgres_migrations_are_recorded_once(postgres_cluster):
     try:
         async with first._pool.acquire() as conn:
             versions = [r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")]
-        assert versions == [step.version for step in steps("sqlite")]  # every step, once
+        assert versions == [m.version for m in migrations("sqlite")]  # every migration, once
     finally:
         await first.close()
         await second.close()

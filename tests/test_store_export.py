@@ -12,7 +12,7 @@ from test_store_contract import stores as stores  # the two-backend fixture
 
 from gateway.export.stream import ExportQuery, export_lines
 from gateway.human.query import SessionFilter, TaskFilter
-from gateway.human.store import Guard, StoredResponse
+from gateway.human.store import Expected, StoredResponse
 from gateway.human.task import ANSWERED, EXPIRED, REJECTED, Task
 from gateway.store.export_sql import INLINE_BODY_BYTES
 
@@ -28,7 +28,7 @@ async def finished(store, status: str, finished_at: float, request: bytes = b"{}
     changes = {"status": status, "finished_at": finished_at, "clients": 0}
     if status in (ANSWERED, REJECTED):
         changes |= {"answered_at": finished_at, "answered_by": "rita"}
-    written = await store.transition(task.id, Guard(), changes, entry(task.id, status))
+    written = await store.transition(task.id, Expected(), changes, entry(task.id, status))
     assert written is not None
     return written
 
@@ -123,7 +123,7 @@ async def test_every_format_streams_from_either_backend(store):
     for session in ("one", "two"):
         task = await finished(store, ANSWERED, time.time(), request, session=session, draft=draft)
         await store.transition(
-            task.id, Guard(statuses=(ANSWERED,)), {"result": result, "answer": {"content": "yo"}}
+            task.id, Expected(statuses=(ANSWERED,)), {"result": result, "answer": {"content": "yo"}}
         )
     out = {}
     for format in ("sft", "dpo", "eval", "records", "trajectory"):

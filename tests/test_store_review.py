@@ -9,7 +9,7 @@ import test_store_contract as contract
 from test_store_contract import claim, entry, made, race
 
 from gateway.human.grades import Grade
-from gateway.human.store import ESCALATE, Due, Guard
+from gateway.human.store import ESCALATE, Due, Expected
 from gateway.human.task import ANSWERED, CLAIMED, OPEN, PENDING
 
 # The contract's fixtures: each backend, and two stores (processes) on one database.
@@ -100,7 +100,7 @@ async def test_the_escalation_deadline_fires_once_and_only_while_pending(stores)
     due = await stores[1].due(time.time())
     assert Due(task.id, ESCALATE) in due and Due(claimed.id, ESCALATE) not in due
     changes = {"groups": ("legal", "oncall"), "escalate_at": None}
-    guard = Guard((PENDING,), due=ESCALATE, now=time.time())
+    guard = Expected((PENDING,), due=ESCALATE, now=time.time())
     won = await race(stores[i % 2].transition(task.id, guard, changes) for i in range(8))
     assert sum(t is not None for t in won) == 1
     assert (await stores[0].get(task.id)).groups == ("legal", "oncall")

@@ -1,6 +1,6 @@
 """Webhooks on task events: reach reviewers where they are.
 
-The notifier subscribes to the task events (gateway/events.py) like a dashboard
+``Webhooks`` subscribes to the task events (gateway/events.py) like a dashboard
 does and turns each event a webhook asked for into a POST, delivered by a few
 workers off the request path: publishing an event only puts it on a queue.
 Deliveries are bounded (``max_pending`` waiting; beyond it the oldest is dropped
@@ -88,7 +88,7 @@ def message_body(hook: WebhookConfig, event: str, task: dict[str, Any], link: st
     return orjson.dumps({"event": event, "sent_at": time.time(), "url": link, "task": task})
 
 
-class Notifier:
+class Webhooks:
     """Subscribes to task events; posts the ones each webhook asked for."""
 
     def __init__(self, config: Config, events: Events) -> None:

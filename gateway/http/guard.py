@@ -44,7 +44,7 @@ def forbidden(message: str, code: str) -> GatewayError:
     return GatewayError(403, message, type="permission_error", code=code)
 
 
-class Guard:
+class RequestGuard:
     """The shared request checks, configured once from ``[server]``."""
 
     def __init__(self, server: ServerConfig) -> None:

@@ -24,7 +24,7 @@ from gateway.human.store import (
     LEASE,
     AuditEntry,
     Due,
-    Guard,
+    Expected,
     Store,
     StoreUnavailable,
 )
@@ -52,14 +52,15 @@ class Deadlines:
             return await self._escalate(due.task_id, now)
         if due.deadline == EXPIRY:
             changes: dict[str, Any] = {"status": EXPIRED, "finished_at": now, "lease_until": None}
-            guard, actor, detail, event = Guard(OPEN, due=EXPIRY, now=now), "timeout", None, EXPIRED
+            guard = Expected(OPEN, due=EXPIRY, now=now)
+            actor, detail, event = "timeout", None, EXPIRED
         elif due.deadline == LEASE:
             changes = {"status": PENDING, "claimed_by": None, "lease_until": None}
-            guard, actor, detail = Guard((CLAIMED,), due=LEASE, now=now), "lease", None
+            guard, actor, detail = Expected((CLAIMED,), due=LEASE, now=now), "lease", None
             event = "released"
         else:
             changes = {"status": CANCELLED, "finished_at": now, "lease_until": None}
-            guard = Guard(OPEN, due=GONE, now=now, unattached=True)
+            guard = Expected(OPEN, due=GONE, now=now, unattached=True)
             actor, detail, event = "client", "client disconnected", CANCELLED
         entry = AuditEntry(due.task_id, now, event, actor, detail)
         return await self._call(
@@ -74,7 +75,7 @@ class Deadlines:
             return None
         groups = tuple(dict.fromkeys((*task.groups, *task.escalate_to)))
         changes = {"groups": groups, "escalate_at": None}
-        guard = Guard((PENDING,), due=ESCALATE, now=now)
+        guard = Expected((PENDING,), due=ESCALATE, now=now)
         entry = AuditEntry(task_id, now, "escalated", "timeout", ", ".join(task.escalate_to))
         return await self._call(
             self.store.transition(task_id, guard, changes, entry, "task.escalated")

@@ -3,7 +3,7 @@
 The store decides. Every change is one conditional write (see ``gateway.store``);
 this module only caches what the store returned, so a write that fails or loses
 changes nothing here. Waiting clients are woken by a future, resolved when the
-store's notifier reports that their task finished: at once for a change made in
+store reports that their task finished: at once for a change made in
 this process, by ``LISTEN/NOTIFY`` for one made in another.
 
 Deadlines (expiry, a claim's lease, the re-attach grace once no client waits) are
@@ -35,7 +35,7 @@ from gateway.human.store import (
     GONE,
     LEASE,
     AuditEntry,
-    Guard,
+    Expected,
     Store,
     StoreUnavailable,
 )
@@ -182,7 +182,7 @@ class TaskQueue:
         """A client received the outcome: it need not be kept for a retry."""
         if task.delivered:
             return
-        guard = Guard(FINISHED, undelivered=True)
+        guard = Expected(FINISHED, undelivered=True)
         if await self._store(self.store.transition(task.id, guard, {"delivered": True})):
             task.delivered = True
 
@@ -211,7 +211,7 @@ class TaskQueue:
         lease_until = now + self.settings.lease_s
         if task.status == CLAIMED:
             won = await self._transition(
-                task_id, Guard((CLAIMED,), held_by=reviewer), {"lease_until": lease_until}
+                task_id, Expected((CLAIMED,), held_by=reviewer), {"lease_until": lease_until}
             )
         else:
             changes = {
@@ -222,7 +222,9 @@ class TaskQueue:
                 "escalate_at": None,  # claimed in time: no escalation
             }
             entry = self._entry(task, "claimed", reviewer)
-            won = await self._transition(task_id, Guard((PENDING,)), changes, entry, "task.claimed")
+            won = await self._transition(
+                task_id, Expected((PENDING,)), changes, entry, "task.claimed"
+            )
             if won is not None and task.claimed_at is None:
                 self.metrics.time_to_claim.labels(self._model(won)).observe(now - won.created_at)
         if won is None:
@@ -234,7 +236,7 @@ class TaskQueue:
     async def renew(self, task_id: str, reviewer: str) -> None:
         """Activity by the holder pushes its lease out."""
         lease_until = time.time() + self.settings.lease_s
-        guard = Guard((CLAIMED,), held_by=reviewer)
+        guard = Expected((CLAIMED,), held_by=reviewer)
         if await self._transition(task_id, guard, {"lease_until": lease_until}):
             self.deadlines.set(task_id, LEASE, lease_until)
 
@@ -244,7 +246,7 @@ class TaskQueue:
             return task
         changes = {"status": PENDING, "claimed_by": None, "lease_until": None}
         entry = self._entry(task, "released", reviewer)
-        guard = Guard((CLAIMED,), held_by=reviewer)
+        guard = Expected((CLAIMED,), held_by=reviewer)
         won = await self._transition(task_id, guard, changes, entry, "task.released")
         if won is None:
             raise await self._why_not(task_id, reviewer)
@@ -260,7 +262,7 @@ class TaskQueue:
         response_id: str | None = None,
         seen: Task | None = None,
     ) -> Task:
-        """Record an answer; the notifier wakes the waiting clients and tells the dashboards.
+        """Record an answer; the store's change wakes the waiting clients and tells the dashboards.
 
         ``seen``: the task as the caller just read it (``check_holder``), which saves
         a read; the conditional write still decides."""
@@ -305,7 +307,7 @@ class TaskQueue:
     async def _transition(
         self,
         task_id: str,
-        guard: Guard,
+        guard: Expected,
         changes: Mapping[str, Any],
         entry: AuditEntry | None = None,
         event: str | None = None,
@@ -335,7 +337,7 @@ class TaskQueue:
             "lease_until": None,
         }
         entry = self._entry(task, status, reviewer, detail)
-        guard = Guard(OPEN, holder=reviewer)
+        guard = Expected(OPEN, holder=reviewer)
         won = await self._transition(task_id, guard, changes, entry, f"task.{status}")
         if won is None:
             raise await self._why_not(task_id, reviewer)

@@ -1,7 +1,7 @@
 """The store's contract: what the domain may ask of any backend.
 
 The store is the truth. Every change of a task's state is one conditional write
-that says whether it won: a transition names the state it expects (a ``Guard``)
+that says whether it won: a transition names the state it expects (``Expected``)
 and returns the task as written, or ``None`` when the task was no longer in
 that state (another reviewer, process or sweep got there first). Memory above
 this layer only caches what a store returned.
@@ -66,7 +66,7 @@ class StoredResponse:
 
 
 @dataclass(frozen=True, slots=True)
-class Guard:
+class Expected:
     """The state a transition expects; it is written only where all of this holds."""
 
     statuses: tuple[str, ...] = OPEN
@@ -141,7 +141,7 @@ class Store(Protocol):
     async def transition(
         self,
         task_id: str,
-        guard: Guard,
+        guard: Expected,
         changes: Mapping[str, Any],
         entry: AuditEntry | None = None,
         event: str | None = None,

@@ -90,7 +90,7 @@ class Waiters:
     # -- the store's notifications ------------------------------------------------
 
     def heard(self, change: Change) -> None:
-        """A change from the store's notifier: with the row in hand (this process),
+        """A change the store reports: with the row in hand (this process),
         at once; else read the row first, in order, on one background task."""
         if change.task is None:
             self._remote.put_nowait(change)

@@ -106,7 +106,7 @@ class Policy:
         """Whether an upstream failure goes to a person (else it is relayed)."""
         if self.mode == "shadow":
             return False  # no person stands between a shadow model and its client
-        return self.mode in ("fallback", "review") or "upstream_error" in self.escalate_on
+        return self.mode in ("rescue", "review") or "upstream_error" in self.escalate_on
 
     def decide(self, request: dict[str, Any], answer: ModelOutput, client_asks: bool) -> Decision:
         """Whether this answer needs a person, and the reason.
@@ -120,7 +120,7 @@ class Policy:
             reason: str | None = "client_request"
         elif self.mode == "review":
             reason = "review"
-        elif self.mode in ("fallback", "shadow"):
+        elif self.mode in ("rescue", "shadow"):
             reason = None
         else:
             reason = next(

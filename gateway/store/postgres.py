@@ -31,8 +31,8 @@ from gateway.human.store import (
     AuditEntry,
     Change,
     Due,
+    Expected,
     Graded,
-    Guard,
     Listener,
     StoredResponse,
     StoreUnavailable,
@@ -158,7 +158,7 @@ class PostgresStore:
     async def transition(
         self,
         task_id: str,
-        guard: Guard,
+        guard: Expected,
         changes: Mapping[str, Any],
         entry: AuditEntry | None = None,
         event: str | None = None,
@@ -313,7 +313,7 @@ class PostgresStore:
             if await conn.fetchval(q.INSERT_GRADE, *sql.grade_args(grade)) is None:
                 return Graded(task, False)  # this reviewer graded it already
             changes = sql.grade_changes(task, grade.reviewer, grade.at)
-            statement, args = sql.transition(task.id, Guard(OPEN), changes)
+            statement, args = sql.transition(task.id, Expected(OPEN), changes)
             written = sql.task_from_row(await conn.fetchrow(sql.numbered(statement), *args))
             await conn.execute(q.INSERT_AUDIT, *sql.audit_args(entry))
             if not written.is_open:

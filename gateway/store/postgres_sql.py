@@ -14,7 +14,7 @@ import asyncpg
 
 from gateway.human.task import Task
 from gateway.store import sql
-from gateway.store.migrations import steps
+from gateway.store.migrations import migrations
 
 CHANNEL = "hitl_tasks"
 MIGRATION_LOCK = 7_411_203  # pg_advisory_xact_lock key: one process migrates at a time
@@ -30,7 +30,7 @@ async def detach(
 
 
 async def migrate(conn: asyncpg.Connection) -> None:
-    """Apply every numbered step above the recorded version; one process at a time."""
+    """Apply every numbered migration above the recorded version; one process at a time."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await conn.execute(
@@ -38,15 +38,15 @@ async def migrate(conn: asyncpg.Connection) -> None:
             "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
         )
         done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
-        for step in steps("postgres"):
-            if step.version in done:
+        for migration in migrations("postgres"):
+            if migration.version in done:
                 continue
-            for statement in step.statements():
+            for statement in migration.statements():
                 await conn.execute(statement)
             await conn.execute(
                 "INSERT INTO schema_migrations VALUES ($1, $2, $3)",
-                step.version,
-                step.name,
+                migration.version,
+                migration.name,
                 time.time(),
             )
 

@@ -2,7 +2,7 @@
 
 SQLite runs it as written; ``numbered`` turns the placeholders into PostgreSQL's
 ``$1, $2, ...``. Only statements the two dialects read alike live here; each
-backend keeps its own connection handling, errors and notifier.
+backend keeps its own connection handling, errors and notifications.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from gateway.human.grades import Grade
-from gateway.human.store import DEADLINES, ESCALATE, GONE, LEASE, AuditEntry, Guard
+from gateway.human.store import DEADLINES, ESCALATE, GONE, LEASE, AuditEntry, Expected
 from gateway.human.task import ANSWERED, OPEN, REJECTED, Task
 
 COLUMNS = tuple(f.name for f in fields(Task))
@@ -212,7 +212,7 @@ def answered_after(after: float, model: str | None, limit: int) -> tuple[str, li
     return select_tasks(f"{where} ORDER BY answered_at LIMIT ?"), [*args, limit]
 
 
-def transition(task_id: str, guard: Guard, changes: Mapping[str, Any]) -> tuple[str, list[Any]]:
+def transition(task_id: str, guard: Expected, changes: Mapping[str, Any]) -> tuple[str, list[Any]]:
     """``UPDATE ... WHERE <guard> RETURNING``: the row comes back only if the guard held."""
     unknown = set(changes) - set(COLUMNS)
     if unknown or not changes:

@@ -25,8 +25,8 @@ from gateway.human.store import (
     AuditEntry,
     Change,
     Due,
+    Expected,
     Graded,
-    Guard,
     Listener,
     StoredResponse,
     StoreUnavailable,
@@ -151,7 +151,7 @@ class SQLiteStore:
     async def transition(
         self,
         task_id: str,
-        guard: Guard,
+        guard: Expected,
         changes: Mapping[str, Any],
         entry: AuditEntry | None = None,
         event: str | None = None,
@@ -307,7 +307,7 @@ class SQLiteStore:
             if db.execute(sql.INSERT_GRADE, sql.grade_args(grade)).fetchone() is None:
                 return Graded(task, False)  # this reviewer graded it already
             changes = sql.grade_changes(task, grade.reviewer, grade.at)
-            statement, args = sql.transition(task.id, Guard(OPEN), changes)
+            statement, args = sql.transition(task.id, Expected(OPEN), changes)
             written = sql.task_from_row(db.execute(statement, args).fetchone())
             db.execute(sql.INSERT_AUDIT, sql.audit_args(entry))
             if not written.is_open:

@@ -1,6 +1,6 @@
 """Running the schema migrations on a SQLite file.
 
-Each numbered step above the recorded version is applied in its own
+Each numbered migration above the recorded version is applied in its own
 ``BEGIN IMMEDIATE`` transaction with its version row; an ``ADD COLUMN`` that a
 file made before migrations existed already has is skipped.
 """
@@ -11,7 +11,7 @@ import re
 import sqlite3
 import time
 
-from gateway.store.migrations import steps
+from gateway.store.migrations import migrations
 
 _ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 
@@ -26,24 +26,24 @@ def _adds_a_present_column(db: sqlite3.Connection, statement: str) -> bool:
 
 
 def migrate(db: sqlite3.Connection) -> None:
-    """Apply every numbered step above the recorded version, each with its version."""
+    """Apply every numbered migration above the recorded version, each with its version."""
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
     )
-    for step in steps("sqlite"):
+    for migration in migrations("sqlite"):
         db.execute("BEGIN IMMEDIATE")
         try:
             done = db.execute(
-                "SELECT 1 FROM schema_migrations WHERE version = ?", (step.version,)
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
             ).fetchone()
             if not done:
-                for statement in step.statements():
+                for statement in migration.statements():
                     if not _adds_a_present_column(db, statement):
                         db.execute(statement)
                 db.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                    (step.version, step.name, time.time()),
+                    (migration.version, migration.name, time.time()),
                 )
         except BaseException:
             db.execute("ROLLBACK")

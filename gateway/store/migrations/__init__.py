@@ -16,23 +16,23 @@ _NAME = re.compile(r"(\d{4})_(\w+)\.(\w+)\.sql")
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
+class Migration:
     version: int
     name: str
     sql: str
 
     def statements(self) -> list[str]:
-        """The step's statements (no step uses ``;`` inside a literal or a trigger)."""
+        """The migration's statements (no migration uses ``;`` inside a literal or a trigger)."""
         text = "\n".join(
             line for line in self.sql.splitlines() if not line.lstrip().startswith("--")
         )
         return [part.strip() for part in text.split(";") if part.strip()]
 
 
-def steps(dialect: str) -> list[Step]:
+def migrations(dialect: str) -> list[Migration]:
     found = []
     for entry in resources.files(__package__).iterdir():
         match = _NAME.fullmatch(entry.name)
         if match and match.group(3) == dialect:
-            found.append(Step(int(match.group(1)), match.group(2), entry.read_text()))
-    return sorted(found, key=lambda step: step.version)
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
+    return sorted(found, key=lambda migration: migration.version)
