@@ -224,7 +224,7 @@ export class TaskPanel {
     this.shape?.remove();
     this.shape = new AnswerShape(task, () => this.save()); // output format, n slots (choices.js)
     this.special?.remove(); // MCP permission prompts and option buttons (mcp.js)
-    const answer = (body, message) => this.finish(() => api.answer(task.id, body), message);
+    const answer = (body, message) => this.finish(() => api.answer(task.id, body), message, body);
     const grade = (body, message) => this.finish(() => api.grade(task.id, body), message);
     this.special = mcpView(task, { readOnly: this.readOnly, answer }) ?? gradeView(task, { grade });
     this.lock(this.readOnly);
