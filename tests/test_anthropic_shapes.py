@@ -401,6 +401,9 @@ def test_answers_are_checked_against_the_request() -> None:
     one = choose({"type": "auto", "disable_parallel_tool_use": True})
     two_calls = [{"name": "get_weather", "arguments": {"city": c}} for c in ("Paris", "Rome")]
     assert "parallel_tool_calls" in refused(one, tool_calls=two_calls)
+    two_clicks = [{"type": "click", "x": 1, "y": 1}, {"type": "click", "x": 2, "y": 2}]
+    assert "parallel_tool_calls" in refused(one, computer_actions=two_clicks)  # two tool uses
+    answered(COMPUTER_REQUEST, computer_actions=two_clicks)  # allowed by default
     answered(
         choose({"type": "tool", "name": "computer"}), computer_actions=[{"type": "screenshot"}]
     )

@@ -257,7 +257,9 @@ def check_answer(
                 param="computer_actions",
             )
     _check_tool_choice(answer, api, calls, tool_choice)
-    if not parallel_tool_calls and len(answer.tool_calls) > 1:
+    # Computer actions that became calls of a chat computer function count: on a chat
+    # request (Anthropic's door included) each one is a tool call the client must run.
+    if not parallel_tool_calls and len(calls) > 1:
         raise unprocessable(
             "tool_calls: the request set parallel_tool_calls to false; send one call",
             param="tool_calls",
