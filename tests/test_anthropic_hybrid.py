@@ -64,7 +64,7 @@ upstream = "claude"
 upstream = "claude"
 upstream_model = "claude-x"
 human = "escalate"
-review_tools = ["Bash"]
+review_tools = ["Bash", "comp*"]
 
 [models.claude-audited]
 upstream = "claude"
@@ -233,3 +233,16 @@ def test_a_fallback_model_streams_straight_through(hybrid: Hybrid) -> None:
     task = hybrid.reviewer.wait_for_task(lambda t: t["preview"] == text)
     hybrid.reviewer.answer(task["id"], content="A person stood in.")
     assert failed.result(timeout=10).headers["x-gateway-answered-by"] == "human"
+
+
+def test_review_tools_match_the_computer_tool_by_its_name(hybrid: Hybrid) -> None:
+    text = f"computer review {uuid.uuid4()}"
+    click = {"action": "left_click", "coordinate": [5, 6]}
+    use = {"type": "tool_use", "id": "toolu_k", "name": "computer", "input": click}
+    hybrid.upstream.plan(Step(content=[use]))
+    reply = hybrid.ask("claude-careful", text, tools=[COMPUTER])
+    task = hybrid.reviewer.wait_for_task(lambda t: t["preview"] == text)
+    assert task["reason"] == "tool_review"
+    hybrid.reviewer.answer(task["id"], computer_actions=[{"type": "click", "x": 7, "y": 8}])
+    message = Message.model_validate(reply.result(timeout=10).http_response.json())
+    assert message.content[0].input == {"action": "left_click", "coordinate": [7, 8]}  # type: ignore[union-attr]

@@ -18,6 +18,9 @@ class ModelOutput:
     content: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # {"name", "arguments"}
     computer_actions: list[dict[str, Any]] = field(default_factory=list)
+    # The tool name the actions were declared under, where the dialect names it (Claude's
+    # computer tool): review_tools matches it like a tool call's name.
+    computer_tool: str | None = None
     finish_reason: str | None = None  # stop, length, tool_calls, content_filter
     refusal: str | None = None
     logprobs: list[float] = field(default_factory=list)  # of the generated content tokens

@@ -150,8 +150,11 @@ class Policy:
             answer.finish_reason in self.escalate_on
         ):
             return answer.finish_reason
+        names = [call["name"] for call in answer.tool_calls]
+        if answer.computer_actions and answer.computer_tool:
+            names.append(answer.computer_tool)
         if self._review_tools is not None and any(
-            self._review_tools.fullmatch(call["name"]) for call in answer.tool_calls
+            self._review_tools.fullmatch(name) for name in names
         ):
             return "tool_review"
         return None

@@ -88,6 +88,7 @@ def _output(message: dict[str, Any], computer: str | None) -> ModelOutput:
             action = action_of(block["input"]) if block["name"] == computer else None
             if action is not None:
                 answer.computer_actions.append(action)
+                answer.computer_tool = computer
             else:
                 answer.tool_calls.append({"name": block["name"], "arguments": block["input"]})
     answer.content = "".join(texts) if texts else None
