@@ -705,3 +705,41 @@ def test_a_structured_answer_opens_with_the_cursor_in_its_first_field(
     page.keyboard.press("Control+Enter")
     content = reply.result(timeout=30).choices[0].message.content
     assert json.loads(content) == {"flight_id": "XY129", "price": 197, "seat": "window"}
+
+
+def test_a_lapsed_claim_taken_by_someone_else_turns_read_only_and_keeps_the_typed_work(
+    tmp_path, watched: Watched
+) -> None:
+    """The seat was offline while its one-second lease lapsed and bob took the task."""
+    with run_gateway(tmp_path, "[human]\nlease_s = 1\n") as gateway:
+        page = laptop(watched, gateway)
+        tag = uuid.uuid4().hex[:6]
+        reply = background(
+            sdk_client(gateway).chat.completions.create,
+            model="human",
+            messages=[{"role": "user", "content": f"When does XY129 board? {tag}"}],
+        )
+        row(page, tag).click()
+        box = page.get_by_label("Reply", exact=True)
+        expect(box).to_be_focused()
+        page.keyboard.type("Boarding at")
+        bob = Reviewer(gateway.url, "bob")
+        task = bob.wait_for_task(lambda t: tag in t["preview"], status="claimed")
+        watched.context.set_offline(True)  # no renewal, no events
+        bob.wait_for_task(lambda t: t["id"] == task["id"], status="pending", timeout=15)
+        assert bob.claim(task["id"]).status == 200
+        watched.context.set_offline(False)
+        # Back online: the seat learns bob holds it; nothing typed is lost.
+        expect(page.locator("#task-banner")).to_contain_text(
+            "Now held by bob: read-only. What you typed is kept", timeout=20_000
+        )
+        expect(box).to_be_disabled()
+        expect(box).to_have_value("Boarding at")
+        assert bob.release(task["id"]).status == 200
+        expect(page.locator("#task-banner")).to_contain_text("bob let go")
+        expect(box).to_be_enabled()
+        expect(box).to_have_value("Boarding at")
+        page.keyboard.press("End")
+        page.keyboard.type(" 9:40.")
+        page.keyboard.press("Control+Enter")
+        assert reply.result(timeout=30).choices[0].message.content == "Boarding at 9:40."

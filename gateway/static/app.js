@@ -162,9 +162,21 @@ async function reloadQueue() {
     queue.load((await api.tasks({ status: ['pending', 'claimed'] })).data, since);
     syncQueue();
     follow.recheck();
+    await resyncOpen();
   } catch (error) {
     report(error);
   }
+}
+
+/**
+ * Events about the open task may have been missed while the stream was down (our
+ * claim lapsed and someone took it, say): catch up with its state as if told.
+ */
+async function resyncOpen() {
+  const id = panel.id;
+  if (!id) return;
+  const summary = queue.get(id) ?? (await api.task(id).catch(() => null));
+  if (summary && panel.id === id) panel.event('resync', summary);
 }
 
 function onEvent(name, summary) {
