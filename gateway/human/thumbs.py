@@ -111,6 +111,7 @@ def _source(data: bytes) -> Image.Image | None:
             if factor >= 2 and image.mode in ("L", "LA", "RGB", "RGBA", "RGBX", "I", "F"):
                 image = image.reduce(factor)  # before any copy: the full size exists once
             source = image.convert("RGB")
+        del opened, image  # the full-size decode is freed now, before the resize and the trim
         source.thumbnail(box, Image.Resampling.LANCZOS)
         return source
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
