@@ -192,11 +192,11 @@ def create_app(config: Config) -> GatewayApp:
         *anthropic.routes(services),
         *uploads.routes(services),
         *passthrough.routes(services),
-        *cua.routes(services),
+        *cua.routes(),
         *reviewer.routes(services),
-        *data.routes(services),
-        *ops.routes(services),
-        *dashboard.routes(services),
+        *data.routes(),
+        *ops.routes(),
+        *dashboard.routes(),
     ]
     if door is not None:
         routes.append(Route(mcp.PATH, door, methods=["GET", "POST", "DELETE"]))
@@ -209,4 +209,5 @@ def create_app(config: Config) -> GatewayApp:
             Exception: _server_error,
         },
     )
+    app.state.services = services  # handlers find them here (gateway.services.services_of)
     return GatewayApp(app, services)

@@ -14,8 +14,6 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.services import Services
-
 STATIC = Path(__file__).parent.parent / "static"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -59,10 +57,11 @@ class SecureStatic:
         await self.files(scope, receive, send_secure)
 
 
-def routes(services: Services) -> list[BaseRoute]:
-    async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS)
+async def index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS)
 
+
+def routes() -> list[BaseRoute]:
     return [
         Route("/", index, methods=["GET", "HEAD"]),
         Mount("/static", app=SecureStatic(STATIC), name="dashboard-static"),

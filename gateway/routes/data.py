@@ -26,7 +26,7 @@ from gateway.export.trajectory import session_head
 from gateway.human.groups import Groups, sees
 from gateway.human.query import SessionFilter
 from gateway.routes.reviewer import IMAGE_HEADERS, json_response, reviewer_of
-from gateway.services import Services
+from gateway.services import services_of
 
 MAX_SESSIONS_PAGE = 500
 
@@ -57,94 +57,102 @@ def _target(value: str | None, param: str) -> float | None:
     return rate
 
 
-def routes(services: Services) -> list[BaseRoute]:
-    store = services.queue.store
-    auth = services.reviewer_auth
-    patterns = services.config.export.redact
+async def _groups(request: Request) -> Groups:
+    """The groups whose work the reviewer making the request sees (401 for no reviewer)."""
+    auth = services_of(request).reviewer_auth
+    return auth.groups_of(await reviewer_of(auth, request))
 
-    async def reviewer(request: Request) -> str:
-        return await reviewer_of(auth, request)
 
-    def options(fn: Any, *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except OptionError as error:
-            raise bad_request(str(error), param=error.param) from None
+def _options(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except OptionError as error:
+        raise bad_request(str(error), param=error.param) from None
 
-    async def export(request: Request) -> Response:
-        groups = auth.groups_of(await reviewer(request))
-        query = options(export_query, request.query_params)
-        query = replace(query, tasks=replace(query.tasks, groups=groups))
-        stats = ExportStats()
-        lines = export_lines(store, query, LineFinisher(patterns), stats)
-        return StreamingResponse(
-            lines,
-            media_type="application/x-ndjson",
-            headers={"content-disposition": f'attachment; filename="hitl-{query.format}.jsonl"'},
-        )
 
-    async def list_sessions(request: Request) -> Response:
-        groups = auth.groups_of(await reviewer(request))
-        params = request.query_params
-        try:
-            limit = max(1, min(int(params.get("limit", 50)), MAX_SESSIONS_PAGE))
-        except ValueError:
-            raise bad_request("limit must be a whole number.", param="limit") from None
-        since, until = params.get("since"), params.get("until")
-        filter = SessionFilter(
-            since=options(parse_time, since, "since") if since else None,
-            until=options(parse_time, until, "until") if until else None,
-            model=params.get("model") or None,
-            reviewer=params.get("reviewer") or None,
-            newest_first=params.get("order") == "newest",
-            groups=groups,
-        )
-        page = await store.sessions(filter, _after(params.get("after")), limit)
-        last = page[-1] if len(page) == limit else None
-        return json_response(
-            {
-                "object": "list",
-                "data": [summary.as_dict() for summary in page],
-                "next": _cursor(last.started_at, last.session) if last else None,
-            }
-        )
+async def export(request: Request) -> Response:
+    services = services_of(request)
+    groups = await _groups(request)
+    query = _options(export_query, request.query_params)
+    query = replace(query, tasks=replace(query.tasks, groups=groups))
+    finisher = LineFinisher(services.config.export.redact)
+    lines = export_lines(services.queue.store, query, finisher, ExportStats())
+    return StreamingResponse(
+        lines,
+        media_type="application/x-ndjson",
+        headers={"content-disposition": f'attachment; filename="hitl-{query.format}.jsonl"'},
+    )
 
-    async def get_session(request: Request) -> Response:
-        groups = auth.groups_of(await reviewer(request))
-        session = request.path_params["session"]
-        tasks = [t for t in await session_tasks(store, session) if sees(groups, t.groups)]
-        if not tasks:
-            raise not_found(f"No session '{session}'.", code="session_not_found")
-        steps = [step async for step in session_steps(store, tasks, LineFinisher(), link=True)]
-        return json_response({**session_head(session, tasks), "steps": steps})
 
-    async def report(request: Request) -> Response:
-        groups = auth.groups_of(await reviewer(request))
-        reports = await _report(request, groups)
-        return json_response({"object": "list", "data": calibration_dicts(reports)})
+async def list_sessions(request: Request) -> Response:
+    groups = await _groups(request)
+    params = request.query_params
+    try:
+        limit = max(1, min(int(params.get("limit", 50)), MAX_SESSIONS_PAGE))
+    except ValueError:
+        raise bad_request("limit must be a whole number.", param="limit") from None
+    since, until = params.get("since"), params.get("until")
+    filter = SessionFilter(
+        since=_options(parse_time, since, "since") if since else None,
+        until=_options(parse_time, until, "until") if until else None,
+        model=params.get("model") or None,
+        reviewer=params.get("reviewer") or None,
+        newest_first=params.get("order") == "newest",
+        groups=groups,
+    )
+    store = services_of(request).queue.store
+    page = await store.sessions(filter, _after(params.get("after")), limit)
+    last = page[-1] if len(page) == limit else None
+    return json_response(
+        {
+            "object": "list",
+            "data": [summary.as_dict() for summary in page],
+            "next": _cursor(last.started_at, last.session) if last else None,
+        }
+    )
 
-    async def chart(request: Request) -> Response:
-        groups = auth.groups_of(await reviewer(request))
-        return Response(
-            calibration_svg(await _report(request, groups)),
-            media_type="image/svg+xml",
-            headers={**IMAGE_HEADERS, "cache-control": "no-store"},
-        )
 
-    async def _report(request: Request, groups: Groups) -> list[Any]:
-        params = request.query_params
-        escalation = _target(params.get("target_escalation"), "target_escalation")
-        error = _target(params.get("target_error"), "target_error")
-        if escalation is not None and error is not None:
-            raise bad_request("Give target_escalation or target_error, not both.")
-        return await calibrations(
-            store,
-            services.config,
-            replace(options(task_filter, params), groups=groups),
-            target_escalation=escalation,
-            target_error=error,
-        )
+async def get_session(request: Request) -> Response:
+    groups = await _groups(request)
+    store = services_of(request).queue.store
+    session = request.path_params["session"]
+    tasks = [t for t in await session_tasks(store, session) if sees(groups, t.groups)]
+    if not tasks:
+        raise not_found(f"No session '{session}'.", code="session_not_found")
+    steps = [step async for step in session_steps(store, tasks, LineFinisher(), link=True)]
+    return json_response({**session_head(session, tasks), "steps": steps})
 
+
+async def report(request: Request) -> Response:
+    reports = await _report(request, await _groups(request))
+    return json_response({"object": "list", "data": calibration_dicts(reports)})
+
+
+async def chart(request: Request) -> Response:
+    return Response(
+        calibration_svg(await _report(request, await _groups(request))),
+        media_type="image/svg+xml",
+        headers={**IMAGE_HEADERS, "cache-control": "no-store"},
+    )
+
+
+async def _report(request: Request, groups: Groups) -> list[Any]:
+    services = services_of(request)
+    params = request.query_params
+    escalation = _target(params.get("target_escalation"), "target_escalation")
+    error = _target(params.get("target_error"), "target_error")
+    if escalation is not None and error is not None:
+        raise bad_request("Give target_escalation or target_error, not both.")
+    return await calibrations(
+        services.queue.store,
+        services.config,
+        replace(_options(task_filter, params), groups=groups),
+        target_escalation=escalation,
+        target_error=error,
+    )
+
+
+def routes() -> list[BaseRoute]:
     return [
         Route("/api/export", export, methods=["GET"]),
         Route("/api/sessions", list_sessions, methods=["GET"]),

@@ -32,7 +32,7 @@ from gateway.http.responses import error_response
 from gateway.human.store import StoredResponse
 from gateway.metrics import Metrics
 from gateway.routing import ForwardRoute, HumanRoute, HybridRoute
-from gateway.services import Services
+from gateway.services import Services, services_of
 
 FORWARD_HEADERS = tuple(gateway_headers("forward", "model"))  # the same on every forward
 MODEL_CREATED = 1700000000
@@ -214,104 +214,114 @@ def model_endpoints(services: Services) -> dict[str, ModelEndpoint]:
     }
 
 
-def routes(services: Services) -> list[BaseRoute]:
-    """The OpenAI-compatible routes, bound to the shared services."""
+def _client_of(request: Request) -> bytes:
+    authorization = request.headers.get("authorization")
+    return services_of(request).client_auth.identify(authorization, peer(request.scope))
 
-    def client_of(request: Request) -> bytes:
-        authorization = request.headers.get("authorization")
-        return services.client_auth.identify(authorization, peer(request.scope))
 
-    async def list_models(request: Request) -> Response:
-        client_of(request)
-        data = [_model_object(name) for name in services.router.names()]
-        return Response(
-            orjson.dumps({"object": "list", "data": data}), media_type="application/json"
-        )
+def _json(data: Any) -> Response:
+    return Response(orjson.dumps(data), media_type="application/json")
 
-    async def get_model(request: Request) -> Response:
-        client_of(request)
-        name = request.path_params["model"]
-        if name not in services.router.names():
-            raise model_not_found(name)
-        return Response(orjson.dumps(_model_object(name)), media_type="application/json")
 
-    async def owned(request: Request) -> tuple[str, StoredResponse | None, bytes]:
-        """The response id, the response if a person made it for this client, the client."""
-        client = client_of(request)
-        response_id = request.path_params["response_id"]
-        stored = await services.queue.store.get_response(response_id)
-        if stored is None or stored.owner != client.hex():
-            return response_id, None, client
-        return response_id, stored, client
+async def list_models(request: Request) -> Response:
+    _client_of(request)
+    names = services_of(request).router.names()
+    return _json({"object": "list", "data": [_model_object(name) for name in names]})
 
-    async def ask_upstreams(
-        request: Request, response_id: str, client: bytes, tail: str = ""
-    ) -> Response:
-        """Pass the request to each upstream in config order until one knows the id.
 
-        With client keys, only for the client that made the id through this gateway:
-        anyone else gets the 404 of an unknown id (see ``gateway/forward/owners.py``).
-        """
-        if not _RESPONSE_ID.fullmatch(response_id):
-            # Only plain ids go into an upstream URL: no dot segments, no smuggled query.
-            raise not_found(f"No response found with id '{response_id}'.")
-        if not await services.forwarded.may_use(response_id, client):
-            raise not_found(f"No response found with id '{response_id}'.")
-        path = f"/responses/{response_id}{tail}"
-        if request.url.query:
-            path += "?" + request.url.query
-        body = await request.body() if request.method == "POST" else None
-        failure: GatewayError | None = None
-        for upstream in services.upstreams.values():
-            headers = upstream.headers_for(request.headers.raw)
-            try:
-                reply = await upstream.send(request.method, path, body, headers)
-            except GatewayError as error:
-                failure = error  # another upstream may still have it
-                continue
-            async with reply:
-                if reply.status != 404:
-                    body = await reply.read()
-                    if request.method == "DELETE" and reply.status == 200:
-                        await services.forwarded.forget(response_id)
-                    return Response(body, reply.status, media_type=reply.content_type)
-        if failure is not None:
-            raise failure  # an upstream that could have it did not answer
+async def get_model(request: Request) -> Response:
+    _client_of(request)
+    name = request.path_params["model"]
+    if name not in services_of(request).router.names():
+        raise model_not_found(name)
+    return _json(_model_object(name))
+
+
+async def _owned(request: Request) -> tuple[str, StoredResponse | None, bytes]:
+    """The response id, the response if a person made it for this client, the client."""
+    client = _client_of(request)
+    response_id = request.path_params["response_id"]
+    stored = await services_of(request).queue.store.get_response(response_id)
+    if stored is None or stored.owner != client.hex():
+        return response_id, None, client
+    return response_id, stored, client
+
+
+async def _ask_upstreams(
+    request: Request, response_id: str, client: bytes, tail: str = ""
+) -> Response:
+    """Pass the request to each upstream in config order until one knows the id.
+
+    With client keys, only for the client that made the id through this gateway:
+    anyone else gets the 404 of an unknown id (see ``gateway/forward/owners.py``).
+    """
+    services = services_of(request)
+    if not _RESPONSE_ID.fullmatch(response_id):
+        # Only plain ids go into an upstream URL: no dot segments, no smuggled query.
         raise not_found(f"No response found with id '{response_id}'.")
-
-    async def response(request: Request) -> Response:
-        """``GET`` or ``DELETE /v1/responses/{id}``."""
-        response_id, stored, client = await owned(request)
-        if stored is None:
-            return await ask_upstreams(request, response_id, client)
-        if request.method == "GET":
-            return Response(stored.body, media_type="application/json")
-        await services.queue.store.delete_response(response_id)
-        deleted = {"id": response_id, "object": "response.deleted", "deleted": True}
-        return Response(orjson.dumps(deleted), media_type="application/json")
-
-    async def input_items(request: Request) -> Response:
-        response_id, stored, client = await owned(request)
-        if stored is None:
-            return await ask_upstreams(request, response_id, client, "/input_items")
-        query = request.query_params
+    if not await services.forwarded.may_use(response_id, client):
+        raise not_found(f"No response found with id '{response_id}'.")
+    path = f"/responses/{response_id}{tail}"
+    if request.url.query:
+        path += "?" + request.url.query
+    body = await request.body() if request.method == "POST" else None
+    failure: GatewayError | None = None
+    for upstream in services.upstreams.values():
+        headers = upstream.headers_for(request.headers.raw)
         try:
-            limit = min(max(int(query.get("limit", 20)), 1), 100)
-        except ValueError:
-            raise bad_request("Invalid 'limit': must be an integer.", param="limit") from None
-        order = query.get("order", "desc")
-        if order not in ("asc", "desc"):
-            raise bad_request("Invalid 'order': must be 'asc' or 'desc'.", param="order")
-        page = shapes.input_item_page(response_id, stored.input, limit, order, query.get("after"))
-        return Response(orjson.dumps(page), media_type="application/json")
+            reply = await upstream.send(request.method, path, body, headers)
+        except GatewayError as error:
+            failure = error  # another upstream may still have it
+            continue
+        async with reply:
+            if reply.status != 404:
+                body = await reply.read()
+                if request.method == "DELETE" and reply.status == 200:
+                    await services.forwarded.forget(response_id)
+                return Response(body, reply.status, media_type=reply.content_type)
+    if failure is not None:
+        raise failure  # an upstream that could have it did not answer
+    raise not_found(f"No response found with id '{response_id}'.")
 
-    async def cancel(request: Request) -> Response:
-        response_id, stored, client = await owned(request)
-        if stored is None:
-            return await ask_upstreams(request, response_id, client, "/cancel")
-        # A person's response exists only once it is complete: never in the background.
-        raise bad_request("Only responses created with background=true can be cancelled.")
 
+async def response(request: Request) -> Response:
+    """``GET`` or ``DELETE /v1/responses/{id}``."""
+    response_id, stored, client = await _owned(request)
+    if stored is None:
+        return await _ask_upstreams(request, response_id, client)
+    if request.method == "GET":
+        return Response(stored.body, media_type="application/json")
+    await services_of(request).queue.store.delete_response(response_id)
+    return _json({"id": response_id, "object": "response.deleted", "deleted": True})
+
+
+async def input_items(request: Request) -> Response:
+    response_id, stored, client = await _owned(request)
+    if stored is None:
+        return await _ask_upstreams(request, response_id, client, "/input_items")
+    query = request.query_params
+    try:
+        limit = min(max(int(query.get("limit", 20)), 1), 100)
+    except ValueError:
+        raise bad_request("Invalid 'limit': must be an integer.", param="limit") from None
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise bad_request("Invalid 'order': must be 'asc' or 'desc'.", param="order")
+    return _json(
+        shapes.input_item_page(response_id, stored.input, limit, order, query.get("after"))
+    )
+
+
+async def cancel(request: Request) -> Response:
+    response_id, stored, client = await _owned(request)
+    if stored is None:
+        return await _ask_upstreams(request, response_id, client, "/cancel")
+    # A person's response exists only once it is complete: never in the background.
+    raise bad_request("Only responses created with background=true can be cancelled.")
+
+
+def routes(services: Services) -> list[BaseRoute]:
+    """The OpenAI-compatible routes."""
     # The app calls these two directly; as routes they give other methods a 405.
     endpoints = model_endpoints(services)
     return [
