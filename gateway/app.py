@@ -193,7 +193,7 @@ def create_app(config: Config) -> GatewayApp:
         *uploads.routes(services),
         *passthrough.routes(services),
         *cua.routes(),
-        *reviewer.routes(services),
+        *reviewer.routes(),
         *data.routes(),
         *ops.routes(),
         *dashboard.routes(),

@@ -25,7 +25,7 @@ from gateway.export.stream import ExportStats, export_lines, session_steps, sess
 from gateway.export.trajectory import session_head
 from gateway.human.groups import Groups, sees
 from gateway.human.query import SessionFilter
-from gateway.routes.reviewer import IMAGE_HEADERS, json_response, reviewer_of
+from gateway.routes.reviewer import IMAGE_HEADERS, groups_of, json_response
 from gateway.services import services_of
 
 MAX_SESSIONS_PAGE = 500
@@ -57,12 +57,6 @@ def _target(value: str | None, param: str) -> float | None:
     return rate
 
 
-async def _groups(request: Request) -> Groups:
-    """The groups whose work the reviewer making the request sees (401 for no reviewer)."""
-    auth = services_of(request).reviewer_auth
-    return auth.groups_of(await reviewer_of(auth, request))
-
-
 def _options(fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
@@ -72,7 +66,7 @@ def _options(fn: Any, *args: Any) -> Any:
 
 async def export(request: Request) -> Response:
     services = services_of(request)
-    groups = await _groups(request)
+    groups = await groups_of(request)
     query = _options(export_query, request.query_params)
     query = replace(query, tasks=replace(query.tasks, groups=groups))
     finisher = LineFinisher(services.config.export.redact)
@@ -85,7 +79,7 @@ async def export(request: Request) -> Response:
 
 
 async def list_sessions(request: Request) -> Response:
-    groups = await _groups(request)
+    groups = await groups_of(request)
     params = request.query_params
     try:
         limit = max(1, min(int(params.get("limit", 50)), MAX_SESSIONS_PAGE))
@@ -113,7 +107,7 @@ async def list_sessions(request: Request) -> Response:
 
 
 async def get_session(request: Request) -> Response:
-    groups = await _groups(request)
+    groups = await groups_of(request)
     store = services_of(request).queue.store
     session = request.path_params["session"]
     tasks = [t for t in await session_tasks(store, session) if sees(groups, t.groups)]
@@ -124,13 +118,13 @@ async def get_session(request: Request) -> Response:
 
 
 async def report(request: Request) -> Response:
-    reports = await _report(request, await _groups(request))
+    reports = await _report(request, await groups_of(request))
     return json_response({"object": "list", "data": calibration_dicts(reports)})
 
 
 async def chart(request: Request) -> Response:
     return Response(
-        calibration_svg(await _report(request, await _groups(request))),
+        calibration_svg(await _report(request, await groups_of(request))),
         media_type="image/svg+xml",
         headers={**IMAGE_HEADERS, "cache-control": "no-store"},
     )
