@@ -11,7 +11,9 @@ from gateway import cli
 from gateway.app import create_app
 from gateway.auth import load_secret
 from gateway.cli import COMMANDS
-from gateway.config import Config, ConfigError, load_config
+from gateway.config.errors import ConfigError
+from gateway.config.loading import load_config
+from gateway.config.root import Config
 from gateway.http.server import serve, serve_workers
 from gateway.human.store import StoreUnavailable
 from gateway.store.installation import check_secret

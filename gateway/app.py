@@ -13,7 +13,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth import ClientAuth, ReviewerAuth, load_secret
-from gateway.config import Config, ConfigError
+from gateway.config.errors import ConfigError
+from gateway.config.root import Config
 from gateway.doors.anthropic import endpoint as anthropic
 from gateway.doors.anthropic import shaper as anthropic_shaper
 from gateway.doors.cua import routes as cua

@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.config import Config, ConfigError, load_config
+from gateway.config.errors import ConfigError
+from gateway.config.loading import load_config
+from gateway.config.root import Config
 from gateway.export.calibration import table
 from gateway.export.chart import calibration_svg
 from gateway.export.datasets import CONTENT_SHAPES, FORMATS

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.config import HUMAN_MODEL, HYBRID_SUFFIX, Config, ConfigError, ModelConfig
+from gateway.config.errors import ConfigError
+from gateway.config.models import HUMAN_MODEL, HYBRID_SUFFIX, ModelConfig
+from gateway.config.root import Config
 from gateway.forward.upstream import Target, Upstream
 from gateway.human.work import HumanRoute
 from gateway.hybrid.policy import Policy

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from starlette.requests import HTTPConnection
 
 from gateway.auth import ClientAuth, ReviewerAuth
-from gateway.config import Config
+from gateway.config.root import Config
 from gateway.events.fanout import Events
 from gateway.forward.owners import ForwardedResponses
 from gateway.forward.upstream import Upstream

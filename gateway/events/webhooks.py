@@ -28,7 +28,8 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 import orjson
 
-from gateway.config import Config, WebhookConfig
+from gateway.config.root import Config
+from gateway.config.sections import WebhookConfig
 from gateway.events.fanout import Events
 
 log = logging.getLogger("gateway.events.webhooks")

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any, Protocol
 
-from gateway.config import Config
+from gateway.config.root import Config
 from gateway.export.calibration import ADVISED_ERROR, Calibration, calibrate
 from gateway.export.datasets import verdict
 from gateway.export.graded import majority

@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 import orjson
 
-from gateway.config import UpstreamConfig
+from gateway.config.models import UpstreamConfig
 from gateway.errors import GatewayError, upstream_timeout, upstream_unreachable
 from gateway.http.asgi import disconnected
 

@@ -23,7 +23,7 @@ import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from gateway.config import ServerConfig
+from gateway.config.sections import ServerConfig
 from gateway.errors import error_body
 
 LINGER_S = 2.0  # how long a refused client has to read its reply before the close

@@ -21,7 +21,7 @@ almost nothing.
 
 from __future__ import annotations
 
-from gateway.config import ServerConfig, is_loopback
+from gateway.config.sections import ServerConfig, is_loopback
 from gateway.errors import GatewayError, body_too_large
 from gateway.http.asgi import Scope
 

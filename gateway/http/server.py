@@ -23,7 +23,7 @@ from typing import Any, Protocol, cast
 
 import uvicorn
 
-from gateway.config import Config
+from gateway.config.root import Config
 from gateway.http.connections import protocol_for
 
 log = logging.getLogger("gateway.http.server")

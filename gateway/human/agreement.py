@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from itertools import permutations
 from typing import Any, Literal
 
-from gateway.config import RubricConfig
+from gateway.config.rubrics import RubricConfig
 from gateway.human.grades import Grade
 
 Metric = Literal["nominal", "interval"]

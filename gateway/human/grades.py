@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from gateway.config import RubricConfig, RubricItem
+from gateway.config.rubrics import RubricConfig, RubricItem
 from gateway.errors import GatewayError, bad_request, unprocessable
 
 VERDICTS = ("good", "bad")

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import orjson
 
-from gateway.config import RubricConfig
+from gateway.config.rubrics import RubricConfig
 from gateway.errors import GatewayError, conflict, not_found, unprocessable
 from gateway.human.grades import Grade, read_grade
 from gateway.human.patterns import bounded_patterns

@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
-from gateway.config import HumanConfig
+from gateway.config.sections import HumanConfig
 from gateway.errors import conflict, not_found
 from gateway.events.fanout import Events
 from gateway.human.deadlines import Deadlines

@@ -17,7 +17,8 @@ from typing import Any
 
 import orjson
 
-from gateway.config import HumanConfig, RubricConfig
+from gateway.config.rubrics import RubricConfig
+from gateway.config.sections import HumanConfig
 from gateway.errors import GatewayError, not_found, unprocessable
 from gateway.human.grading import Grading
 from gateway.human.outcome import HUMAN_ROUTE, Escalation

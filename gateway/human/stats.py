@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from gateway.config import RubricConfig
+from gateway.config.rubrics import RubricConfig
 from gateway.human.agreement import AGREEMENT_DAYS, grade_agreement
 from gateway.human.drafts import draft_verdict
 from gateway.human.queue import TaskQueue

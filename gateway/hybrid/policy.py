@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.config import ModelConfig
+from gateway.config.models import ModelConfig
 from gateway.hybrid.output import ModelOutput
 
 Scorer = Callable[[dict[str, Any], ModelOutput], float | None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.config import StoreConfig
+from gateway.config.sections import StoreConfig
 from gateway.human.store import Store
 
 

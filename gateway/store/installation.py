@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from gateway.config import Config, ConfigError
+from gateway.config.errors import ConfigError
+from gateway.config.root import Config
 from gateway.store.backends import store_for
 
 # Changing the label would make every installation's fingerprint differ: never do.

@@ -27,7 +27,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
 from gateway.auth import ClientAuth
-from gateway.config import HUMAN_MODEL
+from gateway.config.models import HUMAN_MODEL
 from gateway.doors.mcp import results
 from gateway.doors.mcp.shaper import McpShaper
 from gateway.doors.mcp.tools import (
