@@ -162,7 +162,17 @@ def test_a_claude_code_turn_answered_with_the_bash_form(gateway: Gateway, watche
     ]
     client = anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0, timeout=60)
 
-    def turn():
+    asked = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "<system-reminder>Today is Tuesday.</system-reminder>"},
+                {"type": "text", "text": "How big is the build folder?"},
+            ],
+        }
+    ]
+
+    def turn(messages: list):
         with client.messages.stream(
             model="human",
             max_tokens=32000,
@@ -173,25 +183,14 @@ def test_a_claude_code_turn_answered_with_the_bash_form(gateway: Gateway, watche
                     "cache_control": {"type": "ephemeral"},
                 }
             ],
-            messages=[
-                {
-                    "role": "user",
-                    "content": [
-                        {
-                            "type": "text",
-                            "text": "<system-reminder>Today is Tuesday.</system-reminder>",
-                        },
-                        {"type": "text", "text": "How big is the build folder?"},
-                    ],
-                }
-            ],
+            messages=messages,
             tools=tools,
             thinking={"type": "enabled", "budget_tokens": 2048},
             extra_headers={"x-session-id": session},
         ) as stream:
             return stream.get_final_message()
 
-    reply = background(turn)
+    reply = background(turn, asked)
     row = open_row(page, session)
     expect(row).to_contain_text("How big is the build folder?")
     card = page.locator('.tool-card[data-tool="Bash"]')
@@ -211,4 +210,26 @@ def test_a_claude_code_turn_answered_with_the_bash_form(gateway: Gateway, watche
     assert (
         use.type == "tool_use" and use.name == "Bash" and use.input == {"command": "du -sh build/"}
     )
+    # Claude Code ran it and sends the output back: the person answers that with text.
+    ran = {"type": "tool_result", "tool_use_id": use.id, "content": "412M\tbuild/"}
+    follow = [
+        *asked,
+        {
+            "role": "assistant",
+            "content": [block.model_dump(exclude_none=True) for block in message.content],
+        },
+        {"role": "user", "content": [ran]},
+    ]
+    reply = background(turn, follow)
+    expect(page.locator("#task-step")).to_have_text("step 2")  # the session's next step opens
+    expect(page.locator("#conversation")).to_contain_text("412M")
+    page.locator("#reply-text").fill("The build folder takes 412 MB.")
+    for size, name in ((LAPTOP, "1280x720"), (FULL_HD, "1920x1080")):
+        page.set_viewport_size(size)
+        expect(page.locator("#reply-text")).to_be_in_viewport()
+        watched.snap(f"anthropic-claude-code-reply-{name}")
+    page.locator("#btn-submit").click()
+    final = reply.result(timeout=30)
+    assert final.stop_reason == "end_turn"
+    assert final.content[0].text == "The build folder takes 412 MB."  # type: ignore[union-attr]
     assert watched.errors == []

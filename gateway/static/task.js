@@ -210,7 +210,12 @@ export class TaskPanel {
     for (const form of this.forms) if (form.tool === computerFn) form.element.open = false;
     // Many tools (Claude Code declares two dozen, each described at length): every card
     // starts folded to its name, so the list reads at a glance; the person opens the one used.
-    if (this.forms.length > MANY_TOOLS) for (const form of this.forms) form.element.open = false;
+    const many = this.forms.length > MANY_TOOLS;
+    if (many) for (const form of this.forms) form.element.open = false;
+    // ...and the reply box comes before them: a text answer (the usual next turn once a
+    // tool has run) then needs no scrolling past two dozen tool names.
+    if (many) $('functions').before($('reply'));
+    else $('functions').after($('reply'));
     clear($('tool-forms')).append(...this.forms.map((f) => f.element));
     $('functions').hidden = formTools.length === 0;
     this.calls.load(formTools, work?.calls ?? []);
