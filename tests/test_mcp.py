@@ -7,6 +7,7 @@ the dashboard does; the tool result is what the SDK parsed (``CallToolResult``).
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import urllib.request
 import uuid
@@ -523,3 +524,66 @@ def test_a_body_over_max_body_mb_is_413_in_json_rpc(keyed):
     assert refused.value.code == 413
     assert json.loads(refused.value.read())["error"]["data"]["code"] == "request_too_large"
     assert [t for t in Reviewer(keyed.url).tasks() if t["preview"].startswith("xxx")] == []
+
+
+LEGACY_HEADERS = {
+    "content-type": "application/json",
+    "accept": "application/json, text/event-stream",
+    "mcp-protocol-version": "2025-06-18",
+}
+
+
+def open_call(gateway, request_id: int, question: str) -> http.client.HTTPResponse:
+    """A tools/call whose response stream stays open (read its headers only)."""
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=20)
+    body = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": "ask_human", "arguments": {"question": question}},
+    }
+    connection.request("POST", "/mcp", json.dumps(body), LEGACY_HEADERS)
+    reply = connection.getresponse()
+    assert reply.status == 200
+    return reply
+
+
+def cancel(gateway, request_id: int) -> int:
+    body = {
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": request_id},
+    }
+    request = urllib.request.Request(
+        gateway.url + "/mcp", json.dumps(body).encode(), LEGACY_HEADERS, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return reply.status
+
+
+def test_notifications_cancelled_reaches_the_waiting_call(gateway, reviewer):
+    """The 2025 protocol's cancel comes as its own POST, which stateless mode handles
+    alone: the door hands it to the call it names, whose stream is still open."""
+    question = tagged("Cancelled by notification?")
+    reply = open_call(gateway, 4242, question)
+    task = reviewer.wait_for_task(lambda t: t["preview"] == question)
+    assert cancel(gateway, 4242) == 202
+    reviewer.wait_for_status(task["id"], "cancelled")
+    events = reply.read().decode()  # the stream ends: the call is over
+    assert "The call was cancelled." in events
+
+
+def test_a_cancel_that_could_name_two_calls_is_ignored(gateway, reviewer):
+    """Two clients without a key on one address whose request ids collide: the cancel
+    could be either's, so neither is cancelled (each ends when its stream closes)."""
+    question = tagged("Whose cancel?")
+    first, second = open_call(gateway, 77, question), open_call(gateway, 77, question + "!")
+    one = reviewer.wait_for_task(lambda t: t["preview"] == question)
+    two = reviewer.wait_for_task(lambda t: t["preview"] == question + "!")
+    assert cancel(gateway, 77) == 202
+    answered = reviewer.answer(one["id"], content="still asked")
+    assert answered.status == 200, answered.body  # had the cancel landed: a 409
+    assert reviewer.task(two["id"])["status"] == "pending"
+    assert "still asked" in first.read().decode()
+    second.close()
+    reviewer.wait_for_status(two["id"], "cancelled")

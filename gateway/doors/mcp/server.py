@@ -29,6 +29,7 @@ from mcp.shared.exceptions import MCPError
 from gateway.auth import ClientAuth
 from gateway.config.models import HUMAN_MODEL
 from gateway.doors.mcp import results
+from gateway.doors.mcp.cancels import Cancels
 from gateway.doors.mcp.shaper import McpShaper
 from gateway.doors.mcp.tools import (
     TOOLS,
@@ -41,6 +42,7 @@ from gateway.doors.mcp.waiting import Asker
 from gateway.doors.mcp.work import DIALECT, MODEL, Caller, work_for
 from gateway.errors import GatewayError
 from gateway.http.asgi import header, peer, send_whole
+from gateway.http.body import read_body
 from gateway.human.work import Answered, ClientLeft, HumanRoute
 from gateway.metrics import Metrics
 from gateway.services import Services
@@ -84,6 +86,8 @@ class McpDoor:
         self.asker = asker
         self.auth = auth
         self.metrics = metrics
+        self.max_body = max_body
+        self.cancels = Cancels()
         self.server: Server[Any] = Server(
             SERVER_NAME,
             instructions=INSTRUCTIONS,
@@ -106,10 +110,19 @@ class McpDoor:
                 # Stateless: no server-initiated messages, so no standalone stream to
                 # hold open (the spec's answer for that is 405; clients then go on).
                 raise GatewayError(405, NO_STREAM, code="method_not_allowed")
+            address = peer(scope)
+            if scope["method"] == "POST":
+                # Read here (the guard's counter still limits it) for the cancels the
+                # SDK cannot route in stateless mode, then handed on as it came.
+                body = await read_body(scope, receive, self.max_body)
+                self.cancels.heard(client, address, body)
+                receive = replay(body, receive)
         except GatewayError as error:
             await send_error(send, error)
             return
-        scope[CALLER] = Caller(client, header(scope, b"x-session-id"))
+        except ConnectionResetError:
+            return  # the client left before its body arrived
+        scope[CALLER] = Caller(client, header(scope, b"x-session-id"), address)
         await self.sessions.handle_request(scope, receive, send)
 
     async def list_tools(self, ctx, params) -> types.ListToolsResult:
@@ -138,19 +151,35 @@ class McpDoor:
                 message = f"waiting for a person ({waited:.0f} s of {total:g} s)"
                 await ctx.session.report_progress(round(waited, 1), total, message)
 
+        key = (caller.client, caller.address, ctx.request_id)
         try:
-            outcome = await self.asker.ask(work, progress)
+            with self.cancels.waiting(key) as cancelled:
+                outcome = await self.asker.ask(work, progress, cancelled)
         except BaseException:
             self.metrics.request_done(MODEL, "human", 499, api="mcp")  # cancelled or gone
             raise
         if isinstance(outcome, Answered):
             self.metrics.request_done(MODEL, "human", 200, api="mcp")
             return results.answered(outcome.task)
-        if isinstance(outcome, ClientLeft):  # gone without the SDK cancelling the call
+        if isinstance(outcome, ClientLeft):  # cancelled by notifications/cancelled
             self.metrics.request_done(MODEL, "human", 499, api="mcp")
-            return results.tool_error("The client went away.")
+            return results.tool_error("The call was cancelled.")  # the client ignores it
         self.metrics.request_done(MODEL, "human", outcome.error.status, api="mcp")
         return results.ended(outcome.task, outcome.error, timeout_s)
+
+
+def replay(body: bytes, receive):
+    """``receive`` that gives the body already read, then whatever comes next."""
+    given = False
+
+    async def again():
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return again
 
 
 def mcp_door(services: Services) -> McpDoor:

@@ -36,10 +36,13 @@ class Asker:
         self.human = human
         self.route = route  # timeout_s: [mcp] timeout_s; keepalive_s: [mcp] progress_s
 
-    async def ask(self, work: Work, progress: Progress | None) -> Final:
+    async def ask(
+        self, work: Work, progress: Progress | None, left: asyncio.Event | None = None
+    ) -> Final:
         """The final outcome; a cancelled call raises ``CancelledError`` once its client
-        is detached."""
-        left = asyncio.Event()
+        is detached. ``left``, once set, says the client cancelled the call (cancels.py):
+        the outcome is then ``ClientLeft``."""
+        left = left or asyncio.Event()
 
         async def gone() -> None:
             await left.wait()

@@ -64,6 +64,7 @@ class Caller:
 
     client: bytes
     session: str | None = None
+    address: str | None = None  # the peer's IP: with the key, whose cancels are whose
 
 
 def work_for(
