@@ -1,7 +1,8 @@
 """Deadlines: acting on them, by a local timer and by sweeping the store.
 
 A process sets a local timer for each deadline it knows of (expiry, a claim's
-lease, the re-attach grace, escalation), for precision, and ``sweep`` acts on
+lease, the re-attach grace, escalation; all on one loop timer, see
+``human.timers``), for precision, and ``sweep`` acts on
 every deadline the store says is due, so a task whose process died is still
 acted on. Each action is one conditional write on the stored deadline, so it
 happens once cluster-wide whichever process gets there first. ``TaskQueue``
@@ -29,6 +30,7 @@ from gateway.human.store import (
     StoreUnavailable,
 )
 from gateway.human.task import CANCELLED, CLAIMED, EXPIRED, OPEN, PENDING, Task
+from gateway.human.timers import Timers
 
 log = logging.getLogger("gateway.queue")
 
@@ -42,7 +44,7 @@ class Deadlines:
     def __init__(self, store: Store, call: StoreCall) -> None:
         self.store = store
         self._call = call
-        self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._timers = Timers(self._fired)  # one loop timer for all (human/timers.py)
         self._background: set[asyncio.Task[None]] = set()  # held so they are not collected
 
     async def act(self, due: Due) -> Task | None:
@@ -90,16 +92,10 @@ class Deadlines:
 
     def set(self, task_id: str, deadline: str, at: float) -> None:
         """(Re)set the timer for one of a task's deadlines."""
-        self.cancel(task_id, deadline)
-        delay = max(at - time.time(), 0) + 0.001  # the stored deadline must have passed
-        self._timers[task_id, deadline] = asyncio.get_running_loop().call_later(
-            delay, self._fired, Due(task_id, deadline)
-        )
+        self._timers.set(task_id, deadline, at)
 
     def cancel(self, task_id: str, deadline: str) -> None:
-        handle = self._timers.pop((task_id, deadline), None)
-        if handle is not None:
-            handle.cancel()
+        self._timers.cancel(task_id, deadline)
 
     def cancel_all(self, task_id: str) -> None:
         """The task finished: none of its deadlines matters any more."""
@@ -107,13 +103,10 @@ class Deadlines:
             self.cancel(task_id, deadline)
 
     def stop(self) -> None:
-        for handle in self._timers.values():
-            handle.cancel()
         self._timers.clear()
 
-    def _fired(self, due: Due) -> None:
-        self._timers.pop((due.task_id, due.deadline), None)
-        task = asyncio.get_running_loop().create_task(self._act_quietly(due))
+    def _fired(self, task_id: str, deadline: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._act_quietly(Due(task_id, deadline)))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
