@@ -38,6 +38,7 @@ from gateway.human.steps import Steps, session_name
 from gateway.human.store import StoredResponse
 from gateway.human.task import GRADE, PENDING, POLLED, Task
 from gateway.human.validate import checked_replies, parse_answer
+from gateway.human.wake import KeepAlive, Wake
 from gateway.human.work import (
     ClientGone,
     ClientLeft,
@@ -77,6 +78,7 @@ class HumanService:
         self.shapers = shapers
         self.steps = Steps(shapers)
         self._stopping: asyncio.Future[None] | None = None
+        self._tickers: dict[float, KeepAlive] = {}  # keep-alive period -> its ticker
 
     # -- the client's side --------------------------------------------------------
 
@@ -102,10 +104,7 @@ class HumanService:
             waiting = await self.queue.create(task, request, work.original)
             if waiting.task.id == task.id:  # else a concurrent retry had made it
                 self.metrics.escalated(work.model, why.reason)
-        if work.stream:
-            ended = self._wait_ticking(waiting, route.keepalive_s, gone)
-        else:
-            ended = self._wait(waiting, gone)
+        ended = self._wait(waiting, gone, route.keepalive_s if work.stream else None)
         async for step in ended:
             if isinstance(step, Task):
                 async for final in self._finish(step, why):
@@ -206,62 +205,50 @@ class HumanService:
         data = {**data, "input": [*stored.input, *earlier, *responses_input(data)]}
         return data, stored.session
 
-    async def _wait(self, waiting: Waiting, gone: ClientGone) -> AsyncIterator[Task | Outcome]:
-        # One watcher task woken by callbacks, not asyncio.wait: this runs once per
-        # waiting client, and asyncio.wait's bookkeeping costs ~1.5 KB each
-        # (bench/human.py). The watcher ends when the client leaves; an outcome or
-        # a stopping server cancels it.
-        watcher = asyncio.ensure_future(gone())
+    async def _wait(
+        self, waiting: Waiting, gone: ClientGone, keepalive_s: float | None = None
+    ) -> AsyncIterator[Task | Outcome]:
+        """Wait for the task's outcome, the client leaving or the server stopping;
+        with ``keepalive_s``, yield a ``Tick`` every keep-alive period meanwhile.
+
+        The request's own task waits for the client to leave; the outcome, a
+        stopping server and the process's keep-alive ticker interrupt that wait
+        (see human/wake.py: no watcher task or timer per waiting client).
+        """
         stopping = self.stopping()
-
-        def wake(_: asyncio.Future) -> None:
-            watcher.cancel()
-
-        waiting.done.add_done_callback(wake)
-        stopping.add_done_callback(wake)
+        wake = Wake()
+        waiting.done.add_done_callback(wake.now)
+        stopping.add_done_callback(wake.now)
+        ticker = self._keepalive(keepalive_s) if keepalive_s else None
+        if ticker is not None:
+            ticker.add(wake)
+        left = False
         try:
-            await watcher
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # this request itself is being cancelled
+            while not (waiting.done.done() or stopping.done()):
+                if await wake.interruptible(gone()):
+                    left = True
+                    break
+                if not (waiting.done.done() or stopping.done()):
+                    yield Tick(waiting.task)  # only the ticker wakes a wait otherwise
         finally:
-            waiting.done.remove_done_callback(wake)
-            stopping.remove_done_callback(wake)
-            watcher.cancel()
+            waiting.done.remove_done_callback(wake.now)
+            stopping.remove_done_callback(wake.now)
+            if ticker is not None:
+                ticker.discard(wake)
         if waiting.done.done():
             yield waiting.done.result()
-        elif stopping.done() and watcher.cancelled():
-            yield self._restarting(waiting.task)
-        else:
+        elif left:
             await self.queue.detach(waiting)
             yield ClientLeft(waiting.task)
+        else:
+            yield self._restarting(waiting.task)
 
-    async def _wait_ticking(
-        self, waiting: Waiting, keepalive_s: float, gone: ClientGone
-    ) -> AsyncIterator[Task | Outcome]:
-        disconnect = asyncio.ensure_future(gone())
-        stopping = self.stopping()
-        try:
-            while not waiting.done.done():
-                await asyncio.wait(
-                    (waiting.done, disconnect, stopping),
-                    timeout=keepalive_s,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if waiting.done.done():
-                    break
-                if disconnect.done():
-                    await self.queue.detach(waiting)
-                    yield ClientLeft(waiting.task)
-                    return
-                if stopping.done():
-                    yield self._restarting(waiting.task)
-                    return
-                yield Tick(waiting.task)
-        finally:
-            disconnect.cancel()
-        yield waiting.done.result()
+    def _keepalive(self, period_s: float) -> KeepAlive:
+        """The process's keep-alive ticker for this period (routes may differ)."""
+        ticker = self._tickers.get(period_s)
+        if ticker is None:
+            ticker = self._tickers[period_s] = KeepAlive(period_s)
+        return ticker
 
     def stopping(self) -> asyncio.Future[None]:
         """Done once the server is stopping (see ``let_clients_go``)."""

@@ -1,0 +1,90 @@
+"""Waiting on a person without a task or a timer per waiting client.
+
+A client waiting on a person is a request whose own task waits for the client to
+leave; something else must end that wait when the task's outcome arrives, the
+server stops or (streaming clients) a keep-alive is due. A watcher task per client
+and an ``asyncio.wait`` per keep-alive did that at about 1.1 KB per waiting client
+(bench/human.py --trace). Here the request's task waits itself, and the event
+interrupts the wait: ``Wake.now`` cancels the task while it waits, and
+``Wake.interruptible`` takes the cancel back. One ``KeepAlive`` per keep-alive
+period ticks every streaming waiter of the process from one loop timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+
+class Wake:
+    """Interrupts the waits of the task that made it, from a callback."""
+
+    __slots__ = ("armed", "task", "woken")
+
+    def __init__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None, "Wake needs a running task"
+        self.task = task
+        self.armed = False  # the task is inside interruptible() now
+        self.woken = False
+
+    def now(self, _: Any = None) -> None:
+        """End the current wait (a future's done-callback, or a keep-alive tick).
+        Outside a wait this does nothing: the waiter checks its events before the next."""
+        if self.armed and not self.woken:
+            self.woken = True
+            self.task.cancel()
+
+    async def interruptible(self, awaitable: Awaitable[Any]) -> bool:
+        """Await ``awaitable``: ``True`` when it finished, ``False`` when woken first.
+
+        The cancel ``now`` sent is delivered at this await, since ``now`` acts
+        only while the task is suspended here; it is taken back with
+        ``uncancel``. A cancel from anyone else still propagates.
+        """
+        self.armed, self.woken = True, False
+        try:
+            await awaitable
+            return True
+        except asyncio.CancelledError:
+            if not self.woken or self.task.cancelling() > 1:
+                raise
+            self.task.uncancel()
+            return False
+        finally:
+            self.armed = False
+
+
+class KeepAlive:
+    """Wakes each registered waiter every ``period_s``, from one loop timer.
+
+    Waiters are checked four times a period, so a tick comes ``period_s`` to
+    ``1.25 * period_s`` after the last one (or after the waiter joined).
+    """
+
+    def __init__(self, period_s: float) -> None:
+        self.period_s = period_s
+        self._due: dict[Wake, float] = {}  # waiter -> loop time of its next tick
+        self._handle: asyncio.TimerHandle | None = None
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def add(self, wake: Wake) -> None:
+        loop = asyncio.get_running_loop()
+        self._due[wake] = loop.time() + self.period_s
+        if self._handle is None:
+            self._handle = loop.call_later(self.period_s / 4, self._tick)
+
+    def discard(self, wake: Wake) -> None:
+        self._due.pop(wake, None)
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for wake, due in list(self._due.items()):
+            if due <= now and wake.armed:
+                self._due[wake] = now + self.period_s
+                wake.now()
+        self._handle = loop.call_later(self.period_s / 4, self._tick) if self._due else None
