@@ -14,9 +14,8 @@ async def test_a_done_future_interrupts_the_wait_and_leaves_the_task_uncancelled
     client_left = asyncio.Event()  # never set: the client stays
 
     async def waiter() -> tuple[bool, int, str]:
-        wake = Wake()
-        outcome.add_done_callback(wake.now)
-        finished = await wake.interruptible(client_left.wait())
+        with Wake(outcome) as wake:
+            finished = await wake.interruptible(client_left.wait())
         await asyncio.sleep(0)  # a later await is not cancelled
         return finished, asyncio.current_task().cancelling(), outcome.result()
 
@@ -28,18 +27,21 @@ async def test_a_done_future_interrupts_the_wait_and_leaves_the_task_uncancelled
 
 async def test_the_awaited_thing_finishing_first_wins():
     async def waiter() -> bool:
-        wake = Wake()
-        return await wake.interruptible(asyncio.sleep(0.01))
+        with Wake(asyncio.get_running_loop().create_future()) as wake:
+            return await wake.interruptible(asyncio.sleep(0.01))
 
     assert await asyncio.wait_for(asyncio.create_task(waiter()), 5) is True
 
 
 async def test_a_wake_after_the_wait_does_nothing():
     async def waiter() -> str:
-        wake = Wake()
-        await wake.interruptible(asyncio.sleep(0))
-        wake.now()  # e.g. an outcome arriving while the door sends a keep-alive
-        await asyncio.sleep(0.01)
+        wakers: set[Wake] = set()
+        with Wake(asyncio.get_running_loop().create_future(), wakers) as wake:
+            await wake.interruptible(asyncio.sleep(0))
+            for joined in wakers:
+                joined.now()  # e.g. the server stopping while the door sends a keep-alive
+            await asyncio.sleep(0.01)
+        assert not wakers
         return "not cancelled"
 
     assert await asyncio.wait_for(asyncio.create_task(waiter()), 5) == "not cancelled"
@@ -49,9 +51,9 @@ async def test_someone_elses_cancel_still_cancels():
     started = asyncio.Event()
 
     async def waiter() -> None:
-        wake = Wake()
-        started.set()
-        await wake.interruptible(asyncio.Event().wait())
+        with Wake(asyncio.get_running_loop().create_future()) as wake:
+            started.set()
+            await wake.interruptible(asyncio.Event().wait())
 
     task = asyncio.create_task(waiter())
     await asyncio.wait_for(started.wait(), 5)
@@ -66,14 +68,10 @@ async def test_keep_alive_ticks_each_waiter_about_once_a_period():
     loop = asyncio.get_running_loop()
 
     async def waiter() -> None:
-        wake = Wake()
-        ticker.add(wake)
-        try:
+        with Wake(loop.create_future(), ticker) as wake:
             while len(ticks) < 4:
                 if not await wake.interruptible(asyncio.Event().wait()):
                     ticks.append(loop.time())
-        finally:
-            ticker.discard(wake)
 
     start = loop.time()
     await asyncio.wait_for(asyncio.create_task(waiter()), 5)

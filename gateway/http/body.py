@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from gateway.errors import GatewayError, bad_request, body_too_large
 from gateway.http.asgi import Scope
@@ -14,13 +15,20 @@ from gateway.http.asgi import Scope
 ORJSON_DEPTH = 1024  # orjson refuses deeper JSON; the gateway's forwarding path relies on it
 
 
-class RequestHead(BaseModel):
-    """The fields of an OpenAI request body that decide where it goes."""
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """The fields of an OpenAI request body that decide where it goes.
 
-    model_config = ConfigDict(extra="ignore")
+    A slotted dataclass checked by a pydantic adapter (the same checks and messages
+    as a model, other fields ignored): 48 bytes held per waiting client where a
+    model held about 380 (bench/human.py --trace), and a little faster to check.
+    """
 
     model: str
     stream: bool = False
+
+
+_HEAD = TypeAdapter(RequestHead)
 
 
 def declared_length(scope: Scope, limit: int) -> int | None:
@@ -123,7 +131,7 @@ def parse_body(body: bytes) -> tuple[dict[str, Any], RequestHead]:
     if "model" not in data:
         raise bad_request("you must provide a model parameter", param="model")
     try:
-        head = RequestHead.model_validate(data)
+        head = _HEAD.validate_python(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else None

@@ -13,7 +13,7 @@ an error included, can only be more of the stream.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 
 import orjson
 
@@ -89,6 +89,7 @@ async def send_stream(call: Call, headers: Headers, chunks: Iterable[bytes]) -> 
     await call.send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def client_gone(call: Call) -> None:
-    """Return once the client has gone."""
-    await disconnected(call.receive)
+def client_gone(call: Call) -> Awaitable[None]:
+    """Done once the client has gone. (A plain function: one coroutine frame less held
+    by every client waiting on a person.)"""
+    return disconnected(call.receive)

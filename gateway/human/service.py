@@ -79,6 +79,7 @@ class HumanService:
         self.steps = Steps(shapers)
         self._stopping: asyncio.Future[None] | None = None
         self._tickers: dict[float, KeepAlive] = {}  # keep-alive period -> its ticker
+        self._waiters: set[Wake] = set()  # every waiting client's, woken when stopping
 
     # -- the client's side --------------------------------------------------------
 
@@ -100,17 +101,40 @@ class HumanService:
             await self.queue.attach(found)
             waiting = found
         else:
-            task, request = await self.new_task(work, route, why)
-            waiting = await self.queue.create(task, request, work.original)
-            if waiting.task.id == task.id:  # else a concurrent retry had made it
-                self.metrics.escalated(work.model, why.reason)
-        ended = self._wait(waiting, gone, route.keepalive_s if work.stream else None)
-        async for step in ended:
-            if isinstance(step, Task):
-                async for final in self._finish(step, why):
-                    yield final
-            else:
-                yield step
+            waiting = await self._create(work, route, why)
+        del found
+        # The wait is inline, not a nested generator: a waiting client holds every
+        # frame on its path (bench/human.py --trace); see human/wake.py.
+        stopping = self.stopping()
+        ticker = self._keepalive(route.keepalive_s) if work.stream else None
+        left = False
+        with Wake(waiting.done, self._waiters, ticker) as wake:
+            while not (waiting.done.done() or stopping.done()):
+                if await wake.interruptible(gone()):
+                    left = True
+                    break
+                if not (waiting.done.done() or stopping.done()):
+                    yield Tick(waiting.task)  # only the ticker wakes a wait otherwise
+        if waiting.done.done():
+            async for outcome in self._finish(waiting.done.result(), why):
+                yield outcome
+        elif left:
+            await self.queue.detach(waiting)
+            yield ClientLeft(waiting.task)
+        else:
+            yield self._restarting(waiting.task)
+
+    async def _create(self, work: Work, route: HumanRoute, why: Escalation) -> Waiting:
+        """A new task for the work, stored (or the one a concurrent retry made).
+
+        Its own frame, so the task built here is dropped once the store has it: the
+        queue keeps the store's copy.
+        """
+        task, request = await self.new_task(work, route, why)
+        waiting = await self.queue.create(task, request, work.original)
+        if waiting.task.id == task.id:  # else a concurrent retry had made it
+            self.metrics.escalated(work.model, why.reason)
+        return waiting
 
     async def sample(
         self,
@@ -205,44 +229,6 @@ class HumanService:
         data = {**data, "input": [*stored.input, *earlier, *responses_input(data)]}
         return data, stored.session
 
-    async def _wait(
-        self, waiting: Waiting, gone: ClientGone, keepalive_s: float | None = None
-    ) -> AsyncIterator[Task | Outcome]:
-        """Wait for the task's outcome, the client leaving or the server stopping;
-        with ``keepalive_s``, yield a ``Tick`` every keep-alive period meanwhile.
-
-        The request's own task waits for the client to leave; the outcome, a
-        stopping server and the process's keep-alive ticker interrupt that wait
-        (see human/wake.py: no watcher task or timer per waiting client).
-        """
-        stopping = self.stopping()
-        wake = Wake()
-        waiting.done.add_done_callback(wake.now)
-        stopping.add_done_callback(wake.now)
-        ticker = self._keepalive(keepalive_s) if keepalive_s else None
-        if ticker is not None:
-            ticker.add(wake)
-        left = False
-        try:
-            while not (waiting.done.done() or stopping.done()):
-                if await wake.interruptible(gone()):
-                    left = True
-                    break
-                if not (waiting.done.done() or stopping.done()):
-                    yield Tick(waiting.task)  # only the ticker wakes a wait otherwise
-        finally:
-            waiting.done.remove_done_callback(wake.now)
-            stopping.remove_done_callback(wake.now)
-            if ticker is not None:
-                ticker.discard(wake)
-        if waiting.done.done():
-            yield waiting.done.result()
-        elif left:
-            await self.queue.detach(waiting)
-            yield ClientLeft(waiting.task)
-        else:
-            yield self._restarting(waiting.task)
-
     def _keepalive(self, period_s: float) -> KeepAlive:
         """The process's keep-alive ticker for this period (routes may differ)."""
         ticker = self._tickers.get(period_s)
@@ -266,6 +252,8 @@ class HumanService:
         stopping = self.stopping()
         if not stopping.done():
             stopping.set_result(None)
+        for wake in list(self._waiters):
+            wake.now()
 
     @staticmethod
     def _restarting(task: Task) -> Ended:

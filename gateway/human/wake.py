@@ -14,20 +14,47 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, Protocol
+
+
+class Wakers(Protocol):
+    """Something that wakes the waiters it holds: a ``KeepAlive``, or a plain set
+    whose owner calls ``now`` on each (e.g. when the server stops)."""
+
+    def add(self, wake: Wake, /) -> None: ...
+
+    def discard(self, wake: Wake, /) -> None: ...
 
 
 class Wake:
-    """Interrupts the waits of the task that made it, from a callback."""
+    """Interrupts the waits of the task that made it: when ``future`` is done, or when
+    one of ``wakers`` says so. A context manager that joins and leaves them.
 
-    __slots__ = ("armed", "task", "woken")
+    Shared events go through ``wakers`` rather than a done-callback on one shared
+    future: removing one of 10,000 callbacks scans them all, a set does not.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("armed", "future", "task", "wakers", "woken")
+
+    def __init__(self, future: asyncio.Future[Any], *wakers: Wakers | None) -> None:
         task = asyncio.current_task()
         assert task is not None, "Wake needs a running task"
         self.task = task
+        self.future = future
+        self.wakers = tuple(waker for waker in wakers if waker is not None)
         self.armed = False  # the task is inside interruptible() now
         self.woken = False
+
+    def __enter__(self) -> Wake:
+        self.future.add_done_callback(self.now)
+        for waker in self.wakers:
+            waker.add(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.future.remove_done_callback(self.now)
+        for waker in self.wakers:
+            waker.discard(self)
 
     def now(self, _: Any = None) -> None:
         """End the current wait (a future's done-callback, or a keep-alive tick).

@@ -8,6 +8,7 @@ backend keeps its own connection handling, errors and notifications.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
@@ -23,6 +24,10 @@ COLUMN_LIST = ", ".join(COLUMNS)
 JSON_FIELDS = frozenset({"answer", "result", "draft", "tools", "tool_choice", "output_format"})
 # Group lists as ",a,b,": a LIKE '%,a,%' finds a group in either dialect.
 GROUP_FIELDS = frozenset({"groups", "escalate_to"})
+# Columns with a handful of values (status, the API, a served model's name...):
+# interned, so the task each waiting client holds shares them instead of keeping
+# its own copy of each string from the row (about 300 B a task, bench/human.py --trace).
+FEW_VALUES = frozenset({"status", "api", "model", "reason", "kind", "dialect", "claimed_by"})
 _OPEN_SQL = "(" + ", ".join(f"'{status}'" for status in OPEN) + ")"
 _KEPT_SQL = f"('{ANSWERED}', '{REJECTED}')"
 _PLACEHOLDER = re.compile(r"\?")
@@ -263,6 +268,8 @@ def task_from_row(row: Sequence[Any]) -> Task:
             value = orjson.loads(value)
         elif name in GROUP_FIELDS:
             value = tuple(group for group in (value or "").split(",") if group)
+        elif name in FEW_VALUES and value is not None:
+            value = sys.intern(value)
         values[name] = value
     values["delivered"] = bool(values["delivered"])
     values["stream"] = bool(values["stream"])
