@@ -371,3 +371,27 @@ def test_a_malformed_request_is_a_400_naming_the_field(gateway: Gateway) -> None
         "type": "invalid_request_error",
         "message": "max_tokens: Field required",
     }
+
+
+def test_a_rejection_mid_stream_is_an_error_event(gateway: Gateway, reviewer: Reviewer) -> None:
+    text = f"reject stream {uuid.uuid4()}"
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        with client(gateway).messages.with_streaming_response.create(
+            model="human", max_tokens=8, messages=[{"role": "user", "content": text}], stream=True
+        ) as reply:
+            chunks.extend(reply.iter_bytes())
+
+    reading = threading.Thread(target=read)
+    reading.start()
+    task = reviewer.wait_for_task(lambda t: t["preview"] == text)
+    wait_until(lambda: b"event: ping" in b"".join(chunks), what="the stream began")
+    reviewer.reject(task["id"], "Not allowed here.")
+    reading.join(timeout=10)
+    last = b"".join(chunks).strip().split(b"\n\n")[-1]
+    name, data = last.split(b"\n")
+    assert name == b"event: error"  # the status line went out with the first ping
+    error = orjson.loads(data.removeprefix(b"data: "))
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+    assert "Not allowed here." in error["error"]["message"]
