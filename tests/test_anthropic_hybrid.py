@@ -78,6 +78,13 @@ upstream = "claude"
 upstream_model = "claude-x"
 human = "rescue"
 
+[models.claude-patient]
+upstream = "claude"
+upstream_model = "claude-x"
+human = "review"
+on_timeout = "draft"
+timeout_s = 1
+
 [models.claude-reviewed]
 upstream = "claude"
 upstream_model = "claude-x"
@@ -246,3 +253,10 @@ def test_review_tools_match_the_computer_tool_by_its_name(hybrid: Hybrid) -> Non
     hybrid.reviewer.answer(task["id"], computer_actions=[{"type": "click", "x": 7, "y": 8}])
     message = Message.model_validate(reply.result(timeout=10).http_response.json())
     assert message.content[0].input == {"action": "left_click", "coordinate": [7, 8]}  # type: ignore[union-attr]
+
+
+def test_on_timeout_draft_sends_the_models_reply_when_nobody_answers(hybrid: Hybrid) -> None:
+    raw = hybrid.ask("claude-patient", f"slow {uuid.uuid4()}").result(timeout=15)
+    assert raw.http_response.content == hybrid.upstream.sent[-1]  # the held reply, whole
+    assert raw.headers["x-gateway-answered-by"] == "draft"
+    assert Message.model_validate(raw.http_response.json()).content[0].text == "hello from claude"  # type: ignore[union-attr]
