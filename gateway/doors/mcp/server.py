@@ -16,7 +16,6 @@ guard, as for every door.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -48,7 +47,6 @@ from gateway.metrics import Metrics
 from gateway.services import Services
 
 __all__ = ["DIALECT", "MODEL", "PATH", "McpDoor", "McpShaper", "mcp_door", "send_error"]
-log = logging.getLogger("gateway.mcp")
 PATH = "/mcp"
 CALLER = "hitl.caller"  # the scope key the door leaves the checked caller under
 SERVER_NAME = "hitl-gateway"

@@ -12,7 +12,6 @@ cancelled after the re-attach grace, as on the other doors.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -65,8 +64,10 @@ class Asker:
         async for outcome in self.human.serve(work, self.route, gone):
             if isinstance(outcome, Tick):
                 if progress is not None:
-                    with contextlib.suppress(Exception):  # the client may be leaving
+                    try:
                         await progress(time.monotonic() - started, timeout_s)
+                    except Exception as error:  # the client may be leaving: keep waiting
+                        log.debug("progress not sent: %s", error)
             elif isinstance(outcome, DraftSent):  # only hybrid routes hold a draft
                 raise AssertionError("an MCP task has no model draft")
             else:
