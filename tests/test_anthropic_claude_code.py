@@ -4,44 +4,16 @@ Code runs it, the person answers the follow-up with text."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
+from claude_code import claude_code, requires_claude
 from harness import run_gateway
 from reviewer_client import Reviewer
 
 CLIENT_KEY = "client-key"
-CLAUDE = shutil.which("claude")
 PROMPT = "Create greeting.txt containing the words: hello from a person"
 
-pytestmark = pytest.mark.skipif(
-    CLAUDE is None, reason="Claude Code is not installed (.ci/run installs it)"
-)
-
-
-def claude_code(gateway_url: str, home: Path, workdir: Path, *args: str) -> subprocess.Popen:
-    """``claude`` pointed at the gateway, in a throwaway home, sending nothing elsewhere."""
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "ANTHROPIC_BASE_URL": gateway_url,
-        "ANTHROPIC_API_KEY": CLIENT_KEY,
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_AUTOUPDATER": "1",
-    }
-    assert CLAUDE is not None
-    return subprocess.Popen(
-        [CLAUDE, *args],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+pytestmark = requires_claude
 
 
 def test_claude_code_runs_a_persons_bash_call(tmp_path: Path) -> None:
@@ -52,7 +24,16 @@ def test_claude_code_runs_a_persons_bash_call(tmp_path: Path) -> None:
     with run_gateway(tmp_path, config) as gateway:
         reviewer = Reviewer(gateway.url, "alice")
         claude = claude_code(
-            gateway.url, home, workdir, "-p", PROMPT, "--model", "human", "--allowedTools", "Bash"
+            gateway.url,
+            CLIENT_KEY,
+            home,
+            workdir,
+            "-p",
+            PROMPT,
+            "--model",
+            "human",
+            "--allowedTools",
+            "Bash",
         )
         try:
             first = reviewer.wait_for_task(lambda t: t["preview"] == PROMPT, timeout=60)

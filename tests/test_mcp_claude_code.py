@@ -7,45 +7,17 @@ not run before a person allows it; then it runs, and the person answers the foll
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
+from claude_code import claude_code, requires_claude
 from harness import run_gateway
 from reviewer_client import Reviewer
 
 CLIENT_KEY = "client-key"
-CLAUDE = shutil.which("claude")
 PROMPT = "Write a note for the night shift into note.txt"
 COMMAND = "printf 'the build is green' > note.txt"
 
-pytestmark = pytest.mark.skipif(
-    CLAUDE is None, reason="Claude Code is not installed (.ci/run installs it)"
-)
-
-
-def claude_code(gateway_url: str, home: Path, workdir: Path, *args: str) -> subprocess.Popen:
-    """``claude`` pointed at the gateway, in a throwaway home, sending nothing elsewhere."""
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "ANTHROPIC_BASE_URL": gateway_url,
-        "ANTHROPIC_API_KEY": CLIENT_KEY,
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_AUTOUPDATER": "1",
-    }
-    assert CLAUDE is not None
-    return subprocess.Popen(
-        [CLAUDE, *args],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+pytestmark = requires_claude
 
 
 def test_claude_code_asks_a_person_before_bash_runs(tmp_path: Path) -> None:
@@ -66,6 +38,7 @@ def test_claude_code_asks_a_person_before_bash_runs(tmp_path: Path) -> None:
         reviewer = Reviewer(gateway.url, "alice")
         claude = claude_code(
             gateway.url,
+            CLIENT_KEY,
             home,
             workdir,
             "-p",
@@ -130,6 +103,7 @@ def test_claude_code_does_not_run_a_denied_command(tmp_path: Path) -> None:
         reviewer = Reviewer(gateway.url, "alice")
         claude = claude_code(
             gateway.url,
+            CLIENT_KEY,
             home,
             workdir,
             "-p",

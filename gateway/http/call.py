@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.http.asgi import Headers, header
 from gateway.http.body import RequestHead
-from gateway.human.outcome import Escalation
+from gateway.human.outcome import HUMAN_ROUTE, Escalation
 from gateway.human.task import Task
 
 
@@ -73,3 +73,13 @@ def escalation_headers(why: Escalation, task: Task | None, answered_by: str | No
         escalation=None if why.route == "human" else why.reason,
         confidence=why.confidence,
     )
+
+
+def outcome_headers(route: str, task: Task | None, answered_by: str | None) -> Headers:
+    """The ``x-gateway-*`` headers of a human or hybrid outcome (``route``): on a hybrid
+    route the task's stored reason and draft confidence say why a person was involved."""
+    if route == "human" or task is None:
+        why = HUMAN_ROUTE if route == "human" else Escalation(route=route)
+    else:
+        why = Escalation(reason=task.reason, route=route, confidence=task.confidence)
+    return escalation_headers(why, task, answered_by)

@@ -22,11 +22,9 @@ from gateway.doors.anthropic.output import read_message
 from gateway.doors.anthropic.replies import Client
 from gateway.doors.anthropic.shaper import DIALECT
 from gateway.forward.model import UpstreamModel, UpstreamReply, relay_reply
-from gateway.http.call import Call, escalation_headers, gateway_headers
+from gateway.http.call import Call, gateway_headers, outcome_headers
 from gateway.http.respond import client_gone
-from gateway.human.outcome import HUMAN_ROUTE, Escalation
 from gateway.human.service import HumanService
-from gateway.human.task import Task
 from gateway.human.work import Answered, ClientLeft, DraftSent, Ended, HumanRoute, Tick, Work
 from gateway.hybrid.model import Passed, Relayed
 from gateway.hybrid.output import ModelOutput
@@ -103,26 +101,25 @@ async def send_outcomes(
 ) -> int:
     """Each outcome in Anthropic's shape; runs the iterator to its end (delivery)."""
     status = CLIENT_CLOSED
-    why = HUMAN_ROUTE if route == "human" else Escalation(route=route)
     async for outcome in outcomes:
         if isinstance(outcome, Tick):
-            await client.ping(escalation_headers(_why(outcome.task, why), outcome.task, "human"))
+            await client.ping(outcome_headers(route, outcome.task, "human"))
         elif isinstance(outcome, Answered):
             task = outcome.task
             assert task.result is not None
             body = shapes.message(task.result, computer_name(call.data))
-            headers = escalation_headers(_why(task, why), task, outcome.answered_by)
+            headers = outcome_headers(route, task, outcome.answered_by)
             if call.head.stream:
                 await client.stream(headers, shapes.stream(body))
             else:
                 await client.json(200, headers, orjson.dumps(body))
             status = 200
         elif isinstance(outcome, Ended):
-            headers = escalation_headers(_why(outcome.task, why), outcome.task, "human")
+            headers = outcome_headers(route, outcome.task, "human")
             status = await client.error(outcome.error, headers)
         elif isinstance(outcome, DraftSent):
             held = outcome.reply
-            headers = escalation_headers(_why(outcome.task, why), outcome.task, "draft")
+            headers = outcome_headers(route, outcome.task, "draft")
             await client.raw(held.status, [*held.headers, *headers], held.body)
             status = held.status
         elif isinstance(outcome, Passed):
@@ -145,10 +142,3 @@ async def send_outcomes(
         elif isinstance(outcome, ClientLeft):
             status = CLIENT_CLOSED
     return status
-
-
-def _why(task: Task | None, why: Escalation) -> Escalation:
-    """The headers' view of why a task exists: its stored reason and draft confidence."""
-    if why.route == "human" or task is None:
-        return why
-    return Escalation(reason=task.reason, route=why.route, confidence=task.confidence)

@@ -14,7 +14,7 @@ import orjson
 from gateway.doors.openai.shapes import stream_of
 from gateway.forward.model import UpstreamReply, relay_reply
 from gateway.forward.owners import ForwardedResponses, IdWatcher
-from gateway.http.call import Call, escalation_headers, gateway_headers
+from gateway.http.call import Call, gateway_headers, outcome_headers
 from gateway.http.respond import (
     keep_alive,
     send_error,
@@ -23,8 +23,6 @@ from gateway.http.respond import (
     send_stream,
     send_upstream_error,
 )
-from gateway.human.outcome import HUMAN_ROUTE, Escalation
-from gateway.human.task import Task
 from gateway.human.work import Answered, ClientLeft, DraftSent, Ended, Tick
 from gateway.hybrid.model import Passed, Relayed
 from gateway.hybrid.service import HybridOutcome
@@ -56,27 +54,26 @@ async def send_outcomes(
             await reader(bytearray(body), True)
 
     status = CLIENT_CLOSED
-    why: Escalation = HUMAN_ROUTE if route == "human" else Escalation(route=route)
     async for outcome in outcomes:
         if isinstance(outcome, Tick):
             task = outcome.task
-            await keep_alive(call, escalation_headers(_why(task, why), task, "human"))
+            await keep_alive(call, outcome_headers(route, task, "human"))
         elif isinstance(outcome, Answered):
             task = outcome.task
             assert task.result is not None
-            headers = escalation_headers(_why(task, why), task, outcome.answered_by)
+            headers = outcome_headers(route, task, outcome.answered_by)
             if call.head.stream:
                 await send_stream(call, headers, stream_of(task.api, task.result, call.data))
             else:
                 await send_json(call, 200, headers, orjson.dumps(task.result))
             status = 200
         elif isinstance(outcome, Ended):
-            headers = escalation_headers(_why(outcome.task, why), outcome.task, "human")
+            headers = outcome_headers(route, outcome.task, "human")
             await send_error(call, outcome.error, headers)
             status = outcome.error.status
         elif isinstance(outcome, DraftSent):
             held = outcome.reply
-            headers = escalation_headers(_why(outcome.task, why), outcome.task, "draft")
+            headers = outcome_headers(route, outcome.task, "draft")
             await record(held.status, held.body)
             await send_rest(call, held.status, [*held.headers, *headers], held.body)
             status = held.status
@@ -100,10 +97,3 @@ async def send_outcomes(
         elif isinstance(outcome, ClientLeft):
             status = CLIENT_CLOSED
     return status
-
-
-def _why(task: Task | None, why: Escalation) -> Escalation:
-    """The headers' view of why a task exists: its stored reason and draft confidence."""
-    if why.route == "human" or task is None:
-        return why
-    return Escalation(reason=task.reason, route=why.route, confidence=task.confidence)
