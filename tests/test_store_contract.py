@@ -406,8 +406,10 @@ async def test_postgres_migrations_are_recorded_once(postgres_cluster):
     first, second = PostgresStore(url), PostgresStore(url)
     await asyncio.gather(first.open(), second.open())  # two processes starting together
     try:
-        async with first._pool.acquire() as conn:
-            versions = [r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")]
+        rows = await first.pool.call(
+            lambda conn: conn.fetch("SELECT version FROM schema_migrations")
+        )
+        versions = [row[0] for row in rows]
         assert versions == [m.version for m in migrations("sqlite")]  # every migration, once
     finally:
         await first.close()

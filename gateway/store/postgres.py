@@ -9,21 +9,20 @@ Each write is one transaction: a conditional ``UPDATE ... RETURNING`` (or
 ``INSERT ... ON CONFLICT DO NOTHING``), its audit entry, and ``pg_notify`` with
 ``origin:task_id:event``; PostgreSQL delivers the notification at commit, so a
 process never hears of a change that did not happen. The process that made a
-change tells its own listeners at once and ignores the echo.
+change tells its own listeners at once and ignores the echo. Grades, response
+ids and the export's reads are plain functions on a connection in
+``postgres_grades``, ``postgres_responses`` and ``postgres_export``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import contextlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import asyncpg
-import orjson
 
 from gateway.human.grades import Grade
 from gateway.human.query import Purged, SessionFilter, SessionSummary, TaskFilter
@@ -37,23 +36,14 @@ from gateway.human.store import (
     StoredResponse,
     StoreUnavailable,
 )
-from gateway.human.task import FINISHED, OPEN, Task
-from gateway.store import export_sql, sql
+from gateway.human.task import FINISHED, Task
+from gateway.store import postgres_export as pg_export
+from gateway.store import postgres_grades as pg_grades
+from gateway.store import postgres_responses as pg_responses
 from gateway.store import postgres_sql as q
+from gateway.store import sql
 from gateway.store.postgres_notify import PgListener
-
-T = TypeVar("T")
-TIMEOUT_S = 5.0
-# Failures of the server or the connection, not of the statement.
-_UNAVAILABLE = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.CannotConnectNowError,
-)
+from gateway.store.postgres_pool import TIMEOUT_S, UNAVAILABLE, PgPool
 
 
 class PostgresStore:
@@ -62,29 +52,18 @@ class PostgresStore:
     shared = True
 
     def __init__(self, url: str, pool_size: int = 10, timeout_s: float = TIMEOUT_S) -> None:
-        self.url = url
-        self.pool_size = pool_size
-        self.timeout_s = timeout_s
         self.origin = secrets.token_hex(4)  # this process, in notifications and attachments
         self.process = self.origin
-        self._pool: asyncpg.Pool | None = None
+        self.pool = PgPool(url, pool_size, timeout_s)
         self.notifications = PgListener(url, self.origin, timeout_s)
 
     # -- life cycle ---------------------------------------------------------------------
 
     async def open(self) -> None:
+        await self.pool.open()
         try:
-            self._pool = await asyncpg.create_pool(
-                self.url,
-                min_size=1,
-                max_size=self.pool_size,
-                command_timeout=self.timeout_s,
-                server_settings={"application_name": "hitl-gateway"},
-            )
-            async with self._pool.acquire() as conn:
-                await q.migrate(conn)
             await self.notifications.open()
-        except _UNAVAILABLE as error:
+        except UNAVAILABLE as error:
             raise StoreUnavailable(error) from error
 
     def listen(self, listener: Listener) -> None:
@@ -92,33 +71,10 @@ class PostgresStore:
 
     async def close(self) -> None:
         await self.notifications.close()
-        if self._pool is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._pool.close(), 5)
+        await self.pool.close()
 
     async def ping(self) -> bool:
-        try:
-            return await self._call(lambda conn: conn.fetchval("SELECT 1")) == 1
-        except Exception:
-            return False
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    async def _call(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        if self._pool is None:
-            raise StoreUnavailable("store not open")
-        try:
-            async with self._pool.acquire(timeout=self.timeout_s) as conn:
-                return await fn(conn)
-        except _UNAVAILABLE as error:
-            raise StoreUnavailable(error) from error
-
-    async def _write(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        async def in_transaction(conn: asyncpg.Connection) -> T:
-            async with conn.transaction():
-                return await fn(conn)
-
-        return await self._call(in_transaction)
+        return await self.pool.ping()
 
     # -- tasks: conditional writes --------------------------------------------------------
 
@@ -148,7 +104,7 @@ class PostgresStore:
             return None if found is None else (sql.task_from_row(found), False)
 
         for _ in range(5):
-            outcome = await self._call(write)
+            outcome = await self.pool.call(write)
             if outcome is not None:
                 if outcome[1]:
                     self.notifications.tell(Change(task.id, "task.created", outcome[0]))
@@ -182,7 +138,7 @@ class PostgresStore:
             args += [q.CHANNEL, f"{self.origin}:{task_id}:{event}"]
             told = "(SELECT COUNT(*) FROM n)"
         statement = sql.numbered(f"WITH {', '.join(parts)} SELECT t.*, {told} FROM t")
-        row = await self._call(lambda conn: conn.fetchrow(statement, *args))
+        row = await self.pool.call(lambda conn: conn.fetchrow(statement, *args))
         task = None if row is None else sql.task_from_row(tuple(row)[: len(sql.COLUMNS)])
         if task is not None and event is not None:
             self.notifications.tell(Change(task_id, event, task))
@@ -196,17 +152,19 @@ class PostgresStore:
             await conn.execute(q.ATTACH_ROW, task_id, self.process, count)
             return sql.task_from_row(row)
 
-        return await self._write(write)
+        return await self.pool.write(write)
 
     async def detach(self, task_id: str, gone_at: float, count: int = 1) -> Task | None:
-        return await self._write(lambda conn: q.detach(conn, task_id, self.process, gone_at, count))
+        return await self.pool.write(
+            lambda conn: q.detach(conn, task_id, self.process, gone_at, count)
+        )
 
     async def forget_clients(self, gone_at: float) -> None:
         async def write(conn: asyncpg.Connection) -> None:
             await conn.execute(sql.FORGET_ROWS)
             await conn.execute(q.FORGET_CLIENTS, gone_at)
 
-        await self._write(write)
+        await self.pool.write(write)
 
     async def heartbeat(self, now: float) -> bool:
         async def write(conn: asyncpg.Connection) -> bool:
@@ -215,7 +173,7 @@ class PostgresStore:
             await conn.execute(q.ADD_PROCESS, self.process, now)
             return False
 
-        return await self._write(write)
+        return await self.pool.write(write)
 
     async def bury(self, now: float, silent_s: float, gone_at: float) -> int:
         async def write(conn: asyncpg.Connection) -> int:
@@ -227,19 +185,19 @@ class PostgresStore:
                         await conn.execute(q.DETACH, clients, clients, clients, gone_at, task_id)
             return buried
 
-        return await self._write(write)
+        return await self.pool.write(write)
 
     async def leave(self) -> None:
-        await self._call(lambda conn: conn.execute(q.LEAVE_PROCESS, self.process))
+        await self.pool.call(lambda conn: conn.execute(q.LEAVE_PROCESS, self.process))
 
     async def due(self, now: float, limit: int = 500) -> list[Due]:
-        rows = await self._call(lambda conn: conn.fetch(q.DUE, now, now, now, now, limit))
+        rows = await self.pool.call(lambda conn: conn.fetch(q.DUE, now, now, now, now, limit))
         return [Due(row[0], row[1]) for row in rows]
 
     # -- tasks: reads -----------------------------------------------------------------------
 
     async def _tasks(self, statement: str, *args: Any) -> list[Task]:
-        rows = await self._call(lambda conn: conn.fetch(statement, *args))
+        rows = await self.pool.call(lambda conn: conn.fetch(statement, *args))
         return [sql.task_from_row(row) for row in rows]
 
     async def get(self, task_id: str) -> Task | None:
@@ -254,10 +212,10 @@ class PostgresStore:
         return found[0] if found else None
 
     async def request(self, task_id: str) -> bytes | None:
-        return await self._call(lambda conn: conn.fetchval(q.REQUEST, task_id))
+        return await self.pool.call(lambda conn: conn.fetchval(q.REQUEST, task_id))
 
     async def original(self, task_id: str) -> bytes | None:
-        return await self._call(lambda conn: conn.fetchval(q.ORIGINAL, task_id))
+        return await self.pool.call(lambda conn: conn.fetchval(q.ORIGINAL, task_id))
 
     async def list(
         self,
@@ -280,7 +238,7 @@ class PostgresStore:
         return await self._tasks(sql.numbered(statement), *args)
 
     async def audit(self, task_id: str) -> builtins.list[AuditEntry]:
-        rows = await self._call(lambda conn: conn.fetch(q.AUDIT, task_id))
+        rows = await self.pool.call(lambda conn: conn.fetch(q.AUDIT, task_id))
         return [AuditEntry(*row) for row in rows]
 
     async def stats(self, since: float) -> dict[str, Any]:
@@ -290,111 +248,74 @@ class PostgresStore:
             kinds = sql.kinds_from_rows(await conn.fetch(q.KIND_COUNTS, since))
             return {"counts": counts, "answer_seconds": seconds, "kinds": kinds}
 
-        return await self._call(read)
+        return await self.pool.call(read)
 
     async def escalations_since(self, since: float) -> dict[tuple[str, str], int]:
-        rows = await self._call(lambda conn: conn.fetch(q.ESCALATIONS, since))
+        rows = await self.pool.call(lambda conn: conn.fetch(q.ESCALATIONS, since))
         return {(row[0], row[1]): row[2] for row in rows}
 
     async def drafted_answers_since(self, since: float) -> builtins.list[tuple[dict, dict]]:
-        return sql.drafted_from_rows(await self._call(lambda conn: conn.fetch(q.DRAFTED, since)))
+        return sql.drafted_from_rows(
+            await self.pool.call(lambda conn: conn.fetch(q.DRAFTED, since))
+        )
 
-    # -- grades -----------------------------------------------------------------------------
+    # -- grades (postgres_grades) --------------------------------------------------------
 
     async def grade(self, grade: Grade, entry: AuditEntry) -> Graded:
-        async def write(conn: asyncpg.Connection) -> Graded:
-            # The row lock orders graders of one task: each sees the count before it.
-            row = await conn.fetchrow(q.BY_ID_FOR_UPDATE, grade.task_id)
-            if row is None:
-                return Graded(None, False)
-            task = sql.task_from_row(row)
-            if not task.is_open:
-                return Graded(task, False)
-            if await conn.fetchval(q.INSERT_GRADE, *sql.grade_args(grade)) is None:
-                return Graded(task, False)  # this reviewer graded it already
-            changes = sql.grade_changes(task, grade.reviewer, grade.at)
-            statement, args = sql.transition(task.id, Expected(OPEN), changes)
-            written = sql.task_from_row(await conn.fetchrow(sql.numbered(statement), *args))
-            await conn.execute(q.INSERT_AUDIT, *sql.audit_args(entry))
-            if not written.is_open:
-                await conn.execute(q.DROP_TASK_ROWS, task.id)
-            await conn.execute(
-                "SELECT pg_notify($1, $2)", q.CHANNEL, f"{self.origin}:{task.id}:task.graded"
-            )
-            return Graded(written, True)
-
-        graded = await self._write(write)
+        graded = await self.pool.write(
+            lambda conn: pg_grades.grade(conn, grade, entry, self.origin)
+        )
         if graded.added and graded.task is not None:
             self.notifications.tell(Change(grade.task_id, "task.graded", graded.task))
         return graded
 
     async def grades(self, task_ids: Sequence[str]) -> dict[str, builtins.list[Grade]]:
-        found: dict[str, list[Grade]] = {}
-        if task_ids:
-            rows = await self._call(lambda conn: conn.fetch(q.GRADES_OF, list(task_ids)))
-            for row in rows:
-                found.setdefault(row[0], []).append(sql.grade_from_row(tuple(row)))
-        return found
+        return await self.pool.call(lambda conn: pg_grades.grades(conn, task_ids))
 
     async def grades_since(
         self, since: float, limit: int = sql.GRADES_READ
     ) -> builtins.list[tuple[str, str | None, Grade]]:
-        rows = await self._call(lambda conn: conn.fetch(q.GRADES_SINCE, since, limit))
-        return [(row[0], row[1], sql.grade_from_row(tuple(row)[2:])) for row in rows]
+        return await self.pool.call(lambda conn: pg_grades.grades_since(conn, since, limit))
 
-    # -- stored responses ---------------------------------------------------------------------
+    # -- stored and forwarded responses (postgres_responses) ----------------------------
 
     async def put_response(self, response: StoredResponse) -> None:
-        args = (
-            response.id,
-            response.task_id,
-            response.owner,
-            response.session,
-            response.body,
-            orjson.dumps(response.input),
-            time.time(),
-        )
-        await self._call(lambda conn: conn.execute(q.PUT_RESPONSE, *args))
+        now = time.time()
+        await self.pool.call(lambda conn: pg_responses.put_response(conn, response, now))
 
     async def get_response(self, response_id: str) -> StoredResponse | None:
-        row = await self._call(lambda conn: conn.fetchrow(q.GET_RESPONSE, response_id))
-        if row is None:
-            return None
-        id, task_id, owner, session, body = row[:5]
-        return StoredResponse(id, task_id, owner, session, body, orjson.loads(row[5]))
+        return await self.pool.call(lambda conn: pg_responses.get_response(conn, response_id))
 
     async def delete_response(self, response_id: str) -> bool:
-        status = await self._call(lambda conn: conn.execute(q.DELETE_RESPONSE, response_id))
-        return status != "DELETE 0"
-
-    # -- forwarded responses ------------------------------------------------------------------
+        return await self.pool.call(lambda conn: pg_responses.delete_response(conn, response_id))
 
     async def put_forwarded(self, response_id: str, owner: str, expires_at: float) -> None:
         now = time.time()
-
-        async def write(conn: asyncpg.Connection) -> None:
-            await conn.execute(q.PRUNE_FORWARDED, now)
-            await conn.execute(q.PUT_FORWARDED, response_id, owner, expires_at)
-
-        await self._write(write)
+        await self.pool.write(
+            lambda conn: pg_responses.put_forwarded(conn, response_id, owner, expires_at, now)
+        )
 
     async def forwarded_owner(self, response_id: str, now: float) -> str | None:
-        return await self._call(lambda conn: conn.fetchval(q.FORWARDED_OWNER, response_id, now))
+        return await self.pool.call(
+            lambda conn: pg_responses.forwarded_owner(conn, response_id, now)
+        )
 
     async def delete_forwarded(self, response_id: str) -> None:
-        await self._call(lambda conn: conn.execute(q.DELETE_FORWARDED, response_id))
+        await self.pool.call(lambda conn: pg_responses.delete_forwarded(conn, response_id))
+
+    # -- the installation's secret ------------------------------------------------------------
 
     async def fingerprint(self, fingerprint: str) -> str:
         async def write(conn: asyncpg.Connection) -> str:
             await conn.execute(q.CLAIM_FINGERPRINT, fingerprint)
             return await conn.fetchval(q.FINGERPRINT)
 
-        return await self._write(write)
+        return await self.pool.write(write)
 
     # -- reviewer sessions ----------------------------------------------------------------------
 
     async def open_session(self, key: str, reviewer: str, now: float) -> None:
-        await self._call(lambda conn: conn.execute(q.OPEN_SESSION, key, reviewer, now))
+        await self.pool.call(lambda conn: conn.execute(q.OPEN_SESSION, key, reviewer, now))
 
     async def touch_session(self, key: str, now: float, idle_s: float) -> str | None:
         async def write(conn: asyncpg.Connection) -> str | None:
@@ -403,43 +324,25 @@ class PostgresStore:
                 await conn.execute(q.CLOSE_SESSION, key)
             return reviewer
 
-        return await self._write(write)
+        return await self.pool.write(write)
 
     async def close_session(self, key: str) -> None:
-        await self._call(lambda conn: conn.execute(q.CLOSE_SESSION, key))
+        await self.pool.call(lambda conn: conn.execute(q.CLOSE_SESSION, key))
 
-    # -- export, sessions and retention (gateway/export) --------------------------------------
+    # -- export, sessions and retention (gateway/export; postgres_export) -----------------
 
     async def export_page(
         self, filter: TaskFilter, after: tuple[float, str] | None, limit: int
     ) -> builtins.list[tuple[Task, bytes | None]]:
-        statement, args = export_sql.export_page(filter, after, limit, sql.COLUMN_LIST)
-        rows = await self._call(lambda conn: conn.fetch(sql.numbered(statement), *args))
-        return [(sql.task_from_row(tuple(row)[:-1]), row[-1]) for row in rows]
+        return await self.pool.call(lambda conn: pg_export.export_page(conn, filter, after, limit))
 
     async def sessions(
         self, filter: SessionFilter, after: tuple[float, str] | None, limit: int
     ) -> builtins.list[SessionSummary]:
-        statement, args = export_sql.sessions(filter, after, limit, export_sql.POSTGRES_MODELS)
-        rows = await self._call(lambda conn: conn.fetch(sql.numbered(statement), *args))
-        return [export_sql.summary(tuple(row)) for row in rows]
+        return await self.pool.call(lambda conn: pg_export.sessions(conn, filter, after, limit))
 
     async def purge(self, before: float, limit: int) -> Purged:
-        async def write(conn: asyncpg.Connection) -> Purged:
-            statement, args = export_sql.purge_ids(before, limit)
-            ids = [row[0] for row in await conn.fetch(sql.numbered(statement), *args)]
-            if not ids:
-                return Purged()
-            measure = export_sql.purge_measure(len(ids), export_sql.POSTGRES_IMAGES)
-            requests, images, size = await conn.fetchrow(sql.numbered(measure), *ids)
-            counts = [
-                int((await conn.execute(sql.numbered(statement), *ids)).split()[-1])
-                for statement in export_sql.purge_deletes(len(ids))
-            ]
-            audit, responses, _, _, tasks = counts
-            return Purged(tasks, requests, audit, responses, int(images), int(size))
-
-        return await self._write(write)
+        return await self.pool.write(lambda conn: pg_export.purge(conn, before, limit))
 
     # -- counters ---------------------------------------------------------------------------------
 
@@ -453,8 +356,8 @@ class PostgresStore:
             await conn.executemany(q.ADD_COUNT, rows)
             await conn.execute(q.PRUNE_COUNTS, name, oldest)
 
-        await self._write(write)
+        await self.pool.write(write)
 
     async def counts_since(self, name: str, minute: int) -> dict[str, int]:
-        rows = await self._call(lambda conn: conn.fetch(q.COUNTS_SINCE, name, minute))
+        rows = await self.pool.call(lambda conn: conn.fetch(q.COUNTS_SINCE, name, minute))
         return {row[0]: int(row[1]) for row in rows}

@@ -1,23 +1,21 @@
 """The SQLite backend: one file, one process, nothing to set up.
 
-All calls run on one dedicated thread, so the event loop never blocks on disk
-and SQLite sees a single writer. Each write is one ``BEGIN IMMEDIATE``
-transaction whose conditional ``UPDATE ... RETURNING`` says whether it won.
-Notifications stay in the process: a file is never shared by two gateways.
+All calls run on the file's one thread (``sqlite_file.SQLiteFile``), so the
+event loop never blocks on disk and SQLite sees a single writer. Each write is
+one ``BEGIN IMMEDIATE`` transaction whose conditional ``UPDATE ... RETURNING``
+says whether it won. Notifications stay in the process: a file is never shared
+by two gateways. Grades, response ids and the export's reads are plain functions
+in ``sqlite_grades``, ``sqlite_responses`` and ``sqlite_export``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
-
-import orjson
+from typing import Any
 
 from gateway.human.grades import Grade
 from gateway.human.query import Purged, SessionFilter, SessionSummary, TaskFilter
@@ -29,18 +27,10 @@ from gateway.human.store import (
     Graded,
     Listener,
     StoredResponse,
-    StoreUnavailable,
 )
-from gateway.human.task import FINISHED, OPEN, Task
-from gateway.store import export_sql, sql
-from gateway.store.sqlite_migrate import migrate
-
-T = TypeVar("T")
-BUSY_TIMEOUT_MS = 5000
-PING_TIMEOUT_MS = 200
-# Errors of the database rather than of the statement: locked, gone, full, broken.
-_UNAVAILABLE = (sqlite3.OperationalError, sqlite3.DatabaseError)
-_STATEMENT_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
+from gateway.human.task import FINISHED, Task
+from gateway.store import sql, sqlite_export, sqlite_grades, sqlite_responses
+from gateway.store.sqlite_file import BUSY_TIMEOUT_MS, SQLiteFile
 
 
 class SQLiteStore:
@@ -50,57 +40,19 @@ class SQLiteStore:
     process = "local"  # the one process that uses the file
 
     def __init__(self, path: str | Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
-        self.path = str(path)
-        self.busy_timeout_ms = busy_timeout_ms
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-        self._db: sqlite3.Connection | None = None
+        self.file = SQLiteFile(path, busy_timeout_ms)
         self._listeners: list[Listener] = []
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-        except _STATEMENT_ERRORS:
-            raise
-        except _UNAVAILABLE as error:
-            raise StoreUnavailable(error) from error
 
     # -- life cycle ---------------------------------------------------------------------
 
     async def open(self) -> None:
-        await self._run(self._open)
-
-    def _open(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-        migrate(db)
-        self._db = db
+        await self.file.open()
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._run(self._db.close)
-            self._db = None
-        self._executor.shutdown(wait=True)
+        await self.file.close()
 
     async def ping(self) -> bool:
-        """Whether a write could start now: a locked file answers reads but not writes."""
-        try:
-            return await self._run(self._ping)
-        except Exception:
-            return False
-
-    def _ping(self) -> bool:
-        db = self._conn
-        db.execute(f"PRAGMA busy_timeout={PING_TIMEOUT_MS}")
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("ROLLBACK")
-        finally:
-            db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-        return True
+        return await self.file.ping()
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -110,22 +62,6 @@ class SQLiteStore:
             change = Change(task.id, event, task)
             for listener in self._listeners:
                 listener(change)
-
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        assert self._db is not None, "store not open"
-        return self._db
-
-    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        db = self._conn
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(db)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return result
 
     # -- tasks: conditional writes --------------------------------------------------------
 
@@ -143,7 +79,7 @@ class SQLiteStore:
                 db.execute(sql.ATTACH_ROW, (task.id, self.process, task.clients))
             return sql.task_from_row(row), True
 
-        stored, made = await self._run(self._write, write)
+        stored, made = await self.file.change(write)
         if made:
             self._notify(stored, "task.created")
         return stored, made
@@ -168,7 +104,7 @@ class SQLiteStore:
                 db.execute(sql.DROP_TASK_ROWS, (task_id,))
             return sql.task_from_row(row)
 
-        task = await self._run(self._write, write)
+        task = await self.file.change(write)
         if task is not None:
             self._notify(task, event)
         return task
@@ -181,19 +117,17 @@ class SQLiteStore:
             db.execute(sql.ATTACH_ROW, (task_id, self.process, count))
             return sql.task_from_row(row)
 
-        return await self._run(self._write, write)
+        return await self.file.change(write)
 
     async def detach(self, task_id: str, gone_at: float, count: int = 1) -> Task | None:
-        return await self._run(
-            self._write, lambda db: _detach(db, task_id, self.process, gone_at, count)
-        )
+        return await self.file.change(_detach, task_id, self.process, gone_at, count)
 
     async def forget_clients(self, gone_at: float) -> None:
         def write(db: sqlite3.Connection) -> None:
             db.execute(sql.FORGET_ROWS)
             db.execute(sql.FORGET_CLIENTS, (gone_at,))
 
-        await self._run(self._write, write)
+        await self.file.change(write)
 
     async def heartbeat(self, now: float) -> bool:
         def write(db: sqlite3.Connection) -> bool:
@@ -202,7 +136,7 @@ class SQLiteStore:
             db.execute(sql.ADD_PROCESS, (self.process, now))
             return False
 
-        return await self._run(self._write, write)
+        return await self.file.change(write)
 
     async def bury(self, now: float, silent_s: float, gone_at: float) -> int:
         def write(db: sqlite3.Connection) -> int:
@@ -214,22 +148,19 @@ class SQLiteStore:
                         db.execute(sql.DETACH, (clients, clients, clients, gone_at, task_id))
             return buried
 
-        return await self._run(self._write, write)
+        return await self.file.change(write)
 
     async def leave(self) -> None:
-        await self._run(self._write, lambda db: db.execute(sql.LEAVE_PROCESS, (self.process,)))
+        await self.file.change(lambda db: db.execute(sql.LEAVE_PROCESS, (self.process,)))
 
     async def due(self, now: float, limit: int = 500) -> list[Due]:
-        rows = await self._run(self._all, sql.DUE, (now, now, now, now, limit))
+        rows = await self.file.rows(sql.DUE, (now, now, now, now, limit))
         return [Due(task_id, deadline) for task_id, deadline in rows]
 
     # -- tasks: reads -----------------------------------------------------------------------
 
-    def _all(self, statement: str, args: Sequence[Any]) -> list[Any]:
-        return self._conn.execute(statement, args).fetchall()
-
     async def _tasks(self, statement: str, args: Sequence[Any]) -> list[Task]:
-        return [sql.task_from_row(row) for row in await self._run(self._all, statement, args)]
+        return [sql.task_from_row(row) for row in await self.file.rows(statement, args)]
 
     async def get(self, task_id: str) -> Task | None:
         found = await self._tasks(sql.select_tasks("WHERE id = ?"), (task_id,))
@@ -247,11 +178,11 @@ class SQLiteStore:
         return found[0] if found else None
 
     async def request(self, task_id: str) -> bytes | None:
-        rows = await self._run(self._all, sql.REQUEST, (task_id,))
+        rows = await self.file.rows(sql.REQUEST, (task_id,))
         return rows[0][0] if rows else None
 
     async def original(self, task_id: str) -> bytes | None:
-        rows = await self._run(self._all, sql.ORIGINAL, (task_id,))
+        rows = await self.file.rows(sql.ORIGINAL, (task_id,))
         return rows[0][0] if rows else None
 
     async def list(
@@ -275,123 +206,75 @@ class SQLiteStore:
         return await self._tasks(*sql.answered_after(after, model, limit))
 
     async def audit(self, task_id: str) -> builtins.list[AuditEntry]:
-        rows = await self._run(self._all, sql.AUDIT + " ORDER BY rowid", (task_id,))
+        rows = await self.file.rows(sql.AUDIT + " ORDER BY rowid", (task_id,))
         return [AuditEntry(*row) for row in rows]
 
     async def stats(self, since: float) -> dict[str, Any]:
-        def read() -> dict[str, Any]:
-            counts = dict(self._conn.execute(sql.STATUS_COUNTS).fetchall())
-            seconds = [row[0] for row in self._conn.execute(sql.ANSWER_SECONDS, (since,))]
-            kinds = sql.kinds_from_rows(self._conn.execute(sql.KIND_COUNTS, (since,)).fetchall())
+        def read(db: sqlite3.Connection) -> dict[str, Any]:
+            counts = dict(db.execute(sql.STATUS_COUNTS).fetchall())
+            seconds = [row[0] for row in db.execute(sql.ANSWER_SECONDS, (since,))]
+            kinds = sql.kinds_from_rows(db.execute(sql.KIND_COUNTS, (since,)).fetchall())
             return {"counts": counts, "answer_seconds": seconds, "kinds": kinds}
 
-        return await self._run(read)
+        return await self.file.read(read)
 
     async def escalations_since(self, since: float) -> dict[tuple[str, str], int]:
-        rows = await self._run(self._all, sql.ESCALATIONS, (since,))
+        rows = await self.file.rows(sql.ESCALATIONS, (since,))
         return {(model, reason): count for model, reason, count in rows}
 
     async def drafted_answers_since(self, since: float) -> builtins.list[tuple[dict, dict]]:
-        return sql.drafted_from_rows(await self._run(self._all, sql.DRAFTED, (since,)))
+        return sql.drafted_from_rows(await self.file.rows(sql.DRAFTED, (since,)))
 
-    # -- grades -----------------------------------------------------------------------------
+    # -- grades (sqlite_grades) ----------------------------------------------------------
 
     async def grade(self, grade: Grade, entry: AuditEntry) -> Graded:
-        def write(db: sqlite3.Connection) -> Graded:
-            row = db.execute(sql.select_tasks("WHERE id = ?"), (grade.task_id,)).fetchone()
-            if row is None:
-                return Graded(None, False)
-            task = sql.task_from_row(row)
-            if not task.is_open:
-                return Graded(task, False)
-            if db.execute(sql.INSERT_GRADE, sql.grade_args(grade)).fetchone() is None:
-                return Graded(task, False)  # this reviewer graded it already
-            changes = sql.grade_changes(task, grade.reviewer, grade.at)
-            statement, args = sql.transition(task.id, Expected(OPEN), changes)
-            written = sql.task_from_row(db.execute(statement, args).fetchone())
-            db.execute(sql.INSERT_AUDIT, sql.audit_args(entry))
-            if not written.is_open:
-                db.execute(sql.DROP_TASK_ROWS, (task.id,))
-            return Graded(written, True)
-
-        graded = await self._run(self._write, write)
+        graded = await self.file.change(sqlite_grades.grade, grade, entry)
         if graded.added and graded.task is not None:
             self._notify(graded.task, "task.graded")
         return graded
 
     async def grades(self, task_ids: Sequence[str]) -> dict[str, builtins.list[Grade]]:
-        found: dict[str, list[Grade]] = {}
-        for start in range(0, len(task_ids), 500):  # SQLite allows 32766 parameters
-            chunk = list(task_ids[start : start + 500])
-            marks = ", ".join("?" for _ in chunk)
-            statement = f"{sql.GRADES_OF}({marks}) ORDER BY at"
-            for row in await self._run(self._all, statement, chunk):
-                found.setdefault(row[0], []).append(sql.grade_from_row(row))
-        return found
+        return await self.file.read(sqlite_grades.grades, task_ids)
 
     async def grades_since(
         self, since: float, limit: int = sql.GRADES_READ
     ) -> builtins.list[tuple[str, str | None, Grade]]:
-        rows = await self._run(self._all, sql.GRADES_SINCE, (since, limit))
-        return [(row[0], row[1], sql.grade_from_row(row[2:])) for row in rows]
+        return await self.file.read(sqlite_grades.grades_since, since, limit)
 
-    # -- stored responses ---------------------------------------------------------------------
+    # -- stored and forwarded responses (sqlite_responses) --------------------------------
 
     async def put_response(self, response: StoredResponse) -> None:
-        args = (
-            response.id,
-            response.task_id,
-            response.owner,
-            response.session,
-            response.body,
-            orjson.dumps(response.input),
-            time.time(),
-        )
-        await self._run(self._write, lambda db: db.execute(sql.PUT_RESPONSE, args))
+        await self.file.change(sqlite_responses.put_response, response, time.time())
 
     async def get_response(self, response_id: str) -> StoredResponse | None:
-        rows = await self._run(self._all, sql.GET_RESPONSE, (response_id,))
-        if not rows:
-            return None
-        row = rows[0]
-        id, task_id, owner, session, body = row[:5]
-        return StoredResponse(id, task_id, owner, session, body, orjson.loads(row[5]))
+        return await self.file.read(sqlite_responses.get_response, response_id)
 
     async def delete_response(self, response_id: str) -> bool:
-        def write(db: sqlite3.Connection) -> bool:
-            return db.execute(sql.DELETE_RESPONSE, (response_id,)).rowcount > 0
-
-        return await self._run(self._write, write)
-
-    # -- forwarded responses ------------------------------------------------------------------
+        return await self.file.change(sqlite_responses.delete_response, response_id)
 
     async def put_forwarded(self, response_id: str, owner: str, expires_at: float) -> None:
-        now = time.time()
-
-        def write(db: sqlite3.Connection) -> None:
-            db.execute(sql.PRUNE_FORWARDED, (now,))
-            db.execute(sql.PUT_FORWARDED, (response_id, owner, expires_at))
-
-        await self._run(self._write, write)
+        put = sqlite_responses.put_forwarded
+        await self.file.change(put, response_id, owner, expires_at, time.time())
 
     async def forwarded_owner(self, response_id: str, now: float) -> str | None:
-        rows = await self._run(self._all, sql.FORWARDED_OWNER, (response_id, now))
-        return rows[0][0] if rows else None
+        return await self.file.read(sqlite_responses.forwarded_owner, response_id, now)
 
     async def delete_forwarded(self, response_id: str) -> None:
-        await self._run(self._write, lambda db: db.execute(sql.DELETE_FORWARDED, (response_id,)))
+        await self.file.change(sqlite_responses.delete_forwarded, response_id)
+
+    # -- the installation's secret ------------------------------------------------------------
 
     async def fingerprint(self, fingerprint: str) -> str:
         def write(db: sqlite3.Connection) -> str:
             db.execute(sql.CLAIM_FINGERPRINT, (fingerprint,))
             return db.execute(sql.FINGERPRINT).fetchone()[0]
 
-        return await self._run(self._write, write)
+        return await self.file.change(write)
 
     # -- reviewer sessions ----------------------------------------------------------------------
 
     async def open_session(self, key: str, reviewer: str, now: float) -> None:
-        await self._run(self._write, lambda db: db.execute(sql.OPEN_SESSION, (key, reviewer, now)))
+        await self.file.change(lambda db: db.execute(sql.OPEN_SESSION, (key, reviewer, now)))
 
     async def touch_session(self, key: str, now: float, idle_s: float) -> str | None:
         def write(db: sqlite3.Connection) -> str | None:
@@ -401,10 +284,10 @@ class SQLiteStore:
                 return None
             return row[0]
 
-        return await self._run(self._write, write)
+        return await self.file.change(write)
 
     async def close_session(self, key: str) -> None:
-        await self._run(self._write, lambda db: db.execute(sql.CLOSE_SESSION, (key,)))
+        await self.file.change(lambda db: db.execute(sql.CLOSE_SESSION, (key,)))
 
     # -- counters ---------------------------------------------------------------------------------
 
@@ -418,41 +301,26 @@ class SQLiteStore:
             db.executemany(sql.ADD_COUNT, rows)
             db.execute(sql.PRUNE_COUNTS, (name, oldest))
 
-        await self._run(self._write, write)
+        await self.file.change(write)
 
     async def counts_since(self, name: str, minute: int) -> dict[str, int]:
-        rows = await self._run(self._all, sql.COUNTS_SINCE, (name, minute))
+        rows = await self.file.rows(sql.COUNTS_SINCE, (name, minute))
         return {key: int(total) for key, total in rows}
 
-    # -- export, sessions and retention (gateway/export) --------------------------------------
+    # -- export, sessions and retention (gateway/export; sqlite_export) ---------------------
 
     async def export_page(
         self, filter: TaskFilter, after: tuple[float, str] | None, limit: int
     ) -> builtins.list[tuple[Task, bytes | None]]:
-        statement, args = export_sql.export_page(filter, after, limit, sql.COLUMN_LIST)
-        rows = await self._run(self._all, statement, args)
-        return [(sql.task_from_row(row[:-1]), row[-1]) for row in rows]
+        return await self.file.read(sqlite_export.export_page, filter, after, limit)
 
     async def sessions(
         self, filter: SessionFilter, after: tuple[float, str] | None, limit: int
     ) -> builtins.list[SessionSummary]:
-        statement, args = export_sql.sessions(filter, after, limit, export_sql.SQLITE_MODELS)
-        return [export_sql.summary(row) for row in await self._run(self._all, statement, args)]
+        return await self.file.read(sqlite_export.sessions, filter, after, limit)
 
     async def purge(self, before: float, limit: int) -> Purged:
-        def write(db: sqlite3.Connection) -> Purged:
-            ids = [row[0] for row in db.execute(*export_sql.purge_ids(before, limit))]
-            if not ids:
-                return Purged()
-            measure = export_sql.purge_measure(len(ids), export_sql.SQLITE_IMAGES)
-            requests, images, size = db.execute(measure, ids).fetchone()
-            audit, responses, _, _, tasks = (
-                db.execute(statement, ids).rowcount
-                for statement in export_sql.purge_deletes(len(ids))
-            )
-            return Purged(tasks, requests, audit, responses, images, size)
-
-        return await self._run(self._write, write)
+        return await self.file.change(sqlite_export.purge, before, limit)
 
 
 def _detach(
