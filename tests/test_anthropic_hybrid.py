@@ -107,6 +107,11 @@ def test_a_passing_answer_is_the_models_as_it_came(hybrid: Hybrid) -> None:
     assert raw.headers["x-gateway-route"] == "hybrid"
     assert raw.headers["x-gateway-answered-by"] == "model"
     assert hybrid.upstream.last.json()["model"] == "claude-x"
+    client = anthropic.Anthropic(base_url=hybrid.gateway.url, api_key="k", max_retries=0)
+    with client.messages.stream(
+        model="claude-x+human", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:  # judged whole, then sent as it came
+        assert stream.get_final_message().content[0].text == "hello from claude"  # type: ignore[union-attr]
 
 
 def test_a_refusal_goes_to_a_person(hybrid: Hybrid) -> None:
