@@ -157,6 +157,13 @@ def test_beta_query_and_the_beta_client_are_forwarded(fwd: Forwarding) -> None:
     assert fwd.main.last.headers["anthropic-beta"] == "computer-use-2025-01-24"
 
 
+def test_a_client_without_anthropic_version_gets_the_default_upstream(fwd: Forwarding) -> None:
+    body = {"model": "claude-x", "max_tokens": 8, "messages": MESSAGES}
+    status, reply = _post(fwd, orjson.dumps(body))
+    assert status == 200 and Message.model_validate(reply).content[0].type == "text"
+    assert fwd.main.last.headers["anthropic-version"] == "2023-06-01"
+
+
 def test_bearer_key_is_accepted_and_never_leaves(fwd: Forwarding) -> None:
     client = anthropic.Anthropic(base_url=fwd.gateway.url, auth_token=CLIENT_KEY, max_retries=0)
     client.messages.create(model="claude-x", max_tokens=8, messages=MESSAGES)
