@@ -64,9 +64,11 @@ def test_claude_code_asks_a_person_before_bash_runs(tmp_path: Path) -> None:
             assert answered.status == 200, answered.body
 
             asked = reviewer.wait_for_task(lambda t: t["kind"] == "permission", timeout=60)
-            # The prompt is about the tool use the person gave: it is in that run.
+            # The prompt is about the tool use the person gave: it is in that run, and
+            # says what the run was asked to do.
             assert asked["session"] == first["session"]
             call = reviewer.task(asked["id"])["request"]["mcp"]
+            assert call["run"] == {"task_id": first["id"], "step": 1, "goal": PROMPT}
             assert call["tool_name"] == "Bash"
             assert call["input"]["command"] == COMMAND
             assert call["tool_use_id"].startswith("toolu_")

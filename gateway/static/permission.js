@@ -36,11 +36,18 @@ export class PermissionCard {
       'section',
       { id: 'mcp-permission', class: 'card', 'aria-label': 'Permission' },
       el('h3', {}, 'The agent asks to run ', el('code', { class: 'tool-name' }, String(call.tool_name ?? '?')), ' ', id),
+      this.run(call.run),
       this.prominent(),
       el('details', { class: 'input', open: true }, el('summary', {}, 'Input'), this.json, this.editor),
       this.error,
       el('div', { class: 'row decide' }, this.allowButton, this.editButton, el('span', { class: 'spacer' }), this.message, this.denyButton),
     );
+  }
+
+  /** What the run was asked to do, when the tool use came from a step answered here. */
+  run(run) {
+    if (!run || typeof run.goal !== 'string' || !run.goal) return null;
+    return el('p', { class: 'run' }, el('span', { class: 'muted' }, `Step ${Number(run.step) || 1} of a run asked to: `), run.goal);
   }
 
   /** The command or file path (and the tool's own description of it) in large type. */

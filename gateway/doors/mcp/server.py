@@ -137,11 +137,11 @@ class McpDoor:
         timeout_s = self.asker.route.timeout_s
         if isinstance(arguments, AskHuman) and arguments.timeout_s is not None:
             timeout_s = min(arguments.timeout_s, timeout_s)
-        session = None
-        if isinstance(arguments, RequestPermission) and caller.session is None:
-            session = self.asker.session_of(arguments, caller)
+        run = None
+        if isinstance(arguments, RequestPermission):
+            run = await self.asker.run_of(arguments, caller)
         original = {"name": params.name, "arguments": params.arguments or {}}
-        work = work_for(arguments, original, caller, timeout_s, session)
+        work = work_for(arguments, original, caller, timeout_s, run)
         progress = None
         if ctx.meta is not None and ctx.meta.get("progress_token") is not None:
 

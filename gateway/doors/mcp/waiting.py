@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from gateway.doors.mcp.tools import RequestPermission
-from gateway.doors.mcp.work import API, Caller
+from gateway.doors.mcp.work import API, Caller, Run
+from gateway.errors import GatewayError
 from gateway.human.service import HumanService
 from gateway.human.work import Answered, ClientLeft, DraftSent, Ended, HumanRoute, Tick, Work
 
@@ -75,9 +76,9 @@ class Asker:
         assert final is not None
         return final
 
-    def session_of(self, arguments: RequestPermission, caller: Caller) -> str | None:
-        """The run a permission prompt belongs to: the session of the task whose
-        answer made the tool use (Claude Code with ``--model human``, one key)."""
+    async def run_of(self, arguments: RequestPermission, caller: Caller) -> Run | None:
+        """The run a permission prompt belongs to: the task whose answer made the tool
+        use (Claude Code with ``--model human``, one key), its session and its goal."""
         if not arguments.tool_use_id:
             return None
         # The Anthropic door hands a stored call_X out as toolu_X (doors/anthropic/shapes.py).
@@ -86,5 +87,9 @@ class Asker:
         for minted in (use, "call_" + use.removeprefix("toolu_")):
             step = self.human.steps.minted(owner, API, minted)
             if step is not None:
-                return step.session
+                try:
+                    task = await self.human.queue.get(step.task_id)
+                except GatewayError:  # gone since (retention): the session is enough
+                    return Run(step.session, step.step, step.task_id, "")
+                return Run(step.session, step.step, step.task_id, task.preview)
         return None

@@ -67,19 +67,30 @@ class Caller:
     address: str | None = None  # the peer's IP: with the key, whose cancels are whose
 
 
+@dataclass(frozen=True, slots=True)
+class Run:
+    """The agent run a permission prompt belongs to (see waiting.py): the step whose
+    answer made the tool use, and what the run was asked (that task's preview)."""
+
+    session: str
+    step: int
+    task_id: str
+    goal: str
+
+
 def work_for(
     arguments: AskHuman | RequestPermission,
     original: dict[str, Any],
     caller: Caller,
     timeout_s: float,
-    session: str | None = None,
+    run: Run | None = None,
 ) -> Work:
-    """The work for one call; ``session`` names the run it belongs to when the caller
-    sent none (a permission prompt about a tool use a person gave, see waiting.py)."""
+    """The work for one call; ``run``: the run a permission prompt belongs to, whose
+    session it joins when the caller named none."""
     if isinstance(arguments, AskHuman):
         data, kind = question_data(arguments), QUESTION
     else:
-        data, kind = permission_data(arguments), PERMISSION
+        data, kind = permission_data(arguments, run), PERMISSION
     return Work(
         api=API,
         dialect=DIALECT,
@@ -88,7 +99,7 @@ def work_for(
         data=data,
         body=orjson.dumps(data),
         stream=True,  # ticks: progress notifications while a person thinks
-        session_hint=caller.session or session,
+        session_hint=caller.session or (run.session if run else None),
         kind=kind,
         original=orjson.dumps(original),
         timeout_s=timeout_s,
@@ -122,12 +133,14 @@ def question_data(ask: AskHuman) -> dict[str, Any]:
     return data
 
 
-def permission_data(request: RequestPermission) -> dict[str, Any]:
+def permission_data(request: RequestPermission, run: Run | None = None) -> dict[str, Any]:
     shown = orjson.dumps(request.input, option=orjson.OPT_INDENT_2).decode()
     asked = (
         f"The agent asks whether it may run the tool `{request.tool_name}` with this "
         f"input:\n\n```json\n{shown}\n```"
     )
+    if run is not None and run.goal:
+        asked = f"In the run asked to: {run.goal}\n\n{asked}"
     # The tool and its telling input as the user's turn: the queue row and a run's
     # name read it; the whole input as the system's.
     return {
@@ -144,6 +157,7 @@ def permission_data(request: RequestPermission) -> dict[str, Any]:
             "tool_name": request.tool_name,
             "input": request.input,
             "tool_use_id": request.tool_use_id,
+            "run": ({"task_id": run.task_id, "step": run.step, "goal": run.goal} if run else None),
         },
     }
 
