@@ -12,7 +12,7 @@ like a JSON request; a streamed one goes once, to the model's own upstream.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import IO
 
 from starlette.routing import BaseRoute, Route
@@ -60,14 +60,7 @@ class UploadEndpoint(ModelEndpoint):
         chunks = aiter(body_chunks(scope, receive, self.limit))
         finder = ModelField(boundary)
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-            read = 0
-            found: ModelValue | None = None
-            async for chunk in chunks:
-                read += len(chunk)
-                found = finder.feed(chunk)
-                spool.write(finder.flushed())
-                if found is not None:
-                    break
+            found, read = await _find_model(chunks, finder, spool)
             if found is None:
                 if not (self.model_optional and services.router.default_upstream):
                     finder.missing()
@@ -76,41 +69,62 @@ class UploadEndpoint(ModelEndpoint):
             seen.model = found.model
             route = self.route(found.model, seen)
             assert isinstance(route, ForwardRoute)  # people answer no uploads (route() says so)
-            whole = declared is not None and read == declared
-            if whole and read <= SPOOL_IN_MEMORY:
-                spool.seek(0)
-                head = spool.read() + found.before
-
-                def payload_for(upstream_model: str) -> bytes:
-                    return head + upstream_model.encode() + found.after
-
-                target, reply = await open_chain(
-                    route.chain, self.path, b"", found.model, scope["headers"], payload_for
-                )
-                await relay(reply, send, receive, FORWARD_HEADERS)
-                return reply.status
-            target = route.chain[0]
-            new = target.upstream_model.encode()
-            length = None
-            if declared is not None:
-                length = declared - len(found.model.encode()) + len(new)
+            if declared is not None and read == declared and read <= SPOOL_IN_MEMORY:
+                head = _read_all(spool) + found.before
+                return await self._whole(scope, receive, send, route, found, head)
+            new = route.chain[0].upstream_model.encode()
+            length = None if declared is None else declared - len(found.model.encode()) + len(new)
             body = BodyStream(spooled(spool, found.before + new + found.after), chunks)
-            try:
-                return await pass_on(
-                    target.upstream,
-                    "POST",
-                    self.path,
-                    body,
-                    scope,
-                    receive,
-                    send,
-                    FORWARD_HEADERS,
-                    length,
-                )
-            except GatewayError:
-                if body.error is not None:
-                    raise body.error from None
-                raise
+            return await self._streamed(scope, receive, send, route, body, length)
+
+    async def _whole(
+        self, scope, receive, send, route: ForwardRoute, found: ModelValue, head: bytes
+    ) -> int:
+        """The whole body is in memory: through the fallback chain, each upstream's model
+        name in the form field."""
+
+        def payload_for(upstream_model: str) -> bytes:
+            return head + upstream_model.encode() + found.after
+
+        _, reply = await open_chain(
+            route.chain, self.path, b"", found.model, scope["headers"], payload_for
+        )
+        await relay(reply, send, receive, FORWARD_HEADERS)
+        return reply.status
+
+    async def _streamed(
+        self, scope, receive, send, route: ForwardRoute, body: BodyStream, length: int | None
+    ) -> int:
+        """A large body streams on to the first upstream (a stream cannot be replayed)."""
+        target = route.chain[0]
+        try:
+            return await pass_on(
+                target.upstream, "POST", self.path, body, scope, receive, send,
+                FORWARD_HEADERS, length,
+            )  # fmt: skip
+        except GatewayError:
+            if body.error is not None:
+                raise body.error from None
+            raise
+
+
+async def _find_model(
+    chunks: AsyncIterator[bytes], finder: ModelField, spool: IO[bytes]
+) -> tuple[ModelValue | None, int]:
+    """Read (and spool) the body up to its ``model`` field; the bytes read so far."""
+    read = 0
+    async for chunk in chunks:
+        read += len(chunk)
+        found = finder.feed(chunk)
+        spool.write(finder.flushed())
+        if found is not None:
+            return found, read
+    return None, read
+
+
+def _read_all(spool: IO[bytes]) -> bytes:
+    spool.seek(0)
+    return spool.read()
 
 
 def upload_endpoints(services: Services) -> dict[str, UploadEndpoint]:
