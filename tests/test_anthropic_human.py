@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import anthropic
 import orjson
+import pydantic
 import pytest
 from anthropic.types import Message, RawMessageStreamEvent
 from anthropic.types.beta import BetaMessage
@@ -395,3 +396,28 @@ def test_a_rejection_mid_stream_is_an_error_event(gateway: Gateway, reviewer: Re
     error = orjson.loads(data.removeprefix(b"data: "))
     assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
     assert "Not allowed here." in error["error"]["message"]
+
+
+class Booking(pydantic.BaseModel):
+    city: str
+    nights: int
+
+
+def test_structured_output_is_checked_and_parsed_by_the_sdk(
+    gateway: Gateway, reviewer: Reviewer
+) -> None:
+    text = f"Book a stay {uuid.uuid4()}"
+    parsed = background(
+        client(gateway).messages.parse,
+        model="human",
+        max_tokens=100,
+        messages=[{"role": "user", "content": text}],
+        output_format=Booking,
+    )
+    task = reviewer.wait_for_task(lambda t: t["preview"] == text)
+    assert task["kind"] == "structured"
+    wrong = reviewer.answer(task["id"], content={"city": "Oslo", "nights": "two"})
+    assert wrong.status == 422 and "nights" in wrong.error["message"]
+    assert reviewer.answer(task["id"], content={"city": "Oslo", "nights": 2}).status == 200
+    message = parsed.result(timeout=10)
+    assert message.parsed_output == Booking(city="Oslo", nights=2)

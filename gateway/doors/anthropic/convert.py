@@ -14,7 +14,10 @@ What becomes what:
   Anthropic's other client tools (``bash_*``, ``text_editor_*``) -> function tools
   taking any object; server tools (``web_search_*``) are listed, not callable;
 - ``tool_choice`` any / tool / none -> required / a named function / none, and
-  ``disable_parallel_tool_use`` -> ``parallel_tool_calls: false``.
+  ``disable_parallel_tool_use`` -> ``parallel_tool_calls: false``;
+- structured outputs (``output_config.format``, the beta's ``output_format``) -> a
+  ``json_schema`` response format: the person's answer must fit the schema, and goes
+  back as a text block holding the JSON, as Claude's does.
 """
 
 from __future__ import annotations
@@ -70,6 +73,10 @@ def conversation(request: CountTokensRequest) -> dict[str, Any]:
     data.update(raw)
     if request.tools:
         data["tools"] = [entry for tool in request.tools for entry in _tools(tool)]
+    schema = request.output_schema
+    if schema is not None:  # checked as a Chat Completions json_schema would be
+        spec = {"name": "output", "schema": schema}
+        data["response_format"] = {"type": "json_schema", "json_schema": spec}
     if request.tool_choice is not None:
         data["tool_choice"] = _tool_choice(request.tool_choice)
         if request.tool_choice.disable_parallel_tool_use:

@@ -142,6 +142,17 @@ class ToolChoice(_Open):
     disable_parallel_tool_use: bool = False
 
 
+class OutputFormat(_Open):
+    """Structured outputs: the answer must be JSON fitting ``schema``."""
+
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(_Open):
+    format: OutputFormat | None = None
+
+
 class CountTokensRequest(_Open):
     """``POST /v1/messages/count_tokens``: a Messages request without ``max_tokens``."""
 
@@ -150,6 +161,15 @@ class CountTokensRequest(_Open):
     system: str | list[TextBlock] | None = None
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
+    output_config: OutputConfig | None = None
+    output_format: OutputFormat | None = None  # the beta's spelling of output_config.format
+
+    @property
+    def output_schema(self) -> dict[str, Any] | None:
+        """The JSON schema the answer must fit, if the request asked for one."""
+        declared = self.output_config.format if self.output_config else None
+        declared = declared or self.output_format
+        return declared.schema_ if declared is not None else None
 
 
 class MessagesRequest(CountTokensRequest):
