@@ -9,13 +9,28 @@ import pytest
 from gateway.human.wake import KeepAlive, Wake
 
 
+async def waited(wake: Wake, awaitable) -> bool:
+    """The waiting pattern HumanService.serve uses: True when ``awaitable`` finished,
+    False when the wake interrupted it."""
+    wake.arm()
+    try:
+        await awaitable
+        return True
+    except asyncio.CancelledError:
+        if not wake.took_back():
+            raise
+        return False
+    finally:
+        wake.disarm()
+
+
 async def test_a_done_future_interrupts_the_wait_and_leaves_the_task_uncancelled():
     outcome = asyncio.get_running_loop().create_future()
     client_left = asyncio.Event()  # never set: the client stays
 
     async def waiter() -> tuple[bool, int, str]:
         with Wake(outcome) as wake:
-            finished = await wake.interruptible(client_left.wait())
+            finished = await waited(wake, client_left.wait())
         await asyncio.sleep(0)  # a later await is not cancelled
         return finished, asyncio.current_task().cancelling(), outcome.result()
 
@@ -28,7 +43,7 @@ async def test_a_done_future_interrupts_the_wait_and_leaves_the_task_uncancelled
 async def test_the_awaited_thing_finishing_first_wins():
     async def waiter() -> bool:
         with Wake(asyncio.get_running_loop().create_future()) as wake:
-            return await wake.interruptible(asyncio.sleep(0.01))
+            return await waited(wake, asyncio.sleep(0.01))
 
     assert await asyncio.wait_for(asyncio.create_task(waiter()), 5) is True
 
@@ -37,7 +52,7 @@ async def test_a_wake_after_the_wait_does_nothing():
     async def waiter() -> str:
         wakers: set[Wake] = set()
         with Wake(asyncio.get_running_loop().create_future(), wakers) as wake:
-            await wake.interruptible(asyncio.sleep(0))
+            await waited(wake, asyncio.sleep(0))
             for joined in wakers:
                 joined.now()  # e.g. the server stopping while the door sends a keep-alive
             await asyncio.sleep(0.01)
@@ -53,7 +68,7 @@ async def test_someone_elses_cancel_still_cancels():
     async def waiter() -> None:
         with Wake(asyncio.get_running_loop().create_future()) as wake:
             started.set()
-            await wake.interruptible(asyncio.Event().wait())
+            await waited(wake, asyncio.Event().wait())
 
     task = asyncio.create_task(waiter())
     await asyncio.wait_for(started.wait(), 5)
@@ -70,7 +85,7 @@ async def test_keep_alive_ticks_each_waiter_about_once_a_period():
     async def waiter() -> None:
         with Wake(loop.create_future(), ticker) as wake:
             while len(ticks) < 4:
-                if not await wake.interruptible(asyncio.Event().wait()):
+                if not await waited(wake, asyncio.Event().wait()):
                     ticks.append(loop.time())
 
     start = loop.time()

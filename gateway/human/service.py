@@ -107,12 +107,20 @@ class HumanService:
         # frame on its path (bench/human.py --trace); see human/wake.py.
         stopping = self.stopping()
         ticker = self._keepalive(route.keepalive_s) if work.stream else None
+        del work  # the store has it now
         left = False
         with Wake(waiting.done, self._waiters, ticker) as wake:
             while not (waiting.done.done() or stopping.done()):
-                if await wake.interruptible(gone()):
+                wake.arm()
+                try:
+                    await gone()
                     left = True
                     break
+                except asyncio.CancelledError:
+                    if not wake.took_back():
+                        raise
+                finally:
+                    wake.disarm()
                 if not (waiting.done.done() or stopping.done()):
                     yield Tick(waiting.task)  # only the ticker wakes a wait otherwise
         if waiting.done.done():

@@ -6,14 +6,13 @@ server stops or (streaming clients) a keep-alive is due. A watcher task per clie
 and an ``asyncio.wait`` per keep-alive did that at about 1.1 KB per waiting client
 (bench/human.py --trace). Here the request's task waits itself, and the event
 interrupts the wait: ``Wake.now`` cancels the task while it waits, and
-``Wake.interruptible`` takes the cancel back. One ``KeepAlive`` per keep-alive
+``Wake.took_back`` takes the cancel back. One ``KeepAlive`` per keep-alive
 period ticks every streaming waiter of the process from one loop timer.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from typing import Any, Protocol
 
 
@@ -42,7 +41,7 @@ class Wake:
         self.task = task
         self.future = future
         self.wakers = tuple(waker for waker in wakers if waker is not None)
-        self.armed = False  # the task is inside interruptible() now
+        self.armed = False  # the task is in an armed wait now
         self.woken = False
 
     def __enter__(self) -> Wake:
@@ -63,24 +62,28 @@ class Wake:
             self.woken = True
             self.task.cancel()
 
-    async def interruptible(self, awaitable: Awaitable[Any]) -> bool:
-        """Await ``awaitable``: ``True`` when it finished, ``False`` when woken first.
+    def arm(self) -> None:
+        """The task is about to wait: from now until ``disarm``, ``now`` cancels it.
 
-        The cancel ``now`` sent is delivered at this await, since ``now`` acts
-        only while the task is suspended here; it is taken back with
-        ``uncancel``. A cancel from anyone else still propagates.
+        Wait with ``await`` right after, in ``try``; in ``except CancelledError``
+        ask ``took_back``; ``disarm`` in ``finally``. The cancel ``now`` sends is
+        delivered at that await, since ``now`` acts only while the task is
+        suspended there. (Inline, not a helper coroutine: its frame would be held
+        by every waiting client.)
         """
         self.armed, self.woken = True, False
-        try:
-            await awaitable
-            return True
-        except asyncio.CancelledError:
-            if not self.woken or self.task.cancelling() > 1:
-                raise
-            self.task.uncancel()
+
+    def disarm(self) -> None:
+        self.armed = False
+
+    def took_back(self) -> bool:
+        """In ``except CancelledError`` after an armed wait: ``True`` when the cancel
+        was this Wake's (taken back: the waiter goes on), ``False`` when someone
+        else cancelled the task too (the waiter re-raises)."""
+        if not self.woken or self.task.cancelling() > 1:
             return False
-        finally:
-            self.armed = False
+        self.task.uncancel()
+        return True
 
 
 class KeepAlive:
