@@ -553,3 +553,39 @@ upstream = "claude"
     path.write_text('[upstreams.x]\napi = "gemini"\nbase_url = "http://127.0.0.1:9"\n')
     with pytest.raises(ConfigError, match=r"upstreams\.x\.api"):
         load_config(path)
+
+
+def test_the_computer_use_demos_tools_can_all_be_answered() -> None:
+    """Anthropic's computer-use demo declares its three client tools without schemas."""
+    request = parsed(
+        MessagesRequest,
+        {
+            "model": "human",
+            "max_tokens": 4096,
+            "messages": [{"role": "user", "content": "Open the terminal"}],
+            "tools": [
+                {
+                    "type": "computer_20250124",
+                    "name": "computer",
+                    "display_width_px": 1024,
+                    "display_height_px": 768,
+                    "display_number": 1,
+                },
+                {"type": "bash_20250124", "name": "bash"},
+                {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"},
+                {"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
+            ],
+            "betas": ["computer-use-2025-01-24"],
+        },
+    )
+    form = conversation(request)
+    check_model_request("chat.completions", form)
+    tools = normalise_tools("chat.completions", form)
+    functions = {tool["name"] for tool in tools if tool["type"] == "function"}
+    assert functions == {"computer", "bash", "str_replace_based_edit_tool"}
+    assert {"type": "web_search_20250305", "name": "web_search"} in tools  # shown, not callable
+    body = answered(
+        {**request.model_dump(by_alias=True, exclude_none=True)},
+        tool_calls=[{"name": "bash", "arguments": {"command": "xterm &"}}],
+    )
+    assert Message.model_validate(body).content[0].input == {"command": "xterm &"}  # type: ignore[union-attr]
