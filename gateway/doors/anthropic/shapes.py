@@ -151,7 +151,12 @@ def computer_input(action: dict[str, Any]) -> dict[str, Any]:
 
 
 def _key(key: str) -> str:
-    return _KEYS.get(key.lower(), key if len(key) > 1 else key.lower())
+    lowered = key.lower()
+    if lowered in _KEYS:
+        return _KEYS[lowered]
+    if lowered[:1] == "f" and lowered[1:].isdigit():
+        return lowered.upper()  # xdotool's F1..F12
+    return key if len(key) > 1 else lowered
 
 
 # -- streaming -----------------------------------------------------------------------
