@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -18,7 +18,7 @@ import orjson
 
 from gateway.config.models import UpstreamConfig
 from gateway.errors import GatewayError, upstream_timeout, upstream_unreachable
-from gateway.http.asgi import disconnected
+from gateway.http.asgi import Receive, Scope, Send, disconnected
 
 # Headers a client sends that must not reach an upstream: hop-by-hop ones, the
 # client's own credentials, and ones aiohttp sets itself.
@@ -209,8 +209,8 @@ HeadReader = Callable[[bytearray, bool], Awaitable[bool]]
 
 async def relay(
     response: aiohttp.ClientResponse,
-    send,
-    receive,
+    send: Send,
+    receive: Receive,
     extra_headers: Sequence[tuple[bytes, bytes]] = (),
     head_reader: HeadReader | None = None,
 ) -> None:
@@ -261,9 +261,9 @@ async def pass_on(
     method: str,
     path: str,
     body: bytes | AsyncIterable[bytes] | None,
-    scope: dict,
-    receive,
-    send,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
     extra_headers: Sequence[tuple[bytes, bytes]] = (),
     length: int | None = None,
 ) -> int:
@@ -281,7 +281,7 @@ async def pass_on(
     return response.status
 
 
-async def _close_on_disconnect(receive, response: aiohttp.ClientResponse) -> None:
+async def _close_on_disconnect(receive: Receive, response: aiohttp.ClientResponse) -> None:
     await disconnected(receive)
     response.close()
 
@@ -300,7 +300,7 @@ def backoff(attempt: int) -> float:
     return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
 
 
-def retry_after(headers) -> float | None:
+def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
     millis = headers.get("retry-after-ms")
     if millis:

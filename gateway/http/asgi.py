@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 Headers = list[tuple[bytes, bytes]]
-Scope = MutableMapping[str, Any]  # what Starlette's Request.scope is
+# The ASGI types, as Starlette spells them (starlette.types): interchangeable.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -23,13 +27,13 @@ def peer(scope: Scope) -> str | None:
     return client[0] if client else None
 
 
-async def send_whole(send, status: int, headers: Headers, body: bytes) -> None:
+async def send_whole(send: Send, status: int, headers: Headers, body: bytes) -> None:
     """Send a reply whose status, headers and body are all known."""
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-async def disconnected(receive) -> None:
+async def disconnected(receive: Receive) -> None:
     """Return once the client has gone (the request body must be read already)."""
     while (await receive())["type"] != "http.disconnect":
         pass

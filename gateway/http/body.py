@@ -10,7 +10,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from gateway.errors import GatewayError, bad_request, body_too_large
-from gateway.http.asgi import Scope
+from gateway.http.asgi import Message, Receive, Scope
 
 ORJSON_DEPTH = 1024  # orjson refuses deeper JSON; the gateway's forwarding path relies on it
 
@@ -45,7 +45,7 @@ def declared_length(scope: Scope, limit: int) -> int | None:
     return None
 
 
-async def body_chunks(scope: dict, receive, limit: int) -> AsyncIterator[bytes]:
+async def body_chunks(scope: Scope, receive: Receive, limit: int) -> AsyncIterator[bytes]:
     """The request body chunk by chunk as it arrives, for bodies streamed on unread.
 
     Refused with 413 as soon as it passes ``limit`` bytes; a client that leaves
@@ -63,7 +63,7 @@ async def body_chunks(scope: dict, receive, limit: int) -> AsyncIterator[bytes]:
             return
 
 
-def _checked(message: dict, size: int, limit: int) -> bytes:
+def _checked(message: Message, size: int, limit: int) -> bytes:
     """A body message's bytes; ``size`` bytes came before. Raises past ``limit`` or when
     the client left."""
     if message["type"] == "http.disconnect":
@@ -97,7 +97,7 @@ class BodyStream:
             raise
 
 
-async def read_body(scope: Scope, receive, limit: int) -> bytes:
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The whole request body, refused with 413 as soon as it passes ``limit`` bytes.
 
     A loop rather than ``body_chunks``: most bodies arrive in one message, and an

@@ -20,6 +20,7 @@ these deadlines touch it. All connections share one timer (``Deadlines``).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -84,7 +85,7 @@ class GuardedProtocol(HttpToolsProtocol):
     max_connections: int = 16384
     deadlines: Deadlines = Deadlines(1.0)  # per config; see protocol_for
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.deadline = 0.0  # loop time by which the current step must be done
         self._started = False  # some bytes of the current request have arrived

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from gateway.config.sections import ServerConfig, is_loopback
 from gateway.errors import GatewayError, body_too_large
-from gateway.http.asgi import Scope
+from gateway.http.asgi import Message, Receive, Scope
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Doors whose bodies carry a model's request (screenshots, MCP images): max_body_mb.
@@ -111,12 +111,12 @@ class RequestGuard:
             self._seen_hosts.add(host)
         return allowed
 
-    def limited(self, scope: Scope, receive):
+    def limited(self, scope: Scope, receive: Receive) -> Receive:
         """``receive`` counting body bytes, raising a 413 error past the route's limit."""
         limit = self.model_limit if scope["path"].startswith(MODEL_DOORS) else self.api_limit
         size = 0
 
-        async def counted():
+        async def counted() -> Message:
             nonlocal size
             message = await receive()
             size += len(message.get("body", b""))

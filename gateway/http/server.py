@@ -49,7 +49,7 @@ class _Server(uvicorn.Server):
     for half an hour. They get a retryable 503 instead, and their tasks stay stored.
     """
 
-    async def shutdown(self, sockets=None) -> None:
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         cast(StoppableApp, self.config.app).let_clients_go()
         await super().shutdown(sockets)
 
