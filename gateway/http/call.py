@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.http.asgi import Headers, header
+from gateway.http.asgi import Headers, Receive, Scope, Send, header
 from gateway.http.body import RequestHead
 from gateway.human.outcome import HUMAN_ROUTE, Escalation
 from gateway.human.task import Task
@@ -21,9 +21,9 @@ class Call:
 
     api: str  # "chat.completions" or "responses"
     path: str  # the path below the upstream's base URL
-    scope: dict
-    receive: Any
-    send: Any
+    scope: Scope
+    receive: Receive
+    send: Send
     body: bytes
     data: dict[str, Any]
     head: RequestHead

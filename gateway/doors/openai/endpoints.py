@@ -10,6 +10,7 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from gateway.doors.openai.people import serve_human, serve_hybrid
 from gateway.errors import GatewayError, bad_request, model_not_found, not_found
 from gateway.forward.owners import ForwardedResponses
 from gateway.forward.upstream import UpstreamBroke, UpstreamFailure, open_chain, pass_on, relay
-from gateway.http.asgi import header, peer, send_whole
+from gateway.http.asgi import Receive, Scope, Send, header, peer, send_whole
 from gateway.http.body import parse_body, read_body
 from gateway.http.call import Call, gateway_headers
 from gateway.http.respond import send_error, send_upstream_error
@@ -72,7 +73,7 @@ class ModelEndpoint:
         self.model_optional = model_optional
         self.limit = services.config.server.max_body_bytes
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         services = self.services
         seen = Progress()
@@ -107,7 +108,9 @@ class ModelEndpoint:
             status = 500
         services.metrics.request_done(seen.model, seen.route_kind, status, api=self.api)
 
-    async def serve(self, scope, receive, send, started: float, seen: Progress) -> int:
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, started: float, seen: Progress
+    ) -> int:
         """Read, route and answer the request; returns the status sent."""
         services = self.services
         client = services.client_auth.identify(header(scope, b"authorization"), peer(scope))
@@ -150,7 +153,15 @@ class ModelEndpoint:
             )
         return route
 
-    async def to_default(self, scope, receive, send, body, seen: Progress, length=None) -> int:
+    async def to_default(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: bytes | AsyncIterable[bytes],
+        seen: Progress,
+        length: int | None = None,
+    ) -> int:
         """A request naming no model, relayed once to ``[server] default_upstream``."""
         upstream = self.services.router.default_upstream
         assert upstream is not None

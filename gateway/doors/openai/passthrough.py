@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.doors.openai.endpoints import FORWARD_HEADERS
 from gateway.errors import GatewayError, not_found
 from gateway.forward.upstream import UpstreamBroke, pass_on
-from gateway.http.asgi import header, peer
+from gateway.http.asgi import Receive, Scope, Send, header, peer
 from gateway.http.body import BodyStream, body_chunks, declared_length
 from gateway.http.responses import error_response
 from gateway.services import Services
@@ -31,7 +31,7 @@ class ModelLess:
         self.services = services
         self.limit = services.config.server.max_body_bytes
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.serve(scope, receive, send)
         except GatewayError as error:
@@ -39,7 +39,7 @@ class ModelLess:
         except (UpstreamBroke, ConnectionResetError):
             return  # the reply broke off (the connection drops), or the client left
 
-    async def serve(self, scope, receive, send) -> None:
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         services = self.services
         services.client_auth.identify(header(scope, b"authorization"), peer(scope))
         path = scope["path"].removeprefix("/v1")

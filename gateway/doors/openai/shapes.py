@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -250,7 +250,7 @@ def response_stream(response: dict[str, Any]) -> Iterator[bytes]:
     yield event("response.completed", response=response)
 
 
-def _item_events(event, index: int, item: dict[str, Any]) -> Iterator[bytes]:
+def _item_events(event: Callable[..., bytes], index: int, item: dict[str, Any]) -> Iterator[bytes]:
     kind = item["type"]
     if kind == "message":
         yield event(

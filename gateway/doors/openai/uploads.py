@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.doors.openai.endpoints import FORWARD_HEADERS, ModelEndpoint, Progress
 from gateway.errors import GatewayError, bad_request
 from gateway.forward.upstream import open_chain, pass_on, relay
-from gateway.http.asgi import header, peer
+from gateway.http.asgi import Receive, Scope, Send, header, peer
 from gateway.http.body import BodyStream, body_chunks, declared_length
 from gateway.http.multipart import ModelField, ModelValue, boundary_of
 from gateway.routing import ForwardRoute
@@ -50,7 +50,9 @@ def spooled(spool: IO[bytes], then: bytes = b"") -> Iterator[bytes]:
 class UploadEndpoint(ModelEndpoint):
     """A multipart ``POST /v1/...`` endpoint routed by its ``model`` form field."""
 
-    async def serve(self, scope, receive, send, started: float, seen: Progress) -> int:
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, started: float, seen: Progress
+    ) -> int:
         services = self.services
         services.client_auth.identify(header(scope, b"authorization"), peer(scope))
         boundary = boundary_of(header(scope, b"content-type"))
@@ -78,7 +80,13 @@ class UploadEndpoint(ModelEndpoint):
             return await self._streamed(scope, receive, send, route, body, length)
 
     async def _whole(
-        self, scope, receive, send, route: ForwardRoute, found: ModelValue, head: bytes
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: ForwardRoute,
+        found: ModelValue,
+        head: bytes,
     ) -> int:
         """The whole body is in memory: through the fallback chain, each upstream's model
         name in the form field."""
@@ -93,7 +101,13 @@ class UploadEndpoint(ModelEndpoint):
         return reply.status
 
     async def _streamed(
-        self, scope, receive, send, route: ForwardRoute, body: BodyStream, length: int | None
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: ForwardRoute,
+        body: BodyStream,
+        length: int | None,
     ) -> int:
         """A large body streams on to the first upstream (a stream cannot be replayed)."""
         target = route.chain[0]
