@@ -8,6 +8,7 @@ body over as it came; a hybrid route's model is the route's upstream chain
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable
 
 import orjson
 
@@ -39,10 +40,14 @@ def work_of(call: Call) -> Work:
     )
 
 
-async def serve_human(call: Call, route: HumanRoute, human: HumanService) -> int:
-    """A task for a person; the client gets the person's answer as a model's."""
+def serve_human(call: Call, route: HumanRoute, human: HumanService) -> Awaitable[int]:
+    """A task for a person; the client gets the person's answer as a model's.
+
+    A plain function handing back ``send_outcomes``' coroutine: a waiting client
+    holds no frame of this one.
+    """
     gone = functools.partial(client_gone, call)
-    return await send_outcomes(call, human.serve(work_of(call), route, gone))
+    return send_outcomes(call, human.serve(work_of(call), route, gone))
 
 
 async def serve_hybrid(
