@@ -17,11 +17,17 @@ requires_claude = pytest.mark.skipif(
 
 
 def claude_code(
-    gateway_url: str, key: str, home: Path, workdir: Path, *args: str
+    gateway_url: str,
+    key: str,
+    home: Path,
+    workdir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen:
     """``claude`` with the gateway as its model provider (client key ``key``), in a
-    throwaway home, sending nothing elsewhere."""
+    throwaway home, sending nothing elsewhere; ``env`` adds variables."""
     env = {
+        **(env or {}),
         "PATH": os.environ["PATH"],
         "HOME": str(home),
         "ANTHROPIC_BASE_URL": gateway_url,
