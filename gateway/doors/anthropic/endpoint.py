@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.doors.anthropic import errors
 from gateway.doors.anthropic.convert import conversation, session_hint
 from gateway.doors.anthropic.models import CountTokensRequest, MessagesRequest, parsed
-from gateway.doors.anthropic.people import serve_human, serve_hybrid
+from gateway.doors.anthropic.people import serve_human, serve_hybrid, upstream_path
 from gateway.doors.anthropic.replies import Client
 from gateway.doors.openai.checks import check_model_request
 from gateway.errors import GatewayError, bad_request, not_found
@@ -157,9 +157,7 @@ class MessagesEndpoint:
         metrics = self.services.metrics
         sent = time.perf_counter()
         metrics.forward_overhead.observe(sent - started)
-        path = self.path
-        if scope.get("query_string"):  # ?beta=true goes on, as the client sent it
-            path += "?" + scope["query_string"].decode("latin-1")
+        path = upstream_path(self.path, scope)
         target, response = await open_chain(route.chain, path, body, model, scope["headers"])
         name = target.upstream.name
         metrics.upstream_headers(name, time.perf_counter() - sent)

@@ -12,7 +12,8 @@ answer, stored in chat form, is turned into a Message on the way out.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import orjson
 
@@ -50,6 +51,12 @@ class AnthropicReader:
         return body  # Messages replies carry no logprobs
 
 
+def upstream_path(path: str, scope: Mapping[str, Any]) -> str:
+    """The path asked of an upstream: the client's query (``?beta=true``) goes on."""
+    query = scope.get("query_string")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
 def work_of(call: Call, original: bytes) -> Work:
     """The call (already in chat form) as the core's ``Work``; ``original`` is the
     client's own bytes (kept for ``records``, and the retry key)."""
@@ -80,9 +87,7 @@ async def serve_hybrid(
     """The upstream gets the client's own bytes; the policy judges its Message."""
     # Identity encoding: the gateway must read the reply it judges.
     headers = [(k, v) for k, v in call.scope["headers"] if k != b"accept-encoding"]
-    path = call.path
-    if call.scope.get("query_string"):  # ?beta=true goes on, as the client sent it
-        path += "?" + call.scope["query_string"].decode("latin-1")
+    path = upstream_path(call.path, call.scope)
     consult = Consult(
         model=UpstreamModel(route.chain, path, call.head.model, headers),
         reader=AnthropicReader(computer_name(call.data)),
