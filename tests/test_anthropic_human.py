@@ -6,6 +6,7 @@ validated with the SDK's own types (``Message``, ``BetaMessage``, the stream eve
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 import urllib.request
@@ -20,7 +21,7 @@ from anthropic.types import Message, RawMessageStreamEvent
 from anthropic.types.beta import BetaMessage
 from harness import Gateway, run_gateway, wait_until
 from pydantic import TypeAdapter
-from reviewer_client import Reviewer, background, png
+from reviewer_client import AsyncReviewer, Reviewer, background, png
 
 CLIENT_KEY = "client-key"
 EVENT = TypeAdapter(RawMessageStreamEvent)
@@ -421,3 +422,22 @@ def test_structured_output_is_checked_and_parsed_by_the_sdk(
     assert reviewer.answer(task["id"], content={"city": "Oslo", "nights": 2}).status == 200
     message = parsed.result(timeout=10)
     assert message.parsed_output == Booking(city="Oslo", nights=2)
+
+
+async def test_the_async_client_streams_the_answer(gateway: Gateway) -> None:
+    text = f"async {uuid.uuid4()}"
+    client = anthropic.AsyncAnthropic(base_url=gateway.url, api_key=CLIENT_KEY, max_retries=0)
+    async with AsyncReviewer(gateway.url, "bob") as bob:
+
+        async def run() -> Message:
+            async with client.messages.stream(
+                model="human", max_tokens=50, messages=[{"role": "user", "content": text}]
+            ) as stream:
+                return await stream.get_final_message()
+
+        final = asyncio.ensure_future(run())
+        task = await bob.wait_for_task(lambda t: t["preview"] == text)
+        assert (await bob.answer(task["id"], content="From bob.")).status == 200
+        message = await asyncio.wait_for(final, 10)
+    assert message.content[0].text == "From bob."  # type: ignore[union-attr]
+    await client.close()
