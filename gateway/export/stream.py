@@ -157,7 +157,8 @@ async def export_lines(
             builder = partial(_graded, GRADED_BUILDERS[query.kind], grades)
         # A door that translated its request (Anthropic's) kept the client's own: records
         # carry it beside the conversation form.
-        original = await store.original(task.id) if query.kind == "records" else None
+        kept = query.kind == "records" and task.translated  # one more read only then
+        original = await store.original(task.id) if kept else None
         try:
             line = _line(builder, check, task, body, finish, local_images, query, original)
         except Exception as exc:  # one bad row is skipped, never the stream

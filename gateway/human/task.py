@@ -24,6 +24,11 @@ FINISHED = (ANSWERED, REJECTED, EXPIRED, CANCELLED)
 STATUSES = OPEN + FINISHED
 
 
+# The dialect of the conversation form itself (OpenAI's Chat Completions and
+# Responses): its requests are stored as the client sent them, nothing translated.
+CONVERSATION_DIALECT = "openai"
+
+
 @dataclass(slots=True)
 class Task:
     """A task's stored fields, without its request body (that stays in the store)."""
@@ -70,7 +75,13 @@ class Task:
     rubric: str | None = None  # a grade task's rubric (config [rubrics])
     reviews: int = 1  # a grade task is done after this many different reviewers' grades
     graded: int = 0  # grades so far
-    dialect: str = "openai"  # the door whose shaper turns the answer into the client's body
+    dialect: str = CONVERSATION_DIALECT  # the door whose shaper makes the client's body
+
+    @property
+    def translated(self) -> bool:
+        """Whether the client spoke another dialect than the conversation form (Anthropic's,
+        MCP's): then the store keeps its request as sent too (``Store.original``)."""
+        return self.dialect != CONVERSATION_DIALECT
 
     @property
     def is_open(self) -> bool:

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from gateway.errors import GatewayError
 from gateway.human.answers import Reply
 from gateway.human.outcome import Escalation, HeldReply, outcome_error
-from gateway.human.task import ANSWERED, EXPIRED, Task
+from gateway.human.task import ANSWERED, CONVERSATION_DIALECT, EXPIRED, Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ class Work:
         if not self.dedup:
             digest = hashlib.sha256(self.client)
             digest.update(self.api.encode())  # the same body to two APIs is two requests
-            if self.dialect != "openai":  # keys stored before dialects existed still match
+            if self.dialect != CONVERSATION_DIALECT:  # keys stored before dialects still match
                 digest.update(self.dialect.encode())
             digest.update((self.session_hint or "").encode())
             digest.update(self.original if self.original is not None else self.body)
