@@ -8,10 +8,10 @@ between the two, divided by the number of clients, two ways:
 - by **the gateway's line**: the innermost frame in the checkout's own code
   (``gateway/...``) on the allocation's stack, so memory that uvicorn, asyncio or
   the store's driver allocates on the gateway's behalf is charged to the gateway
-  line that asked for it; allocations with no gateway frame (the entry point
-  aside) are charged to the package that made them. The protocol subclass's
-  ``super()`` lines in gateway/http/connections.py carry uvicorn's own per-connection
-  and per-request state;
+  line that asked for it; allocations with no gateway frame are charged to the
+  package that made them (the entry point and the protocol subclass in
+  gateway/http/connections.py, whose ``super()`` calls make uvicorn's own
+  per-connection and per-request state, do not count as gateway frames);
 - by **allocation site**: the innermost frame, wherever it is.
 
 tracemalloc sees Python's allocator only (not uvloop's or httptools' C buffers),
@@ -31,8 +31,10 @@ from pathlib import Path
 HOOK = Path(__file__).resolve().parent / "tracehook"
 # Allocations of the snapshot machinery itself, not the gateway's.
 _IGNORED = (tracemalloc.__file__, "<frozen importlib._bootstrap>", "<unknown>")
-# The process's entry point: on every stack, so charging to it says nothing.
-_ENTRY = ("gateway/http/server.py", "gateway/__main__.py")
+# Frames that only pass through: the process's entry point (on every stack), and
+# the protocol subclass whose super() calls make uvicorn's own per-connection and
+# per-request state. What is allocated under them alone is charged to the package.
+_PASS_THROUGH = ("gateway/http/server.py", "gateway/__main__.py", "gateway/http/connections.py")
 
 
 def trace_env(directory: Path, frames: int, checkout: Path) -> dict[str, str]:
@@ -58,11 +60,11 @@ def snapshot(pid: int, directory: Path, index: int, timeout: float = 120) -> tra
 
 def _charged_to(trace: tracemalloc.Traceback, root: str) -> str:
     """The innermost gateway line on the stack, else the allocating package."""
-    for frame in reversed(trace):  # the most recent frame is last
+    for depth, frame in enumerate(reversed(trace)):  # the most recent frame is last
         if frame.filename.startswith(root + "/gateway/"):
             name = frame.filename[len(root) + 1 :]
-            if name in _ENTRY:
-                break
+            if name in _PASS_THROUGH and depth > 0:  # its own allocations are its own
+                continue
             return f"{name}:{frame.lineno}"
     innermost = trace[-1].filename
     for marker in ("site-packages/", "/lib/python3.11/"):
