@@ -179,18 +179,26 @@ async def forward(
     A Responses reply's id is recorded as this client's before the client sees it
     (with client keys), so only this client can read, cancel or delete it later.
     """
+    # Each time is observed once the reply is out (or failed): off the request's
+    # path, where three histogram observations cost about 3 us.
     sent = time.perf_counter()
-    metrics.forward_overhead.observe(sent - call.started)
-    target, response = await open_chain(
-        route.chain, call.path, call.body, call.head.model, call.scope["headers"]
-    )
-    name = target.upstream.name
-    metrics.upstream_headers(name, time.perf_counter() - sent)
+    try:
+        target, response = await open_chain(
+            route.chain, call.path, call.body, call.head.model, call.scope["headers"]
+        )
+    except BaseException:
+        metrics.forward_overhead.observe(sent - call.started)
+        raise
+    headers_at = time.perf_counter()
     reader = None
     if call.api == "responses" and response.status == 200:
         reader = forwarded.watcher(call.client, response.content_type == "text/event-stream")
-    await relay(response, call.send, call.receive, FORWARD_HEADERS, reader)
-    metrics.upstream_finished(name, time.perf_counter() - sent)
+    try:
+        await relay(response, call.send, call.receive, FORWARD_HEADERS, reader)
+    finally:
+        metrics.forward_overhead.observe(sent - call.started)
+        metrics.upstream_headers(target.upstream.name, headers_at - sent)
+    metrics.upstream_finished(target.upstream.name, time.perf_counter() - sent)
     return response.status
 
 
