@@ -6,10 +6,11 @@ without importing each other (no cycle, not even under ``TYPE_CHECKING``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.http.asgi import Headers, Receive, Scope, Send, header
+from gateway.http.asgi import Headers, Receive, Scope, Send, disconnected, header
 from gateway.http.body import RequestHead
 from gateway.human.outcome import HUMAN_ROUTE, Escalation
 from gateway.human.task import Task
@@ -33,6 +34,11 @@ class Call:
 
     def header(self, name: bytes) -> str | None:
         return header(self.scope, name)
+
+    def gone(self) -> Awaitable[None]:
+        """Done once the client has gone (its body read already): the human service's
+        ``ClientGone``. A method, so a waiting client holds no partial for it."""
+        return disconnected(self.receive)
 
 
 def gateway_headers(

@@ -13,12 +13,12 @@ an error included, can only be more of the stream.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import orjson
 
 from gateway.errors import GatewayError
-from gateway.http.asgi import Headers, disconnected, send_whole
+from gateway.http.asgi import Headers, send_whole
 from gateway.http.call import Call
 from gateway.http.sse import KEEPALIVE, sse_data
 
@@ -87,9 +87,3 @@ async def send_stream(call: Call, headers: Headers, chunks: Iterable[bytes]) -> 
     for chunk in chunks:
         await call.send({"type": "http.response.body", "body": chunk, "more_body": True})
     await call.send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def client_gone(call: Call) -> Awaitable[None]:
-    """Done once the client has gone. (A plain function: one coroutine frame less held
-    by every client waiting on a person.)"""
-    return disconnected(call.receive)

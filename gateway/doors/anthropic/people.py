@@ -11,7 +11,6 @@ answer, stored in chat form, is turned into a Message on the way out.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -24,7 +23,6 @@ from gateway.doors.anthropic.replies import Client
 from gateway.doors.anthropic.shaper import DIALECT
 from gateway.forward.model import UpstreamModel, UpstreamReply, relay_reply
 from gateway.http.call import Call, gateway_headers, outcome_headers
-from gateway.http.respond import client_gone
 from gateway.human.service import HumanService
 from gateway.human.work import Answered, ClientLeft, DraftSent, Ended, HumanRoute, Tick, Work
 from gateway.hybrid.model import Passed, Relayed
@@ -76,8 +74,7 @@ def work_of(call: Call, original: bytes) -> Work:
 async def serve_human(
     client: Client, call: Call, route: HumanRoute, human: HumanService, original: bytes
 ) -> int:
-    gone = functools.partial(client_gone, call)
-    outcomes = human.serve(work_of(call, original), route, gone)
+    outcomes = human.serve(work_of(call, original), route, call.gone)
     return await send_outcomes(client, call, outcomes)
 
 
@@ -96,8 +93,7 @@ async def serve_hybrid(
         human=route.human,
         client_asks=(call.header(REVIEW_HEADER) or "").strip().lower() == "always",
     )
-    gone = functools.partial(client_gone, call)
-    outcomes = hybrid.serve(work_of(call, original), consult, gone)
+    outcomes = hybrid.serve(work_of(call, original), consult, call.gone)
     return await send_outcomes(client, call, outcomes, "hybrid")
 
 

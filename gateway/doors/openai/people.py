@@ -7,7 +7,6 @@ body over as it came; a hybrid route's model is the route's upstream chain
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable
 
 import orjson
@@ -17,7 +16,6 @@ from gateway.doors.openai.outcomes import send_outcomes
 from gateway.forward.model import UpstreamModel
 from gateway.forward.owners import ForwardedResponses
 from gateway.http.call import Call
-from gateway.http.respond import client_gone
 from gateway.human.service import HumanService
 from gateway.human.work import HumanRoute, Work
 from gateway.hybrid.service import Consult, HybridService
@@ -46,8 +44,7 @@ def serve_human(call: Call, route: HumanRoute, human: HumanService) -> Awaitable
     A plain function handing back ``send_outcomes``' coroutine: a waiting client
     holds no frame of this one.
     """
-    gone = functools.partial(client_gone, call)
-    return send_outcomes(call, human.serve(work_of(call), route, gone))
+    return send_outcomes(call, human.serve(work_of(call), route, call.gone))
 
 
 async def serve_hybrid(
@@ -66,8 +63,7 @@ async def serve_hybrid(
         added_logprobs=added_logprobs,
         client_asks=(call.header(REVIEW_HEADER) or "").strip().lower() == "always",
     )
-    gone = functools.partial(client_gone, call)
-    outcomes = hybrid.serve(work_of(call), consult, gone)
+    outcomes = hybrid.serve(work_of(call), consult, call.gone)
     return await send_outcomes(call, outcomes, "hybrid", forwarded)
 
 
