@@ -183,6 +183,42 @@ def test_two_reviewers_racing_for_a_claim_exactly_one_wins(gateway):
         assert reply.result(timeout=10).parse().choices[0].message.content == f"won by {winner}"
 
 
+def test_one_reviewer_claiming_twice_at_once_holds_it_both_times(gateway):
+    """Two tabs of one reviewer (or a page's restore and a click) claim at once, and a
+    reloading page's release crosses the new page's claim: the reviewer ends up
+    holding the task and no claim is a 409 (the dashboard would show its own task
+    read-only)."""
+    texts = [f"twice {i} {uuid.uuid4()}" for i in range(8)]
+    replies = [ask(gateway, text) for text in texts]
+    alice = Reviewer(gateway.url, "alice")
+    for turn, (text, reply) in enumerate(zip(texts, replies, strict=True)):
+        task = pending_task(alice, text)
+        if turn % 2:  # the reload: the old page's release and the new page's claim
+            assert alice.claim(task["id"]).status == 200
+            calls = [alice.release, alice.claim, alice.claim]
+        else:  # two claims of a pending task
+            calls = [alice.claim, alice.claim, alice.claim]
+        start = threading.Barrier(len(calls))
+        results: list[tuple[str, int, dict]] = []
+
+        def act(call, task_id: str = task["id"], start=start, results=results) -> None:
+            start.wait(timeout=5)
+            reply = call(task_id)
+            results.append((call.__name__, reply.status, reply.body))
+
+        threads = [threading.Thread(target=act, args=(call,)) for call in calls]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert [status for _, status, _ in results] == [200] * len(calls), results
+        for name, _, body in results:
+            if name == "claim":
+                assert body["status"] == "claimed" and body["claimed_by"] == "alice", results
+        assert alice.answer(task["id"], content="mine").status == 200
+        assert reply.result(timeout=10).parse().choices[0].message.content == "mine"
+
+
 def test_reject_gives_the_client_422_with_the_reason(gateway, events):
     alice = Reviewer(gateway.url, "alice")
     text = f"reject {uuid.uuid4()}"

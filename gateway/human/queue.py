@@ -55,6 +55,7 @@ from gateway.metrics import Metrics
 T = TypeVar("T")
 log = logging.getLogger("gateway.queue")
 CHECK_WAITERS_EVERY = 10  # sweeps between re-reading the tasks local clients wait on
+CLAIM_TRIES = 3  # each lost write means another won: 3 outlast one reviewer's tabs and reload
 
 __all__ = ["TaskQueue", "Waiting"]
 
@@ -205,33 +206,31 @@ class TaskQueue:
         return task
 
     async def claim(self, task_id: str, reviewer: str) -> Task:
-        """Claim a task, or renew the lease on one already held by this reviewer."""
-        task = await self.check_holder(task_id, reviewer)
-        now = time.time()
-        lease_until = now + self.settings.lease_s
-        if task.status == CLAIMED:
-            won = await self._transition(
-                task_id, Expected((CLAIMED,), held_by=reviewer), {"lease_until": lease_until}
-            )
-        else:
-            changes = {
-                "status": CLAIMED,
-                "claimed_by": reviewer,
-                "claimed_at": now,
-                "lease_until": lease_until,
-                "escalate_at": None,  # claimed in time: no escalation
-            }
-            entry = self._entry(task, "claimed", reviewer)
-            won = await self._transition(
-                task_id, Expected((PENDING,)), changes, entry, "task.claimed"
-            )
-            if won is not None and task.claimed_at is None:
-                self.metrics.time_to_claim.labels(self._model(won)).observe(now - won.created_at)
-        if won is None:
-            raise await self._why_not(task_id, reviewer)
-        self.deadlines.set(task_id, LEASE, lease_until)
-        self.deadlines.cancel(task_id, ESCALATE)
-        return won
+        """Claim a task, or renew the lease on one already held by this reviewer. A write
+        lost to another (this reviewer's other tab, a reloading page's release) is decided
+        again on the task as it is now: a 409 only when someone else holds it or it ended."""
+        for _ in range(CLAIM_TRIES):
+            task = await self.check_holder(task_id, reviewer)
+            now = time.time()
+            lease_until = now + self.settings.lease_s
+            if task.status == CLAIMED:
+                guard = Expected((CLAIMED,), held_by=reviewer)
+                won = await self._transition(task_id, guard, {"lease_until": lease_until})
+            else:
+                changes = {"status": CLAIMED, "claimed_by": reviewer, "claimed_at": now}
+                changes |= {"lease_until": lease_until, "escalate_at": None}  # no escalation now
+                entry = self._entry(task, "claimed", reviewer)
+                guard, event = Expected((PENDING,)), "task.claimed"
+                won = await self._transition(task_id, guard, changes, entry, event)
+                if won is not None and task.claimed_at is None:
+                    self.metrics.time_to_claim.labels(self._model(won)).observe(
+                        now - won.created_at
+                    )
+            if won is not None:
+                self.deadlines.set(task_id, LEASE, lease_until)
+                self.deadlines.cancel(task_id, ESCALATE)
+                return won
+        raise await self._why_not(task_id, reviewer)
 
     async def renew(self, task_id: str, reviewer: str) -> None:
         """Activity by the holder pushes its lease out."""

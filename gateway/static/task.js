@@ -40,6 +40,7 @@ export class TaskPanel {
   constructor(hooks) {
     this.hooks = hooks;
     this.task = null;
+    this.opening = null; // {id, done}: the open under way (see open)
     this.forms = [];
     this.hold = new Hold({
       me: hooks.me,
@@ -116,8 +117,28 @@ export class TaskPanel {
   /**
    * Show a task: claim it when free, or show it read-only when someone else holds it
    * (looking never claims). ``keepView`` keeps zoom and pan (the session's next step).
+   * A second open of the task being opened (a click on its row while the page's
+   * restore still loads it) waits for the first: a second claim and render would
+   * replace the view, and what the person began there, under their hands.
    */
   async open(id, { keepView = false } = {}) {
+    if (this.opening?.id === id) return this.opening.done;
+    const done = this.load(id, keepView);
+    this.opening = { id, done };
+    try {
+      return await done;
+    } finally {
+      if (this.opening?.done === done) this.opening = null;
+    }
+  }
+
+  /** True when ``task`` is finished or held by someone else: look, don't act. */
+  notOurs(task) {
+    return FINISHED.has(task.status) || Boolean(task.claimed_by && task.claimed_by !== this.hooks.me());
+  }
+
+  /** ``open``'s work: close the task shown, load ``id``, claim it or not, show it. */
+  async load(id, keepView) {
     if (this.id === id) return true;
     if (this.task) await this.close(true, { keepWork: true, quiet: true });
     let task;
@@ -128,7 +149,7 @@ export class TaskPanel {
       if (sessionStorage.getItem(TAB_KEY) === id) sessionStorage.removeItem(TAB_KEY);
       return false;
     }
-    let readOnly = FINISHED.has(task.status) || Boolean(task.claimed_by && task.claimed_by !== this.hooks.me());
+    let readOnly = this.notOurs(task);
     if (!readOnly) {
       try {
         Object.assign(task, await api.claim(id));
@@ -137,8 +158,10 @@ export class TaskPanel {
           toast(`Could not claim: ${error.message}`);
           return false;
         }
-        readOnly = true;
+        // Read-only only when the task as it is now says so (someone else took it,
+        // or it ended): a 409 alone does not make the task someone else's.
         Object.assign(task, await api.task(id).catch(() => ({})));
+        readOnly = this.notOurs(task);
       }
     }
     this.task = task;
