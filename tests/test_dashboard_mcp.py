@@ -5,6 +5,7 @@ client (the ``mcp`` SDK's own) receives the tool result."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -14,7 +15,7 @@ from browser import browser as browser  # the module-scoped fixture
 from browser import watched as watched
 from harness import Gateway, run_gateway
 from mcp_client import call_in_background
-from playwright.sync_api import expect
+from playwright.sync_api import Route, expect
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 FULL_HD = {"width": 1920, "height": 1080}
@@ -76,6 +77,47 @@ def test_permission_prompt_shows_the_command_and_allows_an_edited_input(
     editor.fill(json.dumps(edited))
     page.locator("#mcp-permission button", has_text="Allow").click()
     assert decision(call) == {"behavior": "allow", "updatedInput": edited}
+    assert watched.errors == []
+
+
+def test_a_click_on_the_row_while_a_reload_reopens_the_task_opens_it_once(
+    gateway: Gateway, watched: Watched
+) -> None:
+    """A reload reopens the tab's task while the person clicks that task's row: the
+    task is loaded, claimed and drawn once, as its holder's (two opens at once drew
+    it twice, and their claims racing made the holder's own card read-only)."""
+    command = f"df -h /srv # {uuid.uuid4().hex[:6]}"
+    call = call_in_background(gateway.url, "request_permission", bash(command))
+    page = watched.page
+    open_task(watched, gateway, command)
+    task = re.compile(r"/api/tasks/task_\w+$")  # the task itself, not its claim
+    loads: list[str] = []
+    page.on("request", lambda r: loads.append(r.url) if task.search(r.url) else None)
+    held: list[Route] = []
+
+    def hold_the_first(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)  # the reopen waits until the row has been clicked
+
+    page.route(task, hold_the_first)
+    with page.expect_request(lambda r: bool(task.search(r.url))):
+        page.reload()
+    page.locator(".task-row").filter(has_text=command).click()
+    held[0].continue_()
+    card = page.locator("#mcp-permission")
+    expect(card.locator(".prominent .value.command")).to_have_text(command)
+    expect(card.locator("button", has_text="Allow")).to_be_enabled()
+    page.keyboard.press("e")
+    editor = card.locator(".input-editor")
+    expect(editor).to_be_focused()
+    edited = {"command": "df -h /srv", "description": "Show the free space"}
+    editor.fill(json.dumps(edited))
+    card.locator("button", has_text="Allow").click()
+    assert decision(call) == {"behavior": "allow", "updatedInput": edited}
+    assert len(loads) == 1, loads
+    page.unroute(task)
     assert watched.errors == []
 
 
