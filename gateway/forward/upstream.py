@@ -42,6 +42,7 @@ _NOT_FORWARDED = frozenset(
         "expect",
     }
 )
+_NOT_FORWARDED_RAW = frozenset(name.encode("latin-1") for name in _NOT_FORWARDED)
 # Sent to an Anthropic upstream when the client named no version (the SDK always does).
 ANTHROPIC_VERSION = "2023-06-01"
 # Upstream reply headers that belong to the upstream connection, not the reply, and
@@ -49,6 +50,16 @@ ANTHROPIC_VERSION = "2023-06-01"
 _NOT_RELAYED = frozenset(
     {b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"date", b"server"}
 )
+
+
+def _relayed_headers(response: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
+    """An upstream reply's headers as the client gets them (names lower-cased once)."""
+    headers = []
+    for name, value in response.raw_headers:
+        name = name.lower()
+        if name not in _NOT_RELAYED:
+            headers.append((name, value))
+    return headers
 
 
 class UpstreamFailure(Exception):
@@ -110,10 +121,9 @@ class Upstream:
     def headers_for(self, client_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
         """The client's headers as they go upstream: credentials swapped, hop-by-hop dropped."""
         headers = {}
-        for raw_name, raw_value in client_headers:
-            name = raw_name.decode("latin-1")
-            if name not in _NOT_FORWARDED:
-                headers[name] = raw_value.decode("latin-1")
+        for raw_name, raw_value in client_headers:  # names as ASGI has them: lower-case
+            if raw_name not in _NOT_FORWARDED_RAW:
+                headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
         headers.update(self._extra_headers)
         if self.api == "anthropic":
             headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
@@ -132,10 +142,14 @@ class Upstream:
             return await self._session.request(
                 method, self.base_url + path, data=body, headers=headers
             )
-        except TimeoutError:
-            raise upstream_timeout(self.name) from None
-        except aiohttp.ClientError:
-            raise upstream_unreachable(self.name) from None
+        except (TimeoutError, aiohttp.ClientError) as failed:
+            raise self._error(failed) from None
+
+    def _error(self, failed: Exception) -> GatewayError:
+        """A timeout or connection error as the gateway error the client gets."""
+        if isinstance(failed, TimeoutError):
+            return upstream_timeout(self.name)
+        return upstream_unreachable(self.name)
 
     async def open(self, path: str, body: bytes, headers: dict[str, str]) -> aiohttp.ClientResponse:
         """POST with retries before the first byte: connect errors, 429 and 5xx.
@@ -143,13 +157,16 @@ class Upstream:
         Returns the first reply worth relaying. Raises ``UpstreamFailure`` or a
         gateway error when every attempt failed.
         """
+        assert self._session is not None, "upstream not started"
         retries = self.config.retries
+        url = self.base_url + path
         for attempt in range(retries + 1):
-            try:
-                response = await self.send("POST", path, body, headers)
-            except GatewayError as error:
+            try:  # send()'s work, inline: one coroutine less per forwarded request
+                response = await self._session.request("POST", url, data=body, headers=headers)
+            except (TimeoutError, aiohttp.ClientError) as failed:
+                error = self._error(failed)
                 if attempt == retries or error.status == 504:
-                    raise  # timeouts are not retried: each would cost timeout_s again
+                    raise error from None  # timeouts are not retried: each costs timeout_s
                 await asyncio.sleep(backoff(attempt))
                 continue
             if response.status != 429 and response.status < 500:
@@ -186,7 +203,8 @@ async def open_chain(
     ``payload_for(upstream_model)`` builds a body that is not JSON (a multipart
     upload); by default ``model`` is spliced into the JSON body.
     """
-    client_headers = list(client_headers)
+    if not isinstance(client_headers, list | tuple):
+        client_headers = list(client_headers)  # read once per target
     last: Exception | None = None
     for target in chain:
         if payload_for is None:
@@ -219,7 +237,7 @@ async def relay(
     With ``head_reader``, the first bytes are held back until it has read what it
     needs (a forwarded response's id, recorded before the client can use it).
     """
-    headers = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in _NOT_RELAYED]
+    headers = _relayed_headers(response)
     headers.extend(extra_headers)
     watcher = None
     if response.content_type == "text/event-stream":
@@ -291,7 +309,7 @@ async def _consume(response: aiohttp.ClientResponse) -> UpstreamFailure:
         body = await response.read()
     finally:
         response.release()
-    headers = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in _NOT_RELAYED]
+    headers = _relayed_headers(response)
     return UpstreamFailure(response.status, headers, body)
 
 

@@ -131,7 +131,11 @@ def parse_body(body: bytes) -> tuple[dict[str, Any], RequestHead]:
     if "model" not in data:
         raise bad_request("you must provide a model parameter", param="model")
     try:
-        head = _HEAD.validate_python(data)
+        model, stream = data["model"], data.get("stream", False)
+        if type(model) is str and type(stream) is bool:  # the usual body: nothing to check
+            head = RequestHead(model, stream)
+        else:
+            head = _HEAD.validate_python(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else None
