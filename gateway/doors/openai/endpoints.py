@@ -74,15 +74,41 @@ class ModelEndpoint:
         self.limit = services.config.server.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read, route and answer the request, then count it.
+
+        One coroutine, not a ``__call__`` awaiting a ``serve``: a client waiting on a
+        person holds every frame on its path, and the second frame cost ~370 B
+        (bench/human.py --trace).
+        """
         started = time.perf_counter()
         services = self.services
         seen = Progress()
         try:
-            status = await self.serve(scope, receive, send, started, seen)
+            client = services.client_auth.identify(header(scope, b"authorization"), peer(scope))
+            body = await read_body(scope, receive, self.limit)
+            if self.model_optional and services.router.default_upstream and _no_model(body):
+                status = await self.to_default(scope, receive, send, body, seen)
+            else:
+                data, head = parse_body(body)
+                seen.model = head.model
+                route = self.route(head.model, seen)
+                call = seen.call = Call(
+                    self.api, self.path, scope, receive, send, body, data, head, client, started
+                )
+                del body, data, head  # the call holds them
+                if isinstance(route, ForwardRoute):
+                    status = await forward(call, route, services.metrics, services.forwarded)
+                else:
+                    check_model_request(self.api, call.data)  # it may become a task: read it all
+                    if isinstance(route, HumanRoute):
+                        status = await serve_human(call, route, services.human)
+                    else:
+                        hybrid = services.hybrid
+                        status = await serve_hybrid(call, route, hybrid, services.forwarded)
         except GatewayError as error:
             if seen.call is not None:
-                route = gateway_headers(seen.route_kind)
-                await send_error(seen.call, error, route)
+                route_headers = gateway_headers(seen.route_kind)
+                await send_error(seen.call, error, route_headers)
             else:
                 await error_response(error)(scope, receive, send)
             status = error.status
@@ -107,28 +133,6 @@ class ModelEndpoint:
                 await error_response(failed)(scope, receive, send)
             status = 500
         services.metrics.request_done(seen.model, seen.route_kind, status, api=self.api)
-
-    async def serve(
-        self, scope: Scope, receive: Receive, send: Send, started: float, seen: Progress
-    ) -> int:
-        """Read, route and answer the request; returns the status sent."""
-        services = self.services
-        client = services.client_auth.identify(header(scope, b"authorization"), peer(scope))
-        body = await read_body(scope, receive, self.limit)
-        if self.model_optional and services.router.default_upstream and _no_model(body):
-            return await self.to_default(scope, receive, send, body, seen)
-        data, head = parse_body(body)
-        seen.model = head.model
-        route = self.route(head.model, seen)
-        call = seen.call = Call(
-            self.api, self.path, scope, receive, send, body, data, head, client, started
-        )
-        if isinstance(route, ForwardRoute):
-            return await forward(call, route, services.metrics, services.forwarded)
-        check_model_request(self.api, data)  # it may become a task: read it all
-        if isinstance(route, HumanRoute):
-            return await serve_human(call, route, services.human)
-        return await serve_hybrid(call, route, services.hybrid, services.forwarded)
 
     def route(self, model: str, seen: Progress) -> ForwardRoute | HumanRoute | HybridRoute:
         """The model's route; 404 for an unknown model, 400 where people cannot answer."""
