@@ -105,34 +105,42 @@ class ModelEndpoint:
                     else:
                         hybrid = services.hybrid
                         status = await serve_hybrid(call, route, hybrid, services.forwarded)
-        except GatewayError as error:
+        except Exception as failure:
+            sent = await self.failed(failure, scope, receive, send, seen)
+            if sent is None:
+                return  # the client left before its body arrived
+            status = sent
+        services.metrics.request_done(seen.model, seen.route_kind, status, api=self.api)
+
+    async def failed(
+        self, failure: Exception, scope: Scope, receive: Receive, send: Send, seen: Progress
+    ) -> int | None:
+        """Answer a request that failed; the status sent, or None when the client left."""
+        if isinstance(failure, GatewayError):
             if seen.call is not None:
-                route_headers = gateway_headers(seen.route_kind)
-                await send_error(seen.call, error, route_headers)
+                await send_error(seen.call, failure, gateway_headers(seen.route_kind))
             else:
-                await error_response(error)(scope, receive, send)
-            status = error.status
-        except UpstreamFailure as failure:
+                await error_response(failure)(scope, receive, send)
+            return failure.status
+        if isinstance(failure, UpstreamFailure):
             if seen.call is not None:
                 await send_upstream_error(seen.call, failure.status, failure.headers, failure.body)
             else:
                 await send_whole(send, failure.status, failure.headers, failure.body)
-            status = failure.status
-        except UpstreamBroke as broke:
+            return failure.status
+        if isinstance(failure, UpstreamBroke):
             # Returning without the reply's end makes the server drop the connection.
-            log.warning("%s model %r: %s", self.api, seen.model, broke)
-            status = 502
-        except ConnectionResetError:
-            return  # the client left before its body arrived
-        except Exception:
-            # The app calls this endpoint without Starlette's error middleware, so
-            # answer as it would: log the traceback, send a 500 if nothing was sent.
-            log.exception("%s model %r failed", self.api, seen.model)
-            failed = GatewayError(500, "The gateway failed on this request.", type="api_error")
-            with contextlib.suppress(RuntimeError):  # a reply had already begun
-                await error_response(failed)(scope, receive, send)
-            status = 500
-        services.metrics.request_done(seen.model, seen.route_kind, status, api=self.api)
+            log.warning("%s model %r: %s", self.api, seen.model, failure)
+            return 502
+        if isinstance(failure, ConnectionResetError):
+            return None
+        # The app calls this endpoint without Starlette's error middleware, so
+        # answer as it would: log the traceback, send a 500 if nothing was sent.
+        log.error("%s model %r failed", self.api, seen.model, exc_info=failure)
+        failed = GatewayError(500, "The gateway failed on this request.", type="api_error")
+        with contextlib.suppress(RuntimeError):  # a reply had already begun
+            await error_response(failed)(scope, receive, send)
+        return 500
 
     def route(self, model: str, seen: Progress) -> ForwardRoute | HumanRoute | HybridRoute:
         """The model's route; 404 for an unknown model, 400 where people cannot answer."""

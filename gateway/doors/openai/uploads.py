@@ -12,6 +12,7 @@ like a JSON request; a streamed one goes once, to the model's own upstream.
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import IO
 
@@ -49,6 +50,18 @@ def spooled(spool: IO[bytes], then: bytes = b"") -> Iterator[bytes]:
 
 class UploadEndpoint(ModelEndpoint):
     """A multipart ``POST /v1/...`` endpoint routed by its ``model`` form field."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        seen = Progress()
+        try:
+            status = await self.serve(scope, receive, send, started, seen)
+        except Exception as failure:
+            sent = await self.failed(failure, scope, receive, send, seen)
+            if sent is None:
+                return  # the client left before its body arrived
+            status = sent
+        self.services.metrics.request_done(seen.model, seen.route_kind, status, api=self.api)
 
     async def serve(
         self, scope: Scope, receive: Receive, send: Send, started: float, seen: Progress
