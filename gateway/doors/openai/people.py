@@ -44,7 +44,13 @@ def serve_human(call: Call, route: HumanRoute, human: HumanService) -> Awaitable
     A plain function handing back ``send_outcomes``' coroutine: a waiting client
     holds no frame of this one.
     """
-    return send_outcomes(call, human.serve(work_of(call), route, call.gone))
+    work = work_of(call)
+    if not call.head.stream:
+        # Only a stream's events read the request again (``stream_options``); a whole
+        # JSON answer needs none of it, and the store keeps it: a client waiting on a
+        # person should not hold its parsed body (~450 B, bench/human.py --trace).
+        call.data, call.body = {}, b""
+    return send_outcomes(call, human.serve(work, route, call.gone))
 
 
 async def serve_hybrid(
